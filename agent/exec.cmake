@@ -1,0 +1,1 @@
+# lockstep-agent-exec: written by the executor work

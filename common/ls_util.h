@@ -1,0 +1,52 @@
+/* Small helpers shared by every binary: bounded strings, files, encodings. */
+#ifndef LS_UTIL_H
+#define LS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LS_PATH_MAX 4096
+
+/* Copies at most size-1 bytes and always terminates; returns strlen(src). */
+size_t ls_strlcpy(char *dst, const char *src, size_t size);
+
+/* snprintf that reports truncation as LS_ETOOBIG. */
+int ls_fmt(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Reads a whole file into a NUL-terminated heap buffer. A file longer than
+ * max bytes is LS_ETOOBIG. *out is freed by the caller.
+ */
+int ls_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/*
+ * Writes data to path atomically: a temporary in the same directory,
+ * fsync, rename, fsync of the directory. mode applies to the new file.
+ */
+int ls_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode);
+
+/* mkdir -p with the given mode for every directory it creates. */
+int ls_mkdirs(const char *path, mode_t mode);
+
+/* Removes a directory tree (no symlink following). */
+int ls_rmtree(const char *path);
+
+/* Lower-case hex; out must hold 2*len+1 bytes. */
+void ls_hex(char *out, const uint8_t *in, size_t len);
+/* Returns bytes decoded or a negative error; exact length required. */
+int ls_unhex(uint8_t *out, size_t outlen, const char *in);
+
+/* Parses a decimal integer in [min,max]; the whole string must be used. */
+int ls_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Seconds since the epoch and a monotonic clock in milliseconds. */
+int64_t ls_now(void);
+int64_t ls_mono_ms(void);
+
+/* Wipes secrets in a way the compiler keeps. */
+void ls_wipe(void *p, size_t len);
+
+#endif
