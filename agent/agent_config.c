@@ -1,1 +1,322 @@
-typedef int placeholder_t; /* being written */
+#include "agent_config.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "ls_error.h"
+#include "ls_log.h"
+#include "ls_util.h"
+
+/* Nested structs are anonymous: offsets are taken relative to them. */
+#define A(f) offsetof(struct agent_config, f)
+#define SUB(s, f)                                                              \
+	(offsetof(struct agent_config, s.f) - offsetof(struct agent_config, s))
+#define GL(f) SUB(gitlab, f)
+#define PG(f) SUB(postgresql, f)
+#define RD(f) SUB(redis, f)
+#define GY(f) SUB(gitaly, f)
+#define ST(f) offsetof(struct agent_gitaly_storage, f)
+
+/* An empty path would make the agent act on its working directory. */
+static int check_nonempty(const void *value, const void *parent, char *why,
+                          size_t whylen)
+{
+	const char *const *s = value;
+
+	if ((*s)[0] != '\0')
+		return 0;
+	ls_strlcpy(why, "must not be empty", whylen);
+	return -1;
+}
+
+static int check_log_level(const void *value, const void *parent, char *why,
+                           size_t whylen)
+{
+	const char *const *s = value;
+
+	if (log_level_parse(*s) >= 0)
+		return 0;
+	ls_strlcpy(why, "must be one of error, warn, info, debug", whylen);
+	return -1;
+}
+
+static int check_url(const void *value, const void *parent, char *why,
+                     size_t whylen)
+{
+	const char *const *s = value;
+
+	if (strncmp(*s, "http://", 7) == 0 || strncmp(*s, "https://", 8) == 0)
+		return 0;
+	ls_strlcpy(why, "must start with http:// or https://", whylen);
+	return -1;
+}
+
+/* On both keys, so that whichever one the file sets is named. */
+static int check_free_space(const void *value, const void *parent, char *why,
+                            size_t whylen)
+{
+	const struct agent_config *cfg = parent;
+
+	if (cfg->warn_free_space >= cfg->min_free_space)
+		return 0;
+	(void)ls_fmt(why, whylen,
+	             "warn_free_space (%" PRIu64
+	             " bytes) must not be below min_free_space (%" PRIu64
+	             " bytes)",
+	             cfg->warn_free_space, cfg->min_free_space);
+	return -1;
+}
+
+static int check_reconnect(const void *value, const void *parent, char *why,
+                           size_t whylen)
+{
+	const struct agent_config *cfg = parent;
+
+	if (cfg->reconnect_max >= cfg->reconnect_min)
+		return 0;
+	(void)ls_fmt(why, whylen,
+	             "reconnect_max (%" PRId64
+	             " ms) must not be below reconnect_min (%" PRId64 " ms)",
+	             cfg->reconnect_max, cfg->reconnect_min);
+	return -1;
+}
+
+/* Operations name storages: two with one name would be ambiguous. */
+static int check_storages(const void *value, const void *parent, char *why,
+                          size_t whylen)
+{
+	const struct ls_maplist *l = value;
+	const struct agent_gitaly_storage *st = l->items;
+	size_t i, j;
+
+	for (i = 0; i < l->n; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(st[i].name, st[j].name) == 0) {
+				(void)ls_fmt(why, whylen,
+				             "storage name '%.64s' is used "
+				             "twice (entries %zu and %zu)",
+				             st[i].name, j, i);
+				return -1;
+			}
+	return 0;
+}
+
+static const struct ls_cfg_field storage_fields[] = {
+    {.key = "name",
+     .type = LS_CFG_STRING,
+     .offset = ST(name),
+     .required = 1,
+     .check = check_nonempty},
+    {.key = "path",
+     .type = LS_CFG_STRING,
+     .offset = ST(path),
+     .required = 1,
+     .check = check_nonempty},
+    {.key = NULL},
+};
+
+static const struct ls_cfg_field gitlab_fields[] = {
+    {.key = "ctl",
+     .type = LS_CFG_STRING,
+     .offset = GL(ctl),
+     .def = "/opt/gitlab/bin/gitlab-ctl",
+     .check = check_nonempty},
+    {.key = "version_manifest",
+     .type = LS_CFG_STRING,
+     .offset = GL(version_manifest),
+     .def = "/opt/gitlab/version-manifest.json",
+     .check = check_nonempty},
+    {.key = "secrets_file",
+     .type = LS_CFG_STRING,
+     .offset = GL(secrets_file),
+     .def = "/etc/gitlab/gitlab-secrets.json",
+     .check = check_nonempty},
+    {.key = "config_file",
+     .type = LS_CFG_STRING,
+     .offset = GL(config_file),
+     .def = "/etc/gitlab/gitlab.rb",
+     .check = check_nonempty},
+    {.key = "url",
+     .type = LS_CFG_STRING,
+     .offset = GL(url),
+     .def = "http://localhost",
+     .check = check_url},
+    {.key = "api_token_file",
+     .type = LS_CFG_STRING,
+     .offset = GL(api_token_file),
+     .def = "/etc/lockstep/gitlab-api-token",
+     .check = check_nonempty},
+    {.key = "os_release",
+     .type = LS_CFG_STRING,
+     .offset = GL(os_release),
+     .def = "/etc/os-release",
+     .check = check_nonempty},
+    {.key = "http_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = GL(http_timeout),
+     .def = "10s"},
+    {.key = NULL},
+};
+
+static const struct ls_cfg_field postgresql_fields[] = {
+    {.key = "conninfo",
+     .type = LS_CFG_STRING,
+     .offset = PG(conninfo),
+     .def = "host=/var/opt/gitlab/postgresql port=5432 "
+            "dbname=gitlabhq_production user=gitlab-psql",
+     .check = check_nonempty},
+    {.key = "ci_conninfo",
+     .type = LS_CFG_STRING,
+     .offset = PG(ci_conninfo),
+     .check = check_nonempty},
+    {.key = "max_replication_lag",
+     .type = LS_CFG_DURATION,
+     .offset = PG(max_replication_lag),
+     .def = "60s"},
+    {.key = NULL},
+};
+
+static const struct ls_cfg_field redis_fields[] = {
+    /* No check: an empty socket selects host and port. */
+    {.key = "socket",
+     .type = LS_CFG_STRING,
+     .offset = RD(socket),
+     .def = "/var/opt/gitlab/redis/redis.socket"},
+    {.key = "host",
+     .type = LS_CFG_STRING,
+     .offset = RD(host),
+     .def = "127.0.0.1",
+     .check = check_nonempty},
+    {.key = "port",
+     .type = LS_CFG_INT,
+     .offset = RD(port),
+     .def = "6379",
+     .min = 1,
+     .max = 65535},
+    {.key = "password_file",
+     .type = LS_CFG_STRING,
+     .offset = RD(password_file),
+     .check = check_nonempty},
+    {.key = NULL},
+};
+
+static const struct ls_cfg_field gitaly_fields[] = {
+    {.key = "git",
+     .type = LS_CFG_STRING,
+     .offset = GY(git),
+     .def = "/opt/gitlab/embedded/bin/git",
+     .check = check_nonempty},
+    {.key = "fsck_sample",
+     .type = LS_CFG_INT,
+     .offset = GY(fsck_sample),
+     .def = "5",
+     .min = 0,
+     .max = 1000},
+    {.key = "fsck_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = GY(fsck_timeout),
+     .def = "5m"},
+    {.key = "storages",
+     .type = LS_CFG_MAPLIST,
+     .offset = GY(storages),
+     .def = "[{name: default, path: /var/opt/gitlab/git-data/repositories}]",
+     .sub = storage_fields,
+     .elem_size = sizeof(struct agent_gitaly_storage),
+     .check = check_storages},
+    {.key = NULL},
+};
+
+static const struct ls_cfg_field agent_fields[] = {
+    {.key = "state_dir",
+     .type = LS_CFG_STRING,
+     .offset = A(state_dir),
+     .def = "/var/lib/lockstep-agent",
+     .check = check_nonempty},
+    {.key = "log_level",
+     .type = LS_CFG_STRING,
+     .offset = A(log_level),
+     .def = "info",
+     .check = check_log_level},
+    {.key = "exec_helper",
+     .type = LS_CFG_STRING,
+     .offset = A(exec_helper),
+     .def = LOCKSTEP_LIBEXECDIR "/lockstep-agent-exec",
+     .check = check_nonempty},
+    {.key = "backup_staging_dir",
+     .type = LS_CFG_STRING,
+     .offset = A(backup_staging_dir),
+     .def = "/var/opt/gitlab/backups",
+     .check = check_nonempty},
+    {.key = "min_free_space",
+     .type = LS_CFG_SIZE,
+     .offset = A(min_free_space),
+     .def = "1GiB",
+     .check = check_free_space},
+    {.key = "warn_free_space",
+     .type = LS_CFG_SIZE,
+     .offset = A(warn_free_space),
+     .def = "10GiB",
+     .check = check_free_space},
+    {.key = "facts_interval",
+     .type = LS_CFG_DURATION,
+     .offset = A(facts_interval),
+     .def = "5m"},
+    {.key = "op_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = A(op_timeout),
+     .def = "1h"},
+    /* Below a few KiB not even a backup manifest fits; nng holds whole
+     * messages in memory, so a cap far above 1 GiB is a mistake. */
+    {.key = "max_message_size",
+     .type = LS_CFG_SIZE,
+     .offset = A(max_message_size),
+     .def = "16MiB",
+     .min = 4096,
+     .max = 1LL << 30},
+    {.key = "reconnect_min",
+     .type = LS_CFG_DURATION,
+     .offset = A(reconnect_min),
+     .def = "1s",
+     .check = check_reconnect},
+    {.key = "reconnect_max",
+     .type = LS_CFG_DURATION,
+     .offset = A(reconnect_max),
+     .def = "60s",
+     .check = check_reconnect},
+    {.key = "gitlab",
+     .type = LS_CFG_MAP,
+     .offset = A(gitlab),
+     .sub = gitlab_fields},
+    {.key = "postgresql",
+     .type = LS_CFG_MAP,
+     .offset = A(postgresql),
+     .sub = postgresql_fields},
+    {.key = "redis",
+     .type = LS_CFG_MAP,
+     .offset = A(redis),
+     .sub = redis_fields},
+    {.key = "gitaly",
+     .type = LS_CFG_MAP,
+     .offset = A(gitaly),
+     .sub = gitaly_fields},
+    {.key = NULL},
+};
+
+const struct ls_cfg_field *agent_config_schema(void)
+{
+	return agent_fields;
+}
+
+int agent_config_load(const char *path, struct agent_config *cfg, char *err,
+                      size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return ls_cfg_load(path, agent_fields, cfg, err, errlen);
+}
+
+void agent_config_free(struct agent_config *cfg)
+{
+	if (cfg != NULL)
+		ls_cfg_free(agent_fields, cfg);
+}

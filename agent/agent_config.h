@@ -58,5 +58,7 @@ struct agent_config {
 int agent_config_load(const char *path, struct agent_config *cfg, char *err,
 		      size_t errlen);
 void agent_config_free(struct agent_config *cfg);
+/* The schema agent_config_load uses, for ls_cfg_load_buf (fuzzing). */
+const struct ls_cfg_field *agent_config_schema(void);
 
 #endif

@@ -1,1 +1,477 @@
-typedef int placeholder_t; /* being written */
+#include "ls_exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ls_error.h"
+#include "ls_util.h"
+
+/* How long a process group gets between SIGTERM and SIGKILL. */
+#define EXEC_GRACE_MS 2000
+/* How long pipes held open by a leftover grandchild are drained. */
+#define EXEC_LINGER_MS 200
+#define EXEC_CHUNK 65536
+
+static const char *const exec_default_env[] = {
+    "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C", NULL};
+
+struct exec_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+	int over;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Keeps at most b->max bytes; anything beyond sets b->over. */
+static int buf_append(struct exec_buf *b, const uint8_t *p, size_t n)
+{
+	size_t room = b->max - b->len;
+
+	if (n > room) {
+		b->over = 1;
+		n = room;
+	}
+	if (n == 0)
+		return 0;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 4096;
+		uint8_t *nd;
+
+		while (ncap < b->len + n + 1)
+			ncap = ncap > SIZE_MAX / 2 ? b->len + n + 1 : ncap * 2;
+		nd = realloc(b->data, ncap);
+		if (nd == NULL)
+			return LS_ENOMEM;
+		b->data = nd;
+		b->cap = ncap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static int buf_finish(struct exec_buf *b)
+{
+	if (b->data == NULL) {
+		b->data = malloc(1);
+		if (b->data == NULL)
+			return LS_ENOMEM;
+		b->data[0] = '\0';
+		b->cap = 1;
+	}
+	return 0;
+}
+
+/* Runs in the child between fork and execve: async-signal-safe calls only. */
+static void __attribute__((noreturn))
+child_exec(const struct ls_exec_opts *o, int in_fd, int out_fd, int err_fd,
+	   int report_fd)
+{
+	const char *const *envp = o->envp ? o->envp : exec_default_env;
+	struct sigaction sa;
+	sigset_t none;
+	int fds[3], i, e;
+
+	setpgid(0, 0);
+	/* Ignored signals and the mask survive execve: give the child the
+	 * defaults it expects (SIGPIPE above all). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (i = 1; i < NSIG; i++)
+		if (i != SIGKILL && i != SIGSTOP)
+			sigaction(i, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* Lift every source above 2 first so that no dup2 below clobbers
+	 * another source when the parent ran with 0-2 closed. */
+	report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
+	fds[0] = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+	fds[1] = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
+	fds[2] = fcntl(err_fd, F_DUPFD_CLOEXEC, 3);
+	if (report_fd < 0 || fds[0] < 0 || fds[1] < 0 || fds[2] < 0)
+		goto fail;
+	for (i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			goto fail;
+	if ((report_fd > 3 && close_range(3, (unsigned)report_fd - 1, 0) < 0) ||
+	    close_range((unsigned)report_fd + 1, ~0U, 0) < 0) {
+		long maxfd = sysconf(_SC_OPEN_MAX);
+
+		if (maxfd < 0 || maxfd > 65536)
+			maxfd = 65536;
+		for (i = 3; i < maxfd; i++)
+			if (i != report_fd)
+				close(i);
+	}
+	if (o->cwd != NULL && chdir(o->cwd) < 0)
+		goto fail;
+	execve(o->argv[0], (char *const *)o->argv, (char *const *)envp);
+fail:
+	e = errno;
+	if (report_fd >= 0)
+		(void)!write(report_fd, &e, sizeof(e));
+	_exit(127);
+}
+
+/* Non-reaping exit test: the zombie keeps the pgid reserved for kill(). */
+static int child_gone(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return errno == ECHILD;
+	return si.si_pid == pid;
+}
+
+static void kill_group(pid_t pid)
+{
+	int64_t until;
+
+	kill(-pid, SIGTERM);
+	until = ls_mono_ms() + EXEC_GRACE_MS;
+	while (!child_gone(pid) && ls_mono_ms() < until) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	/* Also reaches group members that outlived the leader. */
+	kill(-pid, SIGKILL);
+}
+
+static void reap(pid_t pid, struct ls_exec_result *res)
+{
+	int wst;
+
+	while (waitpid(pid, &wst, 0) < 0) {
+		if (errno != EINTR)
+			return;
+	}
+	if (WIFEXITED(wst)) {
+		res->exited = 1;
+		res->status = WEXITSTATUS(wst);
+	} else if (WIFSIGNALED(wst)) {
+		res->status = WTERMSIG(wst);
+	}
+}
+
+/*
+ * write() to a pipe whose reader is gone raises SIGPIPE: block it around
+ * the write and swallow only a SIGPIPE this write caused, so the process
+ * disposition is left alone.
+ */
+static ssize_t write_nosigpipe(int fd, const void *p, size_t n)
+{
+	sigset_t pipeset, pending, old;
+	int was_pending, e;
+	ssize_t w;
+
+	sigemptyset(&pipeset);
+	sigaddset(&pipeset, SIGPIPE);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	if (!was_pending)
+		pthread_sigmask(SIG_BLOCK, &pipeset, &old);
+	w = write(fd, p, n);
+	e = errno;
+	if (!was_pending) {
+		if (w < 0 && e == EPIPE) {
+			struct timespec zero = {0, 0};
+			while (sigtimedwait(&pipeset, NULL, &zero) < 0 &&
+			       errno == EINTR)
+				;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	errno = e;
+	return w;
+}
+
+/* Reads what is available; returns 1 at EOF, 0 otherwise, <0 on error. */
+static int drain(int fd, struct exec_buf *b)
+{
+	uint8_t chunk[EXEC_CHUNK];
+	ssize_t n;
+	int rv;
+
+	n = read(fd, chunk, sizeof(chunk));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : 1;
+	if (n == 0)
+		return 1;
+	rv = buf_append(b, chunk, (size_t)n);
+	return rv < 0 ? rv : 0;
+}
+
+struct exec_io {
+	int in, out, err;
+	const uint8_t *in_data;
+	size_t in_left;
+	struct exec_buf ob, eb;
+};
+
+/*
+ * One poll round. Returns 0 to continue, 1 when all pipes are closed, or a
+ * negative error.
+ */
+static int io_round(struct exec_io *io, int timeout)
+{
+	struct pollfd pfd[3];
+	int n = 0, i, rv, idx_in = -1, idx_out = -1, idx_err = -1;
+
+	if (io->in >= 0) {
+		idx_in = n;
+		pfd[n++] = (struct pollfd){io->in, POLLOUT, 0};
+	}
+	if (io->out >= 0) {
+		idx_out = n;
+		pfd[n++] = (struct pollfd){io->out, POLLIN, 0};
+	}
+	if (io->err >= 0) {
+		idx_err = n;
+		pfd[n++] = (struct pollfd){io->err, POLLIN, 0};
+	}
+	if (io->out < 0 && io->err < 0) {
+		/* Nobody reads the child's output: stdin is moot. */
+		close_fd(&io->in);
+		return 1;
+	}
+	rv = poll(pfd, (nfds_t)n, timeout);
+	if (rv < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		if (pfd[i].revents == 0)
+			continue;
+		if (i == idx_in) {
+			size_t len = io->in_left > EXEC_CHUNK ? EXEC_CHUNK
+							      : io->in_left;
+			ssize_t w = 0;
+
+			if (pfd[i].revents & POLLOUT)
+				w = write_nosigpipe(io->in, io->in_data, len);
+			if (w > 0) {
+				io->in_data += w;
+				io->in_left -= (size_t)w;
+			}
+			/* EPIPE: the child stopped reading; that is its
+			 * business, not an error of ours. */
+			if (io->in_left == 0 || (w < 0 && errno != EAGAIN &&
+						 errno != EINTR) ||
+			    (pfd[i].revents & (POLLERR | POLLHUP)))
+				close_fd(&io->in);
+		} else if (i == idx_out) {
+			rv = drain(io->out, &io->ob);
+			if (rv < 0)
+				return rv;
+			if (rv == 1)
+				close_fd(&io->out);
+		} else if (i == idx_err) {
+			rv = drain(io->err, &io->eb);
+			if (rv < 0)
+				return rv;
+			if (rv == 1)
+				close_fd(&io->err);
+		}
+	}
+	return 0;
+}
+
+static int make_pipe(int p[2], int nonblock_end)
+{
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if (nonblock_end >= 0) {
+		int fl = fcntl(p[nonblock_end], F_GETFL);
+		if (fl < 0 ||
+		    fcntl(p[nonblock_end], F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Returns the child's execve/chdir errno, or 0 once execve succeeded. */
+static int read_exec_report(int fd)
+{
+	int e = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(e) ? (e ? e : EIO) : 0;
+}
+
+int ls_exec_run(const struct ls_exec_opts *opts, struct ls_exec_result *res)
+{
+	struct exec_io io;
+	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+	int prep[2] = {-1, -1}, devnull = -1, rv, e;
+	int64_t deadline = 0, linger_until = 0;
+	pid_t pid = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&io, 0, sizeof(io));
+	io.in = io.out = io.err = -1;
+	io.ob.max = opts->max_stdout;
+	io.eb.max = opts->max_stderr;
+	if (opts->argv == NULL || opts->argv[0] == NULL ||
+	    opts->argv[0][0] != '/') {
+		rv = LS_EINVAL;
+		goto out;
+	}
+	if (opts->stdin_data != NULL) {
+		if ((rv = make_pipe(pin, 1)) < 0)
+			goto out;
+	} else {
+		devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (devnull < 0) {
+			rv = -errno;
+			goto out;
+		}
+	}
+	if ((rv = make_pipe(pout, 0)) < 0 || (rv = make_pipe(perr, 0)) < 0 ||
+	    (rv = make_pipe(prep, -1)) < 0)
+		goto out;
+	if (opts->timeout_ms > 0)
+		deadline = ls_mono_ms() + opts->timeout_ms;
+
+	pid = fork();
+	if (pid < 0) {
+		rv = -errno;
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(opts, devnull >= 0 ? devnull : pin[0], pout[1],
+			   perr[1], prep[1]);
+	/* Both sides set the group so that a kill cannot race the child. */
+	setpgid(pid, pid);
+	close_fd(&pin[0]);
+	close_fd(&pout[1]);
+	close_fd(&perr[1]);
+	close_fd(&prep[1]);
+	close_fd(&devnull);
+	e = read_exec_report(prep[0]);
+	if (e != 0) {
+		reap(pid, res);
+		pid = -1;
+		rv = -e;
+		goto out;
+	}
+	io.in = pin[1];
+	io.out = pout[0];
+	io.err = perr[0];
+	pin[1] = pout[0] = perr[0] = -1;
+	io.in_data = opts->stdin_data;
+	io.in_left = opts->stdin_len;
+	if (io.in >= 0 && io.in_left == 0)
+		close_fd(&io.in);
+
+	for (;;) {
+		int64_t now = ls_mono_ms();
+		int timeout = 100;
+
+		if (deadline && now >= deadline) {
+			res->timed_out = 1;
+			kill_group(pid);
+			rv = LS_ETIMEDOUT;
+			goto out;
+		}
+		if (deadline && deadline - now < timeout)
+			timeout = (int)(deadline - now);
+		/* A grandchild may hold our pipes after the child exited:
+		 * take what is buffered, then stop waiting for it. */
+		if (!linger_until && child_gone(pid))
+			linger_until = now + EXEC_LINGER_MS;
+		if (linger_until && now >= linger_until) {
+			kill(-pid, SIGKILL);
+			break;
+		}
+		if (linger_until)
+			timeout = 10;
+		rv = io_round(&io, timeout);
+		if (rv < 0) {
+			kill_group(pid);
+			goto out;
+		}
+		if (io.ob.over) {
+			kill_group(pid);
+			rv = LS_ETOOBIG;
+			goto out;
+		}
+		if (rv == 1)
+			break;
+	}
+	/* Pipes are closed; the child may still run until the deadline. */
+	while (!child_gone(pid)) {
+		int64_t now = ls_mono_ms();
+		struct timespec ts = {0, 10 * 1000000L};
+
+		if (deadline && now >= deadline) {
+			res->timed_out = 1;
+			kill_group(pid);
+			rv = LS_ETIMEDOUT;
+			goto out;
+		}
+		if (!deadline) {
+			reap(pid, res);
+			pid = -1;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	rv = 0;
+out:
+	if (pid > 0)
+		reap(pid, res);
+	close_fd(&io.in);
+	close_fd(&io.out);
+	close_fd(&io.err);
+	close_fd(&pin[0]);
+	close_fd(&pin[1]);
+	close_fd(&pout[0]);
+	close_fd(&pout[1]);
+	close_fd(&perr[0]);
+	close_fd(&perr[1]);
+	close_fd(&prep[0]);
+	close_fd(&prep[1]);
+	close_fd(&devnull);
+	if (buf_finish(&io.ob) < 0 || buf_finish(&io.eb) < 0) {
+		if (rv == 0)
+			rv = LS_ENOMEM;
+	}
+	res->out = io.ob.data;
+	res->out_len = io.ob.len;
+	res->err = (char *)io.eb.data;
+	res->err_len = io.eb.len;
+	return rv;
+}
+
+void ls_exec_result_free(struct ls_exec_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->out);
+	free(res->err);
+	res->out = NULL;
+	res->err = NULL;
+	res->out_len = res->err_len = 0;
+}

@@ -287,3 +287,31 @@ void ls_wipe(void *p, size_t len)
 	if (p != NULL)
 		sodium_memzero(p, len);
 }
+
+int ls_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+	static const struct {
+		const char *suffix;
+		int64_t ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000},
+		     {"h", 3600000}, {"d", 86400000}, {"", 1000}};
+	char *end;
+	long long v;
+	size_t i;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return LS_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || v <= 0)
+		return LS_EINVAL;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > INT64_MAX / units[i].ms)
+			return LS_EINVAL;
+		*out_ms = (int64_t)v * units[i].ms;
+		return 0;
+	}
+	return LS_EINVAL;
+}

@@ -49,4 +49,12 @@ int64_t ls_mono_ms(void);
 /* Wipes secrets in a way the compiler keeps. */
 void ls_wipe(void *p, size_t len);
 
+
+
+/*
+ * Durations as administrators write them: "250ms", "30s", "5m", "1h",
+ * "2d", or a bare number of seconds. Result in milliseconds, > 0.
+ */
+int ls_parse_duration_ms(const char *s, int64_t *out_ms);
+
 #endif

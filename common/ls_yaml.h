@@ -36,16 +36,30 @@ struct ls_cfg_field {
 	size_t offset;            /* offsetof in the target struct */
 	int required;
 	const char *def;          /* default as YAML scalar text, or NULL */
-	long long min, max;       /* LS_CFG_INT bounds */
+	/*
+	 * Bounds for INT, SIZE (bytes) and DURATION (ms). 0,0 means no bound,
+	 * except that a DURATION must then be > 0; give min 0 explicitly to
+	 * allow a zero duration.
+	 */
+	long long min, max;
 	const struct ls_cfg_field *sub; /* MAP / MAPLIST */
 	size_t elem_size;         /* MAPLIST */
+	/*
+	 * Optional validation of a value taken from the file (never of a
+	 * default), run once its whole mapping is loaded so that it may compare
+	 * sibling fields through parent (the struct holding the field).
+	 * Returns 0, or -1 with why set; the loader adds file:line and key.
+	 */
+	int (*check)(const void *value, const void *parent, char *why,
+		     size_t whylen);
 };
 
 /*
  * Loads path into out (zeroed by the caller) following schema. On error
  * returns LS_ECONFIG (or -errno when the file cannot be read) and writes
  * "FILE:LINE: key 'a.b': message" into err. Defaults are applied for keys
- * that are absent, including in nested maps that are absent.
+ * that are absent, including in nested maps that are absent. A failed load
+ * has already freed whatever it had put into out.
  */
 int ls_cfg_load(const char *path, const struct ls_cfg_field *schema,
 		void *out, char *err, size_t errlen);

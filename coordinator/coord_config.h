@@ -26,5 +26,7 @@ struct coord_config {
 int coord_config_load(const char *path, struct coord_config *cfg, char *err,
 		      size_t errlen);
 void coord_config_free(struct coord_config *cfg);
+/* The schema coord_config_load uses, without the hostname default. */
+const struct ls_cfg_field *coord_config_schema(void);
 
 #endif

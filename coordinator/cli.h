@@ -1,0 +1,35 @@
+/* The operator CLI, `lockstep`. */
+#ifndef CLI_H
+#define CLI_H
+
+#include <jansson.h>
+
+#include "control.pb-c.h"
+
+struct cli {
+	char socket[4200]; /* ipc:// URL of the coordinator */
+	int json;
+};
+
+/* Exit statuses: 0 fine, 1 failed (or a check failed), 2 usage/config. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/*
+ * Sends req and waits up to timeout_ms for the answer. Prints a clear
+ * message and returns CLI_FAIL when the coordinator cannot be reached or
+ * answers with an error. Free *resp with ls__control_resp__free_unpacked.
+ */
+int cli_call(const struct cli *cli, Ls__ControlReq *req,
+	     Ls__ControlResp **resp, int timeout_ms);
+
+/* Prints a JSON value to stdout and frees it. */
+void cli_print_json(json_t *v);
+/* "3s ago", "never". */
+void cli_ago(char *out, size_t len, int64_t when);
+
+int cli_node(struct cli *cli, int argc, char **argv);
+int cli_status(struct cli *cli, int argc, char **argv);
+int cli_check(struct cli *cli, int argc, char **argv);
+int cli_ping(struct cli *cli, int argc, char **argv);
+
+#endif
