@@ -1,1 +1,25 @@
-# lockstep-agent-exec: written by the executor work
+# lockstep-agent-exec: the child that runs every operation and check. It
+# alone links libcurl, libpq, hiredis and jansson.
+
+# Pure parsers and the check report: no I/O, linked by unit tests and fuzzers.
+add_library(agent_checks STATIC
+	${CMAKE_CURRENT_SOURCE_DIR}/check_gitlabctl_parse.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_version_parse.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_redisinfo.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_report.c)
+target_include_directories(agent_checks PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(agent_checks PUBLIC ls_base PkgConfig::JANSSON)
+
+add_executable(lockstep-agent-exec
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_main.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_facts.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_run.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_node.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_postgres.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_redis.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_gitaly.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_rails.c)
+target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg
+	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL
+	PkgConfig::HIREDIS PkgConfig::JANSSON PkgConfig::SODIUM)
+install(TARGETS lockstep-agent-exec DESTINATION ${LOCKSTEP_LIBEXECDIR})

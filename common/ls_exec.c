@@ -84,7 +84,7 @@ static int buf_finish(struct exec_buf *b)
 /* Runs in the child between fork and execve: async-signal-safe calls only. */
 static void __attribute__((noreturn))
 child_exec(const struct ls_exec_opts *o, int in_fd, int out_fd, int err_fd,
-	   int report_fd)
+           int report_fd)
 {
 	const char *const *envp = o->envp ? o->envp : exec_default_env;
 	struct sigaction sa;
@@ -262,8 +262,8 @@ static int io_round(struct exec_io *io, int timeout)
 		if (pfd[i].revents == 0)
 			continue;
 		if (i == idx_in) {
-			size_t len = io->in_left > EXEC_CHUNK ? EXEC_CHUNK
-							      : io->in_left;
+			size_t len =
+			    io->in_left > EXEC_CHUNK ? EXEC_CHUNK : io->in_left;
 			ssize_t w = 0;
 
 			if (pfd[i].revents & POLLOUT)
@@ -274,8 +274,8 @@ static int io_round(struct exec_io *io, int timeout)
 			}
 			/* EPIPE: the child stopped reading; that is its
 			 * business, not an error of ours. */
-			if (io->in_left == 0 || (w < 0 && errno != EAGAIN &&
-						 errno != EINTR) ||
+			if (io->in_left == 0 ||
+			    (w < 0 && errno != EAGAIN && errno != EINTR) ||
 			    (pfd[i].revents & (POLLERR | POLLHUP)))
 				close_fd(&io->in);
 		} else if (i == idx_out) {
@@ -361,7 +361,7 @@ int ls_exec_run(const struct ls_exec_opts *opts, struct ls_exec_result *res)
 	}
 	if (pid == 0)
 		child_exec(opts, devnull >= 0 ? devnull : pin[0], pout[1],
-			   perr[1], prep[1]);
+		           perr[1], prep[1]);
 	/* Both sides set the group so that a kill cannot race the child. */
 	setpgid(pid, pid);
 	close_fd(&pin[0]);

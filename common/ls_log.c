@@ -33,7 +33,8 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
-static void log_emit(int level, const char *errtext, const char *fmt,
+__attribute__((format(printf, 3, 0))) static void
+log_emit(int level, const char *errtext, const char *fmt,
 		     va_list ap)
 {
 	static const char *tags[] = {"error", "warn", "info", "debug"};

@@ -403,3 +403,12 @@ int coord_db_node_report(sqlite3 *db, const struct coord_node *n)
 	sqlite3_finalize(st);
 	return rv;
 }
+
+int coord_token_usable(const struct coord_token *t, int64_t now)
+{
+	if (t->used_at != 0)
+		return LS_EUSED;
+	if (t->expires <= now)
+		return LS_EEXPIRED;
+	return 0;
+}

@@ -29,6 +29,8 @@ struct coord_token {
 /* LS_EUNKNOWN when there is no such token. */
 int coord_db_token_get(sqlite3 *db, const uint8_t *token_id,
 		       struct coord_token *t);
+/* 0 if the token may be used at `now`, else LS_EUSED or LS_EEXPIRED. */
+int coord_token_usable(const struct coord_token *t, int64_t now);
 /*
  * Marks the token used and the node enrolled with its key, in one
  * transaction; LS_EUSED if the token was used meanwhile.

@@ -168,11 +168,9 @@ static void handle(struct coord *c, nng_msg *in, Ls__JoinResponse *resp,
 	if (rv < 0) {
 		snprintf(err, errlen,
 			 "join token does not match (forged or altered)");
-	} else if (tok.used_at != 0) {
-		rv = LS_EUSED;
+	} else if ((rv = coord_token_usable(&tok, ls_now())) == LS_EUSED) {
 		snprintf(err, errlen, "join token already used");
-	} else if (tok.expires <= ls_now()) {
-		rv = LS_EEXPIRED;
+	} else if (rv == LS_EEXPIRED) {
 		snprintf(err, errlen,
 			 "join token expired; create a new one with "
 			 "'lockstep node add %s'",

@@ -1,1 +1,11 @@
-# exec tests
+# lockstep-agent-exec: the child-process runner and the check parsers.
+ls_unit_test(test_exec ls_base)
+ls_unit_test(test_gitlabctl agent_checks)
+ls_unit_test(test_versionparse agent_checks)
+ls_unit_test(test_redisinfo agent_checks)
+
+# The executor binary end to end (op, facts) against a scratch node.
+ls_unit_test(test_exec_op ls_base ls_proto)
+target_compile_definitions(test_exec_op PRIVATE
+	LOCKSTEP_EXEC_PATH="$<TARGET_FILE:lockstep-agent-exec>")
+add_dependencies(test_exec_op lockstep-agent-exec)

@@ -1,0 +1,45 @@
+#include <string.h>
+
+#include "agent_config.h"
+#include "check.h"
+
+static const struct {
+	const char *role;
+	void (*run)(const struct agent_config *, struct check_report *);
+} role_checks[] = {
+    {"postgresql", check_postgresql},
+    {"redis", check_redis},
+    {"gitaly", check_gitaly},
+    {"rails", check_rails},
+};
+
+#define NROLES (sizeof(role_checks) / sizeof(role_checks[0]))
+
+int check_role_known(const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < NROLES; i++)
+		if (strcmp(role_checks[i].role, role) == 0)
+			return 1;
+	return 0;
+}
+
+void check_run_all(const struct agent_config *cfg, const char *const *roles,
+                   size_t nroles, struct check_report *r)
+{
+	size_t i, j;
+
+	check_gitlabctl(cfg, r);
+	check_gitlab_version(cfg, r);
+	check_staging_space(cfg, r);
+	/* In a fixed order, once each, whatever order the roles came in. */
+	for (i = 0; i < NROLES; i++) {
+		for (j = 0; j < nroles; j++)
+			if (roles[j] != NULL &&
+			    strcmp(roles[j], role_checks[i].role) == 0)
+				break;
+		if (j < nroles)
+			role_checks[i].run(cfg, r);
+	}
+}

@@ -1,0 +1,3 @@
+# Parsers of lockstep-agent-exec (included from tests/fuzz/CMakeLists.txt).
+ls_fuzzer(fuzz_gitlabctl agent_checks)
+ls_fuzzer(fuzz_manifestver agent_checks)
