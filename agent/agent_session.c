@@ -198,6 +198,15 @@ static int request(struct agent_session *s, const Ls__AgentMsg *am,
 	return rv;
 }
 
+static int pack_result(const Ls__OpResult *r, uint8_t **res, size_t *reslen)
+{
+	*reslen = ls__op_result__get_packed_size(r);
+	if ((*res = malloc(*reslen ? *reslen : 1)) == NULL)
+		return LS_ENOMEM;
+	ls__op_result__pack(r, *res);
+	return 0;
+}
+
 /* Produces the packed OpResult for op, running it at most once. */
 static int perform(struct agent_session *s, const Ls__Operation *op,
 		   uint8_t **res, size_t *reslen)
@@ -217,8 +226,9 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	}
 	r.op_id = op->id;
 	if (op->kind_case == LS__OPERATION__KIND_NOOP) {
+		/* Running a no-op twice is harmless: not worth an fsync. */
 		r.status = 0;
-		goto pack;
+		return pack_result(&r, res, reslen);
 	}
 	olen = ls__operation__get_packed_size(op);
 	if ((obuf = malloc(olen ? olen : 1)) == NULL)
@@ -250,11 +260,8 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		  (unsigned long long)op->id, err);
 	r.status = rv < 0 ? rv : LS_ECHILD;
 	r.error = err;
-pack:
-	*reslen = ls__op_result__get_packed_size(&r);
-	if ((*res = malloc(*reslen ? *reslen : 1)) == NULL)
-		return LS_ENOMEM;
-	ls__op_result__pack(&r, *res);
+	if ((rv = pack_result(&r, res, reslen)) < 0)
+		return rv;
 store:
 	if ((rv = agent_opstore_put(s->state_dir, op->id, *res, *reslen)) < 0)
 		log_warnx("%s: cannot store the result of operation %llu: %s",

@@ -309,6 +309,7 @@ static int type_err(struct ctx *c, const struct ynode *v, const char *path,
 static int scalar_text(struct ctx *c, const struct ynode *v, const char *path,
                        const char *want, const char **out)
 {
+	*out = NULL;
 	if (v->kind != YN_SCALAR || is_null(v))
 		return type_err(c, v, path, want);
 	if (memchr(v->str, '\0', v->len) != NULL)
