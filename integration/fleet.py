@@ -41,6 +41,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixture")
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 if FIXTURE not in sys.path:
     sys.path.insert(0, FIXTURE)
 import gitlab_node  # noqa: E402
@@ -266,6 +267,25 @@ def _install_signal_handlers():
             signal.signal(sig, _on_sigterm)
 
 
+HARNESS_PID = "harness.pid"
+
+
+def _remove_stale_dirs():
+    """Remove fleet dirs left by a harness that was SIGKILLed (its pid file
+    names a dead process). Kept dirs (LOCKSTEP_KEEP=1) have no pid file."""
+    for d in os.listdir("/tmp"):
+        path = os.path.join("/tmp", d)
+        if not re.fullmatch(r"ls-[A-Za-z0-9_]{8}", d) or not os.path.isdir(path):
+            continue
+        try:
+            with open(os.path.join(path, HARNESS_PID)) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not os.path.exists("/proc/%d" % pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 # ------------------------------------------------------------------ fixture
 
 class FixtureEnv:
@@ -317,10 +337,13 @@ class FixtureEnv:
     def start(self):
         _install_signal_handlers()
         t0 = time.monotonic()
+        _remove_stale_dirs()
         self.dir = tempfile.mkdtemp(prefix="ls-", dir="/tmp")
         with _LIVE_LOCK:
             _LIVE.append(self)
         os.chmod(self.dir, 0o755)  # postgres must traverse it
+        with open(os.path.join(self.dir, HARNESS_PID), "w") as f:
+            f.write("%d\n" % os.getpid())
         self.logs_dir = os.path.join(self.dir, "logs")
         os.makedirs(self.logs_dir)
         os.chmod(self.logs_dir, 0o755)
@@ -408,9 +431,13 @@ class FixtureEnv:
 
     def _initdb(self):
         os.makedirs(self.pg_home, exist_ok=True)
-        for d in (self.pg_home,):
-            shutil.chown(d, PG_OS_USER, PG_OS_USER)
-            os.chmod(d, 0o755)
+        # postgres must traverse every directory down to its home.
+        d = self.pg_home
+        while d.startswith(self.dir + "/"):
+            os.chmod(d, os.stat(d).st_mode | 0o755)
+            d = os.path.dirname(d)
+        shutil.chown(self.pg_home, PG_OS_USER, PG_OS_USER)
+        os.chmod(self.pg_home, 0o755)
         log = self.log_path("initdb")
         with open(log, "ab") as logf:
             p = subprocess.run(
@@ -863,12 +890,28 @@ class FixtureEnv:
                     _LIVE.remove(self)
             if self.dir and os.path.isdir(self.dir):
                 if self.keep:
+                    try:
+                        os.unlink(os.path.join(self.dir, HARNESS_PID))
+                    except OSError:
+                        pass
                     sys.stderr.write("fleet: kept %s (LOCKSTEP_KEEP=1)\n" % self.dir)
                 else:
                     shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------- fleet
+
+def binaries(build_dir):
+    """Paths of the Lockstep binaries in a build directory."""
+    b = os.path.abspath(build_dir)
+    return {
+        "agent": os.path.join(b, "agent", "lockstep-agent"),
+        "agent_exec": os.path.join(b, "agent", "lockstep-agent-exec"),
+        "coordinator": os.path.join(b, "coordinator", "lockstep-coordinator"),
+        "cli": os.path.join(b, "coordinator", "lockstep"),
+        "probe": os.path.join(b, "tests", "ls_fleetprobe"),
+    }
+
 
 class Fleet(FixtureEnv):
     """FixtureEnv plus a lockstep-coordinator and one enrolled agent per node."""
@@ -882,27 +925,13 @@ class Fleet(FixtureEnv):
         self.poll_timeout_s = parse_duration(poll_timeout)
         self.check_timeout = check_timeout
         self.start_agents_flag = start_agents
-        self.bin = {
-            "agent": os.path.join(self.build, "agent", "lockstep-agent"),
-            "agent_exec": os.path.join(self.build, "agent", "lockstep-agent-exec"),
-            "coordinator": os.path.join(self.build, "coordinator", "lockstep-coordinator"),
-            "cli": os.path.join(self.build, "coordinator", "lockstep"),
-            "probe": os.path.join(self.build, "tests", "ls_fleetprobe"),
-        }
+        self.bin = binaries(self.build)
         self.fleet_port = self.enroll_port = None
         self.tokens_issued = {}
 
     @staticmethod
     def missing_binaries(build_dir, names=("agent", "agent_exec", "coordinator", "cli")):
-        f = Fleet.__new__(Fleet)
-        f.build = os.path.abspath(build_dir)
-        b = {
-            "agent": os.path.join(f.build, "agent", "lockstep-agent"),
-            "agent_exec": os.path.join(f.build, "agent", "lockstep-agent-exec"),
-            "coordinator": os.path.join(f.build, "coordinator", "lockstep-coordinator"),
-            "cli": os.path.join(f.build, "coordinator", "lockstep"),
-            "probe": os.path.join(f.build, "tests", "ls_fleetprobe"),
-        }
+        b = binaries(build_dir)
         return [b[n] for n in names if not os.access(b[n], os.X_OK)]
 
     def start(self):

@@ -441,6 +441,11 @@ class FleetTest(unittest.TestCase):
     def fleet(self, **kw):
         return Fleet(BUILD, **kw)
 
+    def require_probe(self):
+        missing = Fleet.missing_binaries(BUILD, names=("probe",))
+        if missing:
+            self.fail("test tool missing (build the project first): %s" % missing[0])
+
     @staticmethod
     def by_name(status):
         return {n["name"]: n for n in status.get("nodes", [])}
@@ -506,6 +511,7 @@ class FleetTest(unittest.TestCase):
             ok, rc, out = self.s_client(f)
             self.assertFalse(ok, "handshake without a client certificate must fail (exit %d):\n%s" % (rc, out))
             self.assertNotEqual(rc, 0, out)
+            self.assertRegex(out, r":error:", "openssl names why the handshake failed")
             ident = f.identity_dir("gitaly-1")
             ok, rc, out = self.s_client(f, "-cert", os.path.join(ident, "node.crt"),
                                         "-key", os.path.join(ident, "node.key"))
@@ -519,6 +525,7 @@ class FleetTest(unittest.TestCase):
         return json.loads(lines[-1])
 
     def test_impersonation_rejected(self):
+        self.require_probe()
         with self.fleet() as f:
             p = f.probe("impersonate", "--state", f.agent_state_dir("gitaly-1"), "--as", "rails-1",
                         "--url", f.fleet_url, "--server-name", f.server_name)
@@ -530,6 +537,7 @@ class FleetTest(unittest.TestCase):
             self.assertEqual(f.connected_nodes(), FIVE, "the real rails-1 is unaffected")
 
     def test_garbage_messages(self):
+        self.require_probe()
         with self.fleet() as f:
             p = f.probe("garbage", "--state", f.agent_state_dir("gitaly-1"), "--count", 1000, "--seed", 7,
                         "--url", f.fleet_url, "--server-name", f.server_name, timeout=240)
