@@ -19,6 +19,7 @@
 
 #define FLEET_MIN_RECEIVING 8
 #define FLEET_MAX_CTX 65536
+#define FLEET_CAP_SLACK (1024 * 1024)
 
 enum { FC_RECV, FC_PARKED, FC_SENDING };
 
@@ -481,9 +482,13 @@ int coord_fleet_start(struct coord *c)
 
 	if ((rv = nng_rep0_open(&c->fleet_sock)) != 0)
 		return ls_from_nng(rv);
+	/* nng's own cap closes the connection without telling us; leave it
+	 * some slack above ours so that most oversized messages reach
+	 * handle_msg and are dropped and counted there. */
 	if ((rv = ls_nng_socket_limits(c->fleet_sock,
-				       (size_t)c->cfg->max_message_size, 100,
-				       1000)) < 0)
+				       (size_t)c->cfg->max_message_size +
+					   FLEET_CAP_SLACK,
+				       100, 1000)) < 0)
 		return rv;
 	nng_pipe_notify(c->fleet_sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
 	rv = ls_nng_tls_server(&tls, (const char *)c->server_pem.data,

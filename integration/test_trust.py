@@ -10,6 +10,7 @@
 """
 import argparse
 import base64
+import json
 import os
 import re
 import signal
@@ -24,6 +25,8 @@ import fleet  # noqa: E402
 from fleet import Fleet  # noqa: E402
 
 BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
+LS_EREPLAY = -1004   # common/ls_error.h
+LS_EUNKNOWN = -1005
 
 
 def b64url_decode(s):
@@ -110,6 +113,32 @@ class TrustTest(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("invalid join token", p.stderr)
             self.assertFalse(os.path.exists(state))
+
+    def test_replay_and_unknown_node_rejected(self):
+        with Fleet(BUILD) as f:
+            tok = f.cli_json("node", "add", "spare-1", "--role", "gitaly")["token"]
+            cfg, state = self.spare_config(f, "replay")
+            p = self.join(f, tok, cfg)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = f.probe("replay", "--state", state, "--url", f.fleet_url, "--server-name", f.server_name)
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            self.assertEqual(res["first"], "ack", res)
+            self.assertEqual(res["second"], "rejected", res)
+            self.assertEqual(res["code"], LS_EREPLAY, res)
+            f.wait_until(lambda: re.search(r"rejected message from node spare-1: replayed",
+                                           f.coordinator_log()), 5,
+                         "a coordinator log line naming spare-1 and the replay")
+            p = f.probe("impersonate", "--state", state, "--as", "ghost-1", "--url", f.fleet_url,
+                        "--server-name", f.server_name)
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            self.assertEqual(res["result"], "rejected", res)
+            self.assertEqual(res["code"], LS_EUNKNOWN, res)
+            f.wait_until(lambda: re.search(r"rejected message from node ghost-1: unknown node",
+                                           f.coordinator_log()), 5,
+                         "a coordinator log line naming ghost-1 as unknown")
+            st = f.status()
+            self.assertGreaterEqual(st["counters"]["rejected_replay"], 1)
+            self.assertGreaterEqual(st["counters"]["rejected_unknown"], 1)
 
     def test_agent_refuses_foreign_coordinator(self):
         with Fleet(BUILD) as f:

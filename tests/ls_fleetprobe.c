@@ -10,6 +10,10 @@
  *                 --server-name NAME
  *       a well-formed Poll signed with DIR's key but claiming to be NODE;
  *       prints {"result":"rejected"|"accepted","code":N,"reason":"..."}.
+ *   ls_fleetprobe replay --state DIR --url URL --server-name NAME
+ *       a correctly signed message from DIR's identity, sent twice as the
+ *       same bytes; prints {"first":"...","second":"...","code":N,...}.
+ *       DIR's agent must not be running (it would share the replay window).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -184,6 +188,85 @@ static int impersonate(const struct agent_identity *id, const char *as,
 	return 0;
 }
 
+/* Sends bytes as one request; describes the verified answer in out. */
+static int ask(nng_socket s, const struct agent_identity *id,
+	       const uint8_t *buf, size_t len, char *out, size_t outlen,
+	       int *code)
+{
+	Ls__Envelope *env = NULL;
+	Ls__CoordMsg *cm = NULL;
+	nng_msg *m;
+	int rv;
+
+	*code = 0;
+	if (nng_msg_alloc(&m, 0) != 0)
+		return -1;
+	nng_msg_append(m, buf, len);
+	if ((rv = nng_sendmsg(s, m, 0)) != 0 ||
+	    (rv = nng_recvmsg(s, &m, 0)) != 0) {
+		snprintf(out, outlen, "no-answer");
+		return -1;
+	}
+	if (ls_envelope_open(nng_msg_body(m), nng_msg_len(m), 1 << 20, &env) <
+		0 ||
+	    ls_envelope_verify(env, id->coord_pk) < 0 ||
+	    (cm = ls__coord_msg__unpack(NULL, env->body.len, env->body.data)) ==
+		NULL) {
+		snprintf(out, outlen, "bad-answer");
+		rv = -1;
+	} else if (cm->kind_case == LS__COORD_MSG__KIND_REJECT) {
+		snprintf(out, outlen, "rejected");
+		*code = cm->reject->code;
+		rv = 0;
+	} else {
+		snprintf(out, outlen, "%s",
+			 cm->kind_case == LS__COORD_MSG__KIND_ACK ? "ack"
+								  : "other");
+		rv = 0;
+	}
+	if (cm)
+		ls__coord_msg__free_unpacked(cm, NULL);
+	if (env)
+		ls__envelope__free_unpacked(env, NULL);
+	nng_msg_free(m);
+	return rv;
+}
+
+static int replay(const struct agent_identity *id, const char *url,
+		  const char *sn)
+{
+	Ls__AgentMsg am = LS__AGENT_MSG__INIT;
+	Ls__OpResult res = LS__OP_RESULT__INIT;
+	struct ls_signer sg;
+	uint8_t body[64], *buf = NULL;
+	size_t blen, len = 0;
+	char first[32], second[32];
+	int code1, code2;
+	nng_socket s;
+
+	if (dial(&s, 0, id, url, sn) < 0)
+		return 1;
+	memset(&sg, 0, sizeof(sg));
+	strcpy(sg.node, id->node);
+	memcpy(sg.sk, id->sign_sk, sizeof(sg.sk));
+	sg.session = 1000;
+	/* A result for an operation nobody waits for is answered at once
+	 * (a poll would be held open). */
+	res.op_id = 1;
+	am.kind_case = LS__AGENT_MSG__KIND_RESULT;
+	am.result = &res;
+	blen = ls__agent_msg__pack(&am, body);
+	if (ls_envelope_seal(&sg, body, blen, &buf, &len) < 0)
+		return 1;
+	ask(s, id, buf, len, first, sizeof(first), &code1);
+	ask(s, id, buf, len, second, sizeof(second), &code2);
+	printf("{\"first\":\"%s\",\"second\":\"%s\",\"code\":%d}\n", first,
+	       second, code2);
+	free(buf);
+	nng_close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -230,6 +313,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "garbage") == 0)
 		rv = garbage(&id, url, sn, count);
+	else if (strcmp(mode, "replay") == 0)
+		rv = replay(&id, url, sn);
 	else if (strcmp(mode, "impersonate") == 0 && as != NULL)
 		rv = impersonate(&id, as, url, sn);
 	else
