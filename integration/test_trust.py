@@ -140,6 +140,23 @@ class TrustTest(unittest.TestCase):
             self.assertGreaterEqual(st["counters"]["rejected_replay"], 1)
             self.assertGreaterEqual(st["counters"]["rejected_unknown"], 1)
 
+    def test_agent_ignores_unpinned_coordinator_key(self):
+        with Fleet(BUILD) as f:
+            rc, out = f.check()
+            self.assertEqual(rc, 0, out)
+            # Same CA (TLS still passes), new signing key: a coordinator the
+            # agents never pinned.
+            f.stop_coordinator()
+            os.unlink(os.path.join(f.coordinator_state_dir, "sign.key"))
+            f.start_coordinator()
+            f.wait_until(lambda: "not signed by the pinned coordinator key" in f.agent_log("gitaly-1"),
+                         30, "gitaly-1 to ignore replies signed by an unpinned key")
+            p = f.cli("check", "--json", "--timeout", "5s")
+            self.assertNotEqual(p.returncode, 0, p.stdout)
+            out = json.loads(p.stdout)
+            self.assertEqual([n["node"] for n in out["nodes"] if n["answered"]], [],
+                             "no agent may run an operation from an unpinned coordinator")
+
     def test_agent_refuses_foreign_coordinator(self):
         with Fleet(BUILD) as f:
             port = f.fleet_port
