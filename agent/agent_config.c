@@ -18,28 +18,6 @@
 #define GY(f) SUB(gitaly, f)
 #define ST(f) offsetof(struct agent_gitaly_storage, f)
 
-/* An empty path would make the agent act on its working directory. */
-static int check_nonempty(const void *value, const void *parent, char *why,
-                          size_t whylen)
-{
-	const char *const *s = value;
-
-	if ((*s)[0] != '\0')
-		return 0;
-	ls_strlcpy(why, "must not be empty", whylen);
-	return -1;
-}
-
-static int check_log_level(const void *value, const void *parent, char *why,
-                           size_t whylen)
-{
-	const char *const *s = value;
-
-	if (log_level_parse(*s) >= 0)
-		return 0;
-	ls_strlcpy(why, "must be one of error, warn, info, debug", whylen);
-	return -1;
-}
 
 static int check_url(const void *value, const void *parent, char *why,
                      size_t whylen)
@@ -107,12 +85,12 @@ static const struct ls_cfg_field storage_fields[] = {
      .type = LS_CFG_STRING,
      .offset = ST(name),
      .required = 1,
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "path",
      .type = LS_CFG_STRING,
      .offset = ST(path),
      .required = 1,
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = NULL},
 };
 
@@ -121,22 +99,22 @@ static const struct ls_cfg_field gitlab_fields[] = {
      .type = LS_CFG_STRING,
      .offset = GL(ctl),
      .def = "/opt/gitlab/bin/gitlab-ctl",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "version_manifest",
      .type = LS_CFG_STRING,
      .offset = GL(version_manifest),
      .def = "/opt/gitlab/version-manifest.json",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "secrets_file",
      .type = LS_CFG_STRING,
      .offset = GL(secrets_file),
      .def = "/etc/gitlab/gitlab-secrets.json",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "config_file",
      .type = LS_CFG_STRING,
      .offset = GL(config_file),
      .def = "/etc/gitlab/gitlab.rb",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "url",
      .type = LS_CFG_STRING,
      .offset = GL(url),
@@ -146,12 +124,12 @@ static const struct ls_cfg_field gitlab_fields[] = {
      .type = LS_CFG_STRING,
      .offset = GL(api_token_file),
      .def = "/etc/lockstep/gitlab-api-token",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "os_release",
      .type = LS_CFG_STRING,
      .offset = GL(os_release),
      .def = "/etc/os-release",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "http_timeout",
      .type = LS_CFG_DURATION,
      .offset = GL(http_timeout),
@@ -165,11 +143,11 @@ static const struct ls_cfg_field postgresql_fields[] = {
      .offset = PG(conninfo),
      .def = "host=/var/opt/gitlab/postgresql port=5432 "
             "dbname=gitlabhq_production user=gitlab-psql",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "ci_conninfo",
      .type = LS_CFG_STRING,
      .offset = PG(ci_conninfo),
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "max_replication_lag",
      .type = LS_CFG_DURATION,
      .offset = PG(max_replication_lag),
@@ -187,7 +165,7 @@ static const struct ls_cfg_field redis_fields[] = {
      .type = LS_CFG_STRING,
      .offset = RD(host),
      .def = "127.0.0.1",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "port",
      .type = LS_CFG_INT,
      .offset = RD(port),
@@ -197,7 +175,7 @@ static const struct ls_cfg_field redis_fields[] = {
     {.key = "password_file",
      .type = LS_CFG_STRING,
      .offset = RD(password_file),
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = NULL},
 };
 
@@ -206,7 +184,7 @@ static const struct ls_cfg_field gitaly_fields[] = {
      .type = LS_CFG_STRING,
      .offset = GY(git),
      .def = "/opt/gitlab/embedded/bin/git",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "fsck_sample",
      .type = LS_CFG_INT,
      .offset = GY(fsck_sample),
@@ -232,22 +210,22 @@ static const struct ls_cfg_field agent_fields[] = {
      .type = LS_CFG_STRING,
      .offset = A(state_dir),
      .def = "/var/lib/lockstep-agent",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "log_level",
      .type = LS_CFG_STRING,
      .offset = A(log_level),
      .def = "info",
-     .check = check_log_level},
+     .check = ls_cfg_check_log_level},
     {.key = "exec_helper",
      .type = LS_CFG_STRING,
      .offset = A(exec_helper),
      .def = LOCKSTEP_LIBEXECDIR "/lockstep-agent-exec",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "backup_staging_dir",
      .type = LS_CFG_STRING,
      .offset = A(backup_staging_dir),
      .def = "/var/opt/gitlab/backups",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "min_free_space",
      .type = LS_CFG_SIZE,
      .offset = A(min_free_space),

@@ -69,21 +69,6 @@ static int usage_error(const char *usage, const char *what, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Reads stdin up to max bytes; one byte more is LS_ETOOBIG. */
 static int read_stdin(size_t max, uint8_t **out, size_t *len)
 {
@@ -176,7 +161,7 @@ static int write_packed(const ProtobufCMessage *m)
 	if (buf == NULL)
 		return LS_ENOMEM;
 	protobuf_c_message_pack(m, buf);
-	rv = write_all(STDOUT_FILENO, buf, len);
+	rv = ls_write_all(STDOUT_FILENO, buf, len);
 	free(buf);
 	return rv;
 }

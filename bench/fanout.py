@@ -56,6 +56,25 @@ def smaps(pid):
     return out
 
 
+def start_coordinator(b, d, poll_timeout, procs):
+    """A coordinator of its own in d; returns (process, config path)."""
+    os.makedirs(d)
+    cfg = os.path.join(d, "coordinator.yml")
+    sock = os.path.join(d, "ctl.sock")
+    with open(cfg, "w") as f:
+        f.write(f"state_dir: {d}/coord\nlog_level: warn\n"
+                f"listen: tls+tcp://127.0.0.1:{free_port()}\n"
+                f"enroll_listen: tls+tcp://127.0.0.1:{free_port()}\n"
+                f"advertise_host: 127.0.0.1\nserver_names: [localhost]\n"
+                f"control_socket: {sock}\npoll_timeout: {poll_timeout}\n")
+    with open(os.path.join(d, "coord.log"), "w") as log:
+        co = subprocess.Popen([f"{b}/coordinator/lockstep-coordinator", "--config", cfg],
+                              stderr=log)
+    procs.append(co)
+    wait_for(lambda: os.path.exists(sock), 10, "coordinator")
+    return co, cfg
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -70,19 +89,7 @@ def main():
         results = {}
         for n in [int(x) for x in args.sizes.split(",")]:
             d = os.path.join(work, f"n{n}")
-            os.makedirs(d)
-            cfg = os.path.join(d, "coordinator.yml")
-            sock = os.path.join(d, "ctl.sock")
-            with open(cfg, "w") as f:
-                f.write(f"state_dir: {d}/coord\nlog_level: warn\n"
-                        f"listen: tls+tcp://127.0.0.1:{free_port()}\n"
-                        f"enroll_listen: tls+tcp://127.0.0.1:{free_port()}\n"
-                        f"advertise_host: 127.0.0.1\nserver_names: [localhost]\n"
-                        f"control_socket: {sock}\npoll_timeout: 25s\n")
-            co = subprocess.Popen([f"{b}/coordinator/lockstep-coordinator", "--config", cfg],
-                                  stderr=open(os.path.join(d, "coord.log"), "w"))
-            procs.append(co)
-            wait_for(lambda: os.path.exists(sock), 10, "coordinator")
+            co, cfg = start_coordinator(b, d, "25s", procs)
             tokens = []
             for i in range(n):
                 out = subprocess.run([cli, "--config", cfg, "node", "add", f"bench-{i}",
@@ -122,19 +129,7 @@ def main():
 
         # Idle memory of one real agent process.
         d = os.path.join(work, "mem")
-        os.makedirs(d)
-        cfg = os.path.join(d, "coordinator.yml")
-        sock = os.path.join(d, "ctl.sock")
-        with open(cfg, "w") as f:
-            f.write(f"state_dir: {d}/coord\nlog_level: warn\n"
-                    f"listen: tls+tcp://127.0.0.1:{free_port()}\n"
-                    f"enroll_listen: tls+tcp://127.0.0.1:{free_port()}\n"
-                    f"advertise_host: 127.0.0.1\nserver_names: [localhost]\n"
-                    f"control_socket: {sock}\npoll_timeout: 2s\n")
-        co = subprocess.Popen([f"{b}/coordinator/lockstep-coordinator", "--config", cfg],
-                              stderr=open(os.path.join(d, "coord.log"), "w"))
-        procs.append(co)
-        wait_for(lambda: os.path.exists(sock), 10, "coordinator")
+        co, cfg = start_coordinator(b, d, "2s", procs)
         tok = json.loads(subprocess.run([cli, "--config", cfg, "node", "add", "mem-1", "--role",
                                          "gitaly", "--json"], check=True, capture_output=True,
                                         text=True).stdout)["token"]

@@ -98,7 +98,7 @@ out:
 	return rv;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int ls_write_all(int fd, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
@@ -127,7 +127,7 @@ int ls_write_atomic(const char *path, const void *data, size_t len,
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, mode) < 0 || (rv = write_all(fd, data, len)) < 0 ||
+	if (fchmod(fd, mode) < 0 || (rv = ls_write_all(fd, data, len)) < 0 ||
 	    fsync(fd) < 0) {
 		rv = rv < 0 ? rv : -errno;
 		goto fail;

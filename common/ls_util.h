@@ -21,6 +21,9 @@ int ls_fmt(char *dst, size_t size, const char *fmt, ...)
  */
 int ls_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* write(2) until done, retrying on EINTR; 0 or -errno. */
+int ls_write_all(int fd, const void *data, size_t len);
+
 /*
  * Writes data to path atomically: a temporary in the same directory,
  * fsync, rename, fsync of the directory. mode applies to the new file.

@@ -67,6 +67,14 @@ int ls_cfg_load(const char *path, const struct ls_cfg_field *schema,
 int ls_cfg_load_buf(const char *name, const char *buf, size_t len,
 		    const struct ls_cfg_field *schema, void *out, char *err,
 		    size_t errlen);
+/* Validators shared by the schemas (struct ls_cfg_field.check). */
+/* A string that must not be empty: an empty path would mean ".". */
+int ls_cfg_check_nonempty(const void *value, const void *parent, char *why,
+			  size_t whylen);
+/* One of error, warn, info, debug. */
+int ls_cfg_check_log_level(const void *value, const void *parent, char *why,
+			   size_t whylen);
+
 /* Frees every heap value the schema put into out. */
 void ls_cfg_free(const struct ls_cfg_field *schema, void *out);
 

@@ -235,6 +235,26 @@ int cli_status(struct cli *cli, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* One check result: appended to arr as JSON, or printed as a row. */
+static void emit_result(const struct cli *cli, json_t *arr,
+			const Ls__CheckResult *r)
+{
+	if (cli->json) {
+		json_t *x = json_object();
+		json_object_set_new(x, "name", json_string(r->name));
+		json_object_set_new(x, "status",
+				    json_string(status_name(r->status)));
+		json_object_set_new(x, "reason", json_string(r->reason));
+		json_array_append_new(arr, x);
+		return;
+	}
+	/* Failures in capitals: the eye finds them in a long report. */
+	printf("  %-4s  %-44s %s\n",
+	       r->status == LS__CHECK_STATUS__CHECK_FAIL ? "FAIL"
+							  : status_name(r->status),
+	       r->name, r->reason);
+}
+
 static const char check_usage[] =
     "usage: lockstep check [--json] [--timeout DURATION]\n"
     "Runs every node's local checks now and prints the fleet report.\n"
@@ -314,22 +334,7 @@ int cli_check(struct cli *cli, int argc, char **argv)
 				tw++;
 			else
 				tf++;
-			if (cli->json) {
-				json_t *x = json_object();
-				json_object_set_new(x, "name",
-						    json_string(r->name));
-				json_object_set_new(
-				    x, "status", json_string(status_name(r->status)));
-				json_object_set_new(x, "reason",
-						    json_string(r->reason));
-				json_array_append_new(jc, x);
-			} else {
-				printf("  %-4s  %-44s %s\n",
-				       r->status == LS__CHECK_STATUS__CHECK_FAIL
-					   ? "FAIL"
-					   : status_name(r->status),
-				       r->name, r->reason);
-			}
+			emit_result(cli, jc, r);
 		}
 		if (cli->json) {
 			json_object_set_new(jn, "checks", jc);
@@ -344,20 +349,7 @@ int cli_check(struct cli *cli, int argc, char **argv)
 			tw++;
 		else if (r->status == LS__CHECK_STATUS__CHECK_FAIL)
 			tf++;
-		if (cli->json) {
-			json_t *x = json_object();
-			json_object_set_new(x, "name", json_string(r->name));
-			json_object_set_new(x, "status",
-					    json_string(status_name(r->status)));
-			json_object_set_new(x, "reason", json_string(r->reason));
-			json_array_append_new(fleet, x);
-		} else {
-			printf("  %-4s  %-44s %s\n",
-			       r->status == LS__CHECK_STATUS__CHECK_FAIL
-				   ? "FAIL"
-				   : status_name(r->status),
-			       r->name, r->reason);
-		}
+		emit_result(cli, fleet, r);
 	}
 	if (cli->json) {
 		json_t *sum = json_object();

@@ -15,27 +15,6 @@
 #define MS_MINUTE (60 * MS_SECOND)
 #define MS_DAY (24 * 60 * MS_MINUTE)
 
-static int check_nonempty(const void *value, const void *parent, char *why,
-                          size_t whylen)
-{
-	const char *const *s = value;
-
-	if ((*s)[0] != '\0')
-		return 0;
-	ls_strlcpy(why, "must not be empty", whylen);
-	return -1;
-}
-
-static int check_log_level(const void *value, const void *parent, char *why,
-                           size_t whylen)
-{
-	const char *const *s = value;
-
-	if (log_level_parse(*s) >= 0)
-		return 0;
-	ls_strlcpy(why, "must be one of error, warn, info, debug", whylen);
-	return -1;
-}
 
 /*
  * Agents are authenticated by mutual TLS: a plain tcp:// listener would
@@ -82,12 +61,12 @@ static const struct ls_cfg_field coord_fields[] = {
      .type = LS_CFG_STRING,
      .offset = C(state_dir),
      .def = "/var/lib/lockstep",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "log_level",
      .type = LS_CFG_STRING,
      .offset = C(log_level),
      .def = "info",
-     .check = check_log_level},
+     .check = ls_cfg_check_log_level},
     {.key = "listen",
      .type = LS_CFG_STRING,
      .offset = C(listen),
@@ -102,7 +81,7 @@ static const struct ls_cfg_field coord_fields[] = {
     {.key = "advertise_host",
      .type = LS_CFG_STRING,
      .offset = C(advertise_host),
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     {.key = "server_names",
      .type = LS_CFG_STRLIST,
      .offset = C(server_names),
@@ -111,7 +90,7 @@ static const struct ls_cfg_field coord_fields[] = {
      .type = LS_CFG_STRING,
      .offset = C(control_socket),
      .def = "",
-     .check = check_nonempty},
+     .check = ls_cfg_check_nonempty},
     /* Agents hold a poll this long; nng resends a request after 60 s. */
     {.key = "poll_timeout",
      .type = LS_CFG_DURATION,

@@ -91,7 +91,7 @@ static int garbage(const struct agent_identity *id, const char *url,
 	if ((rv = dial(&s, 1, id, url, sn)) < 0)
 		return 1;
 	memset(&sg, 0, sizeof(sg));
-	strcpy(sg.node, id->node);
+	snprintf(sg.node, sizeof(sg.node), "%s", id->node);
 	memcpy(sg.sk, id->sign_sk, sizeof(sg.sk));
 	/* Sessions far beyond the real agent's, never accepted anyway: a
 	 * truncated or flipped envelope fails before the replay window. */
@@ -247,7 +247,7 @@ static int replay(const struct agent_identity *id, const char *url,
 	if (dial(&s, 0, id, url, sn) < 0)
 		return 1;
 	memset(&sg, 0, sizeof(sg));
-	strcpy(sg.node, id->node);
+	snprintf(sg.node, sizeof(sg.node), "%s", id->node);
 	memcpy(sg.sk, id->sign_sk, sizeof(sg.sk));
 	sg.session = 1000;
 	/* A result for an operation nobody waits for is answered at once

@@ -1,4 +1,5 @@
 /* Envelope sealing, verification, tampering and replay windows. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ static struct ls_signer signer(const char *node, uint8_t pk[32])
 	struct ls_signer s;
 
 	memset(&s, 0, sizeof(s));
-	strcpy(s.node, node);
+	snprintf(s.node, sizeof(s.node), "%s", node);
 	ls_sign_keypair(pk, s.sk);
 	s.session = 7;
 	return s;
@@ -75,7 +76,7 @@ static void test_wrong_key_and_impersonation(void)
 	Ls__Envelope *env = NULL;
 
 	/* gitaly-1's key claiming to be rails-1. */
-	strcpy(a.node, "rails-1");
+	snprintf(a.node, sizeof(a.node), "%s", "rails-1");
 	ls_envelope_seal(&a, (const uint8_t *)"x", 1, &msg, &len);
 	CHECK_EQ_INT(ls_envelope_open(msg, len, 1 << 20, &env), 0);
 	CHECK_EQ_INT(ls_envelope_verify(env, pk_b), LS_EAUTH);
@@ -110,7 +111,7 @@ static void test_malformed(void)
 	CHECK_EQ_INT(opened_verified, 0);
 	free(msg);
 	/* Invalid sender names never open. */
-	strcpy(s.node, "Bad Name");
+	snprintf(s.node, sizeof(s.node), "%s", "Bad Name");
 	CHECK_EQ_INT(ls_envelope_seal(&s, (const uint8_t *)"b", 1, &msg, &len),
 		     LS_EINVAL);
 }

@@ -116,8 +116,8 @@ static void test_single_use(void)
 	snprintf(path, sizeof(path), "%s/db", dir);
 	CHECK_EQ_INT(coord_db_open(path, &db), 0);
 	memset(&n, 0, sizeof(n));
-	strcpy(n.name, "gitaly-2");
-	strcpy(n.roles[0], "gitaly");
+	snprintf(n.name, sizeof(n.name), "%s", "gitaly-2");
+	snprintf(n.roles[0], sizeof(n.roles[0]), "%s", "gitaly");
 	n.nroles = 1;
 	CHECK_EQ_INT(coord_db_node_add(db, &n, tid, secret, ls_now() + 60), 0);
 	CHECK_EQ_INT(coord_db_token_get(db, tid, &t), 0);
