@@ -18,7 +18,6 @@
 #define GY(f) SUB(gitaly, f)
 #define ST(f) offsetof(struct agent_gitaly_storage, f)
 
-
 static int check_url(const void *value, const void *parent, char *why,
                      size_t whylen)
 {

@@ -13,50 +13,57 @@ struct agent_gitaly_storage {
 };
 
 struct agent_config {
-	char *state_dir;          /* default /var/lib/lockstep-agent */
-	char *log_level;          /* error|warn|info|debug, default info */
-	char *exec_helper;        /* default LOCKSTEP_LIBEXECDIR "/lockstep-agent-exec" */
-	char *backup_staging_dir; /* default /var/opt/gitlab/backups */
-	uint64_t min_free_space;  /* fail below; default 1GiB */
-	uint64_t warn_free_space; /* warn below; default 10GiB */
-	int64_t facts_interval;   /* default 5m */
-	int64_t op_timeout;       /* default 1h: one operation's deadline */
+	char *state_dir;   /* default /var/lib/lockstep-agent */
+	char *log_level;   /* error|warn|info|debug, default info */
+	char *exec_helper; /* default LOCKSTEP_LIBEXECDIR "/lockstep-agent-exec"
+	                    */
+	char *backup_staging_dir;  /* default /var/opt/gitlab/backups */
+	uint64_t min_free_space;   /* fail below; default 1GiB */
+	uint64_t warn_free_space;  /* warn below; default 10GiB */
+	int64_t facts_interval;    /* default 5m */
+	int64_t op_timeout;        /* default 1h: one operation's deadline */
 	uint64_t max_message_size; /* default 16MiB */
-	int64_t reconnect_min;    /* default 1s */
-	int64_t reconnect_max;    /* default 60s */
+	int64_t reconnect_min;     /* default 1s */
+	int64_t reconnect_max;     /* default 60s */
 	struct {
 		char *ctl;              /* /opt/gitlab/bin/gitlab-ctl */
 		char *version_manifest; /* /opt/gitlab/version-manifest.json */
 		char *secrets_file;     /* /etc/gitlab/gitlab-secrets.json */
 		char *config_file;      /* /etc/gitlab/gitlab.rb */
 		char *url;              /* http://localhost */
-		char *api_token_file;   /* /etc/lockstep/gitlab-api-token (may be absent) */
-		char *os_release;       /* /etc/os-release */
-		int64_t http_timeout;   /* 10s */
+		char *api_token_file; /* /etc/lockstep/gitlab-api-token (may be
+		                         absent) */
+		char *os_release;     /* /etc/os-release */
+		int64_t http_timeout; /* 10s */
 	} gitlab;
 	struct {
-		/* host=/var/opt/gitlab/postgresql port=5432 dbname=gitlabhq_production user=gitlab-psql */
+		/* host=/var/opt/gitlab/postgresql port=5432
+		 * dbname=gitlabhq_production user=gitlab-psql */
 		char *conninfo;
-		char *ci_conninfo;      /* optional, no default: a separate CI database */
+		char *ci_conninfo; /* optional, no default: a separate CI
+		                      database */
 		int64_t max_replication_lag; /* 60s */
 	} postgresql;
 	struct {
-		char *socket;           /* /var/opt/gitlab/redis/redis.socket; "" to use host/port */
-		char *host;             /* 127.0.0.1 */
-		long long port;         /* 6379 */
-		char *password_file;    /* optional, no default */
+		char *socket;   /* /var/opt/gitlab/redis/redis.socket; "" to use
+		                   host/port */
+		char *host;     /* 127.0.0.1 */
+		long long port; /* 6379 */
+		char *password_file; /* optional, no default */
 	} redis;
 	struct {
-		char *git;              /* /opt/gitlab/embedded/bin/git */
-		long long fsck_sample;  /* 5; 0 disables, max 1000 */
-		int64_t fsck_timeout;   /* 5m per repository */
-		struct ls_maplist storages; /* of struct agent_gitaly_storage;
-		                             * default one: default -> /var/opt/gitlab/git-data/repositories */
+		char *git;             /* /opt/gitlab/embedded/bin/git */
+		long long fsck_sample; /* 5; 0 disables, max 1000 */
+		int64_t fsck_timeout;  /* 5m per repository */
+		struct ls_maplist
+		    storages; /* of struct agent_gitaly_storage;
+		               * default one: default ->
+		               * /var/opt/gitlab/git-data/repositories */
 	} gitaly;
 };
 
 int agent_config_load(const char *path, struct agent_config *cfg, char *err,
-		      size_t errlen);
+                      size_t errlen);
 void agent_config_free(struct agent_config *cfg);
 /* The schema agent_config_load uses, for ls_cfg_load_buf (fuzzing). */
 const struct ls_cfg_field *agent_config_schema(void);

@@ -46,8 +46,7 @@ int agent_identity_load(const char *state_dir, struct agent_identity *id)
 	pb = ls__agent_identity__unpack(NULL, len, (uint8_t *)raw);
 	if (pb == NULL || pb->coord_sign_pk.len != LS_SIGN_PK_LEN ||
 	    pb->sign_sk.len != LS_SIGN_SK_LEN ||
-	    ls_node_name_valid(pb->node) < 0 ||
-	    pb->n_roles > AGENT_MAX_ROLES) {
+	    ls_node_name_valid(pb->node) < 0 || pb->n_roles > AGENT_MAX_ROLES) {
 		rv = LS_EPROTO;
 		goto out;
 	}
@@ -79,8 +78,7 @@ out:
 	return rv;
 }
 
-static int put(const char *dir, const char *name, const void *data,
-	       size_t len)
+static int put(const char *dir, const char *name, const void *data, size_t len)
 {
 	char path[LS_PATH_MAX];
 	int rv;
@@ -102,7 +100,7 @@ int agent_identity_save(const char *state_dir, const struct agent_identity *id)
 
 	if ((rv = ls_fmt(dst, sizeof(dst), "%s/identity", state_dir)) < 0 ||
 	    (rv = ls_fmt(tmp, sizeof(tmp), "%s/.identity.tmp-XXXXXX",
-			 state_dir)) < 0)
+	                 state_dir)) < 0)
 		return rv;
 	if (lstat(dst, &st) == 0)
 		return LS_EEXIST;
@@ -131,8 +129,9 @@ int agent_identity_save(const char *state_dir, const struct agent_identity *id)
 	ls__agent_identity__pack(&pb, packed);
 	if ((rv = put(tmp, "ca.pem", id->ca_pem.data, id->ca_pem.len)) < 0 ||
 	    (rv = put(tmp, "node.crt", id->cert_pem.data, id->cert_pem.len)) <
-		0 ||
-	    (rv = put(tmp, "node.key", id->key_pem.data, id->key_pem.len)) < 0 ||
+	        0 ||
+	    (rv = put(tmp, "node.key", id->key_pem.data, id->key_pem.len)) <
+	        0 ||
 	    (rv = put(tmp, "identity.pb", packed, plen)) < 0)
 		goto fail;
 	if (rename(tmp, dst) < 0) {

@@ -20,8 +20,8 @@
 
 /* One round trip to the enroll listener. */
 static int exchange(const char *url, const uint8_t *req, size_t reqlen,
-		    int timeout_ms, Ls__JoinResponse **resp, char *msg,
-		    size_t msglen)
+                    int timeout_ms, Ls__JoinResponse **resp, char *msg,
+                    size_t msglen)
 {
 	nng_socket s;
 	nng_tls_config *tls = NULL;
@@ -48,7 +48,7 @@ static int exchange(const char *url, const uint8_t *req, size_t reqlen,
 	    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0 ||
 	    (rv = nng_dialer_start(d, 0)) != 0) {
 		snprintf(msg, msglen, "cannot reach the coordinator at %s: %s",
-			 url, nng_strerror(rv));
+		         url, nng_strerror(rv));
 		rv = ls_from_nng(rv);
 		goto out;
 	}
@@ -57,20 +57,23 @@ static int exchange(const char *url, const uint8_t *req, size_t reqlen,
 	    (rv = nng_sendmsg(s, m, 0)) != 0) {
 		nng_msg_free(m);
 		snprintf(msg, msglen, "sending the join request: %s",
-			 nng_strerror(rv));
+		         nng_strerror(rv));
 		rv = ls_from_nng(rv);
 		goto out;
 	}
 	if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
-		snprintf(msg, msglen, "no answer from the coordinator at %s: %s",
-			 url, nng_strerror(rv));
+		snprintf(msg, msglen,
+		         "no answer from the coordinator at %s: %s", url,
+		         nng_strerror(rv));
 		rv = ls_from_nng(rv);
 		goto out;
 	}
-	*resp = ls__join_response__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	*resp =
+	    ls__join_response__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
 	if (*resp == NULL) {
-		snprintf(msg, msglen, "undecodable answer from the coordinator");
+		snprintf(msg, msglen,
+		         "undecodable answer from the coordinator");
 		rv = LS_EPROTO;
 		goto out;
 	}
@@ -83,8 +86,8 @@ out:
 }
 
 static int check_grant(const Ls__JoinToken *tok, const Ls__JoinResponse *resp,
-		       uint64_t nonce, const struct ls_buf *key_pem,
-		       Ls__JoinGrant **grantp, char *msg, size_t msglen)
+                       uint64_t nonce, const struct ls_buf *key_pem,
+                       Ls__JoinGrant **grantp, char *msg, size_t msglen)
 {
 	Ls__JoinGrant *g;
 	uint8_t fp[32];
@@ -92,16 +95,16 @@ static int check_grant(const Ls__JoinToken *tok, const Ls__JoinResponse *resp,
 	*grantp = NULL;
 	if (resp->status != 0) {
 		snprintf(msg, msglen, "the coordinator refused the join: %s",
-			 resp->error ? resp->error : ls_strerror(resp->status));
+		         resp->error ? resp->error : ls_strerror(resp->status));
 		return resp->status < 0 ? resp->status : LS_EPROTO;
 	}
 	if (!resp->has_payload || !resp->has_mac ||
 	    ls_mac_verify(resp->mac.data, resp->mac.len, tok->secret.data,
-			  LS_MAC_JOIN_RESP, resp->payload.data,
-			  resp->payload.len) < 0) {
+	                  LS_MAC_JOIN_RESP, resp->payload.data,
+	                  resp->payload.len) < 0) {
 		snprintf(msg, msglen,
-			 "the answer is not authenticated by the token: this "
-			 "is not the coordinator that issued it");
+		         "the answer is not authenticated by the token: this "
+		         "is not the coordinator that issued it");
 		return LS_EAUTH;
 	}
 	g = ls__join_grant__unpack(NULL, resp->payload.len, resp->payload.data);
@@ -115,15 +118,17 @@ static int check_grant(const Ls__JoinToken *tok, const Ls__JoinResponse *resp,
 	}
 	if (ls_pki_fingerprint(g->ca_der.data, g->ca_der.len, fp) < 0 ||
 	    sodium_memcmp(fp, tok->ca_sha256.data, 32) != 0) {
-		snprintf(msg, msglen, "the coordinator's CA does not match the "
-				      "fingerprint in the token");
+		snprintf(msg, msglen,
+		         "the coordinator's CA does not match the "
+		         "fingerprint in the token");
 		ls__join_grant__free_unpacked(g, NULL);
 		return LS_EAUTH;
 	}
 	if (ls_pki_check_issued(g->ca_der.data, g->ca_der.len, g->cert_der.data,
-				g->cert_der.len, key_pem) < 0) {
-		snprintf(msg, msglen, "the certificate received is not issued "
-				      "by the fleet CA for this node's key");
+	                        g->cert_der.len, key_pem) < 0) {
+		snprintf(msg, msglen,
+		         "the certificate received is not issued "
+		         "by the fleet CA for this node's key");
 		ls__join_grant__free_unpacked(g, NULL);
 		return LS_EAUTH;
 	}
@@ -132,7 +137,7 @@ static int check_grant(const Ls__JoinToken *tok, const Ls__JoinResponse *resp,
 }
 
 int agent_join(const char *state_dir, const char *token, int timeout_ms,
-	       char *msg, size_t msglen)
+               char *msg, size_t msglen)
 {
 	Ls__JoinToken *tok = NULL;
 	Ls__JoinAsk ask = LS__JOIN_ASK__INIT;
@@ -153,9 +158,9 @@ int agent_join(const char *state_dir, const char *token, int timeout_ms,
 		return LS_ECRYPTO;
 	if ((rv = ls_token_decode(token, &tok)) < 0) {
 		snprintf(msg, msglen,
-			 "invalid join token (%s): copy it whole from "
-			 "'lockstep node add'",
-			 ls_strerror(rv));
+		         "invalid join token (%s): copy it whole from "
+		         "'lockstep node add'",
+		         ls_strerror(rv));
 		return rv;
 	}
 	if ((int64_t)tok->expires <= ls_now()) {
@@ -166,18 +171,18 @@ int agent_join(const char *state_dir, const char *token, int timeout_ms,
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 		snprintf(msg, msglen,
-			 "join token for %s expired at %s; create a new one "
-			 "with 'lockstep node add %s --role ...'",
-			 tok->node, when, tok->node);
+		         "join token for %s expired at %s; create a new one "
+		         "with 'lockstep node add %s --role ...'",
+		         tok->node, when, tok->node);
 		rv = LS_EEXPIRED;
 		goto out;
 	}
 	if (ls_fmt(path, sizeof(path), "%s/identity", state_dir) == 0 &&
 	    lstat(path, &st) == 0) {
 		snprintf(msg, msglen,
-			 "%s already holds an identity; remove it to join "
-			 "again",
-			 path);
+		         "%s already holds an identity; remove it to join "
+		         "again",
+		         path);
 		rv = LS_EEXIST;
 		goto out;
 	}
@@ -211,10 +216,10 @@ int agent_join(const char *state_dir, const char *token, int timeout_ms,
 	}
 	ls__join_request__pack(&req, reqbuf);
 	if ((rv = exchange(tok->enroll_url, reqbuf, rlen, timeout_ms, &resp,
-			   msg, msglen)) < 0)
+	                   msg, msglen)) < 0)
 		goto out;
 	if ((rv = check_grant(tok, resp, ask.nonce, &key_pem, &g, msg,
-			      msglen)) < 0)
+	                      msglen)) < 0)
 		goto out;
 
 	ls_strlcpy(id.node, g->node, sizeof(id.node));
@@ -226,9 +231,9 @@ int agent_join(const char *state_dir, const char *token, int timeout_ms,
 	id.nroles = g->n_roles;
 	ls_strlcpy(id.site, g->site ? g->site : "", sizeof(id.site));
 	if ((rv = ls_pki_cert_der_to_pem(g->ca_der.data, g->ca_der.len,
-					 &id.ca_pem)) < 0 ||
+	                                 &id.ca_pem)) < 0 ||
 	    (rv = ls_pki_cert_der_to_pem(g->cert_der.data, g->cert_der.len,
-					 &id.cert_pem)) < 0) {
+	                                 &id.cert_pem)) < 0) {
 		snprintf(msg, msglen, "certificate conversion failed");
 		goto out;
 	}
@@ -237,7 +242,7 @@ int agent_join(const char *state_dir, const char *token, int timeout_ms,
 	key_pem.len = 0;
 	if ((rv = agent_identity_save(state_dir, &id)) < 0) {
 		snprintf(msg, msglen, "cannot write the identity into %s: %s",
-			 state_dir, ls_strerror(rv));
+		         state_dir, ls_strerror(rv));
 		goto out;
 	}
 	snprintf(msg, msglen, "joined the fleet as %s", id.node);

@@ -10,6 +10,6 @@
  * written and msg says why.
  */
 int agent_join(const char *state_dir, const char *token, int timeout_ms,
-	       char *msg, size_t msglen);
+               char *msg, size_t msglen);
 
 #endif

@@ -19,22 +19,22 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: lockstep-agent join TOKEN [--config FILE]\n"
-		"       lockstep-agent run [--config FILE]\n"
-		"       lockstep-agent check [--config FILE] [--json]\n"
-		"\n"
-		"  join   enroll this node with a token from 'lockstep node "
-		"add'\n"
-		"  run    serve the coordinator (foreground; exit status 3 when "
-		"the node\n"
-		"         was removed from the fleet, 4 when its identity is "
-		"refused)\n"
-		"  check  run this node's local checks now, for its enrolled "
-		"roles\n"
-		"\n"
-		"  -c, --config FILE  agent.yml (default " DEFAULT_CONFIG ")\n"
-		"  -h, --help         this text\n");
+	fprintf(
+	    f, "usage: lockstep-agent join TOKEN [--config FILE]\n"
+	       "       lockstep-agent run [--config FILE]\n"
+	       "       lockstep-agent check [--config FILE] [--json]\n"
+	       "\n"
+	       "  join   enroll this node with a token from 'lockstep node "
+	       "add'\n"
+	       "  run    serve the coordinator (foreground; exit status 3 when "
+	       "the node\n"
+	       "         was removed from the fleet, 4 when its identity is "
+	       "refused)\n"
+	       "  check  run this node's local checks now, for its enrolled "
+	       "roles\n"
+	       "\n"
+	       "  -c, --config FILE  agent.yml (default " DEFAULT_CONFIG ")\n"
+	       "  -h, --help         this text\n");
 }
 
 static int load_config(const char *path, struct agent_config *cfg)
@@ -102,15 +102,15 @@ static int cmd_run(const char *config)
 	if ((rv = agent_session_new(&s, &cfg, config, NULL)) < 0) {
 		if (rv == LS_ENOTJOINED)
 			fprintf(stderr,
-				"lockstep-agent: %s holds no identity: run "
-				"'lockstep-agent join TOKEN --config %s' "
-				"first\n",
-				cfg.state_dir, config);
+			        "lockstep-agent: %s holds no identity: run "
+			        "'lockstep-agent join TOKEN --config %s' "
+			        "first\n",
+			        cfg.state_dir, config);
 		else
 			fprintf(stderr,
-				"lockstep-agent: cannot load the identity in "
-				"%s/identity: %s\n",
-				cfg.state_dir, ls_strerror(rv));
+			        "lockstep-agent: cannot load the identity in "
+			        "%s/identity: %s\n",
+			        cfg.state_dir, ls_strerror(rv));
 		agent_config_free(&cfg);
 		return AGENT_EXIT_FAIL;
 	}
@@ -143,9 +143,9 @@ static int cmd_check(const char *config, int json)
 	roles[0] = '\0';
 	if (agent_identity_load(cfg.state_dir, &id) == 0) {
 		for (i = 0; i < id.nroles && used < sizeof(roles); i++)
-			used += (size_t)snprintf(roles + used,
-						 sizeof(roles) - used, "%s%s",
-						 i ? "," : "", id.roles[i]);
+			used +=
+			    (size_t)snprintf(roles + used, sizeof(roles) - used,
+			                     "%s%s", i ? "," : "", id.roles[i]);
 		agent_identity_clear(&id);
 	}
 	argv[n++] = cfg.exec_helper;
@@ -162,7 +162,7 @@ static int cmd_check(const char *config, int json)
 	/* The executor prints the report itself: replace this process. */
 	execv(cfg.exec_helper, (char *const *)argv);
 	fprintf(stderr, "lockstep-agent: cannot run %s: %s\n", cfg.exec_helper,
-		strerror(errno));
+	        strerror(errno));
 	agent_config_free(&cfg);
 	return AGENT_EXIT_FAIL;
 }

@@ -14,11 +14,11 @@
 static int op_path(char *out, size_t len, const char *state_dir, uint64_t id)
 {
 	return ls_fmt(out, len, "%s/ops/%016llx.result", state_dir,
-		      (unsigned long long)id);
+	              (unsigned long long)id);
 }
 
 int agent_opstore_get(const char *state_dir, uint64_t id, uint8_t **buf,
-		      size_t *len)
+                      size_t *len)
 {
 	char path[LS_PATH_MAX];
 	int rv;
@@ -65,8 +65,8 @@ static void prune(const char *dir)
 	if (n > AGENT_OPSTORE_KEEP) {
 		qsort(names, n, sizeof(*names), cmp_names);
 		for (i = 0; i < n - AGENT_OPSTORE_KEEP; i++)
-			if (ls_fmt(path, sizeof(path), "%s/%s", dir, names[i]) ==
-			    0)
+			if (ls_fmt(path, sizeof(path), "%s/%s", dir,
+			           names[i]) == 0)
 				unlink(path);
 	}
 	for (i = 0; i < n; i++)
@@ -75,7 +75,7 @@ static void prune(const char *dir)
 }
 
 int agent_opstore_put(const char *state_dir, uint64_t id, const uint8_t *buf,
-		      size_t len)
+                      size_t len)
 {
 	char dir[LS_PATH_MAX], path[LS_PATH_MAX];
 	int rv;

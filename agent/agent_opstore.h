@@ -13,8 +13,8 @@
 
 /* LS_ENOENT when the operation never ran here. */
 int agent_opstore_get(const char *state_dir, uint64_t id, uint8_t **buf,
-		      size_t *len);
+                      size_t *len);
 int agent_opstore_put(const char *state_dir, uint64_t id, const uint8_t *buf,
-		      size_t len);
+                      size_t len);
 
 #endif

@@ -36,7 +36,7 @@ struct agent_session {
 };
 
 int agent_session_new(struct agent_session **sp, const struct agent_config *cfg,
-		      const char *config_path, const char *state_dir)
+                      const char *config_path, const char *state_dir)
 {
 	struct agent_session *s = calloc(1, sizeof(*s));
 	int rv;
@@ -47,7 +47,7 @@ int agent_session_new(struct agent_session **sp, const struct agent_config *cfg,
 	s->cfg = cfg;
 	ls_strlcpy(s->config_path, config_path, sizeof(s->config_path));
 	ls_strlcpy(s->state_dir, state_dir ? state_dir : cfg->state_dir,
-		   sizeof(s->state_dir));
+	           sizeof(s->state_dir));
 	if ((rv = agent_identity_load(s->state_dir, &s->id)) < 0) {
 		free(s);
 		return rv;
@@ -82,18 +82,18 @@ static int new_session(struct agent_session *s)
 
 	if (rv < 0)
 		log_warnx("%s: cannot record a new session in %s: %s",
-			  s->id.node, s->state_dir, ls_strerror(rv));
+		          s->id.node, s->state_dir, ls_strerror(rv));
 	s->signer.counter = 0;
 	return rv;
 }
 
 /* Runs the executor with argv tail `what`, stdin `in`; stdout in res. */
 static int run_exec(struct agent_session *s, const char *what,
-		    const uint8_t *in, size_t inlen, int timeout_ms,
-		    struct ls_exec_result *res)
+                    const uint8_t *in, size_t inlen, int timeout_ms,
+                    struct ls_exec_result *res)
 {
 	const char *argv[] = {s->cfg->exec_helper, "--config", s->config_path,
-			      what, NULL};
+	                      what, NULL};
 	struct ls_exec_opts o;
 
 	memset(&o, 0, sizeof(o));
@@ -119,15 +119,16 @@ static void refresh_facts(struct agent_session *s)
 	rv = run_exec(s, "facts", NULL, 0, 60000, &res);
 	if (rv < 0 || !res.exited || res.status != 0) {
 		log_warnx("%s: collecting facts failed: %s%s%.200s", s->id.node,
-			  rv < 0 ? ls_strerror(rv) : "executor failed",
-			  res.err_len ? ": " : "", res.err ? res.err : "");
+		          rv < 0 ? ls_strerror(rv) : "executor failed",
+		          res.err_len ? ": " : "", res.err ? res.err : "");
 		ls_exec_result_free(&res);
 		return;
 	}
 	f = ls__node_facts__unpack(NULL, res.out_len, res.out);
 	ls_exec_result_free(&res);
 	if (f == NULL) {
-		log_warnx("%s: executor returned undecodable facts", s->id.node);
+		log_warnx("%s: executor returned undecodable facts",
+		          s->id.node);
 		return;
 	}
 	if (s->facts)
@@ -140,7 +141,7 @@ static void refresh_facts(struct agent_session *s)
  * key and bound to this request's session and counter.
  */
 static int request(struct agent_session *s, const Ls__AgentMsg *am,
-		   Ls__CoordMsg **out)
+                   Ls__CoordMsg **out)
 {
 	size_t plen = ls__agent_msg__get_packed_size(am), slen;
 	uint8_t *packed = malloc(plen ? plen : 1), *sealed = NULL;
@@ -172,17 +173,17 @@ static int request(struct agent_session *s, const Ls__AgentMsg *am,
 	if ((rv = nng_recvmsg(s->sock, &m, 0)) != 0)
 		return rv == NNG_ECLOSED ? LS_ESTATE : ls_from_nng(rv);
 	rv = ls_envelope_open(nng_msg_body(m), nng_msg_len(m),
-			      s->cfg->max_message_size, &env);
+	                      s->cfg->max_message_size, &env);
 	if (rv == 0 && (strcmp(env->node, LS_COORD_NODE) != 0 ||
-			ls_envelope_verify(env, s->id.coord_pk) < 0))
+	                ls_envelope_verify(env, s->id.coord_pk) < 0))
 		rv = LS_EAUTH;
 	if (rv == 0) {
-		*out = ls__coord_msg__unpack(NULL, env->body.len,
-					     env->body.data);
+		*out =
+		    ls__coord_msg__unpack(NULL, env->body.len, env->body.data);
 		if (*out == NULL)
 			rv = LS_EPROTO;
 		else if ((*out)->reply_session != s->signer.session ||
-			 (*out)->reply_counter != counter) {
+		         (*out)->reply_counter != counter) {
 			ls__coord_msg__free_unpacked(*out, NULL);
 			*out = NULL;
 			rv = LS_EREPLAY;
@@ -190,8 +191,8 @@ static int request(struct agent_session *s, const Ls__AgentMsg *am,
 	}
 	if (rv < 0)
 		log_warnx("%s: ignoring a reply: %s (not signed by the pinned "
-			  "coordinator key, or not for this request)",
-			  s->id.node, ls_strerror(rv));
+		          "coordinator key, or not for this request)",
+		          s->id.node, ls_strerror(rv));
 	if (env)
 		ls__envelope__free_unpacked(env, NULL);
 	nng_msg_free(m);
@@ -209,7 +210,7 @@ static int pack_result(const Ls__OpResult *r, uint8_t **res, size_t *reslen)
 
 /* Produces the packed OpResult for op, running it at most once. */
 static int perform(struct agent_session *s, const Ls__Operation *op,
-		   uint8_t **res, size_t *reslen)
+                   uint8_t **res, size_t *reslen)
 {
 	Ls__OpResult r = LS__OP_RESULT__INIT;
 	struct ls_exec_result ex;
@@ -220,8 +221,8 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 
 	if (agent_opstore_get(s->state_dir, op->id, res, reslen) == 0) {
 		log_info("%s: operation %llu already ran; answering from the "
-			 "store",
-			 s->id.node, (unsigned long long)op->id);
+		         "store",
+		         s->id.node, (unsigned long long)op->id);
 		return 0;
 	}
 	r.op_id = op->id;
@@ -252,12 +253,12 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		rv = LS_EPROTO;
 	}
 	snprintf(err, sizeof(err), "executor %s: %s%s%.180s",
-		 s->cfg->exec_helper,
-		 rv < 0 ? ls_strerror(rv) : "exited with failure",
-		 ex.err_len ? ": " : "", ex.err ? ex.err : "");
+	         s->cfg->exec_helper,
+	         rv < 0 ? ls_strerror(rv) : "exited with failure",
+	         ex.err_len ? ": " : "", ex.err ? ex.err : "");
 	ls_exec_result_free(&ex);
 	log_warnx("%s: operation %llu: %s", s->id.node,
-		  (unsigned long long)op->id, err);
+	          (unsigned long long)op->id, err);
 	r.status = rv < 0 ? rv : LS_ECHILD;
 	r.error = err;
 	if ((rv = pack_result(&r, res, reslen)) < 0)
@@ -265,8 +266,8 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 store:
 	if ((rv = agent_opstore_put(s->state_dir, op->id, *res, *reslen)) < 0)
 		log_warnx("%s: cannot store the result of operation %llu: %s",
-			  s->id.node, (unsigned long long)op->id,
-			  ls_strerror(rv));
+		          s->id.node, (unsigned long long)op->id,
+		          ls_strerror(rv));
 	return 0;
 }
 
@@ -278,7 +279,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		log_info("%s: connected to %s", s->id.node, s->id.fleet_url);
 	else if (ev == NNG_PIPE_EV_REM_POST && !s->stop)
 		log_warnx("%s: connection to %s lost; redialing", s->id.node,
-			  s->id.fleet_url);
+		          s->id.fleet_url);
 }
 
 static int open_channel(struct agent_session *s)
@@ -290,22 +291,22 @@ static int open_channel(struct agent_session *s)
 		return ls_from_nng(rv);
 	s->sock_open = 1;
 	if ((rv = ls_nng_socket_limits(s->sock, s->cfg->max_message_size,
-				       (int)s->cfg->reconnect_min,
-				       (int)s->cfg->reconnect_max)) < 0)
+	                               (int)s->cfg->reconnect_min,
+	                               (int)s->cfg->reconnect_max)) < 0)
 		return rv;
 	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, REPLY_WAIT_MS);
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, SEND_WAIT_MS);
 	/* A held poll must not be resent: the coordinator would see a
 	 * replayed counter. */
 	nng_socket_set_ms(s->sock, NNG_OPT_REQ_RESENDTIME,
-			  NNG_DURATION_INFINITE);
+	                  NNG_DURATION_INFINITE);
 	nng_socket_set_bool(s->sock, NNG_OPT_TCP_KEEPALIVE, true);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, s);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_cb, s);
 	rv = ls_nng_tls_client(&tls, (const char *)s->id.ca_pem.data,
-			       (const char *)s->id.cert_pem.data,
-			       (const char *)s->id.key_pem.data,
-			       s->id.server_name);
+	                       (const char *)s->id.cert_pem.data,
+	                       (const char *)s->id.key_pem.data,
+	                       s->id.server_name);
 	if (rv < 0)
 		return rv;
 	rv = ls_nng_dial_tls(s->sock, s->id.fleet_url, tls, NULL);
@@ -319,23 +320,23 @@ static int on_reject(struct agent_session *s, const Ls__Reject *rj)
 	switch (rj->code) {
 	case LS_EREMOVED:
 		log_warnx("%s: the coordinator rejected us: %s; stopping",
-			  s->id.node, rj->reason);
+		          s->id.node, rj->reason);
 		return AGENT_EXIT_REMOVED;
 	case LS_EUNKNOWN:
 	case LS_EAUTH:
 		log_warnx("%s: the coordinator does not accept this identity "
-			  "(%s); join again with a new token",
-			  s->id.node, rj->reason);
+		          "(%s); join again with a new token",
+		          s->id.node, rj->reason);
 		return AGENT_EXIT_REJECTED;
 	case LS_ESESSION:
 	case LS_EREPLAY:
 		log_info("%s: starting a new session (%s)", s->id.node,
-			 rj->reason);
+		         rj->reason);
 		new_session(s);
 		return -1;
 	default:
 		log_warnx("%s: the coordinator rejected a message: %s",
-			  s->id.node, rj->reason);
+		          s->id.node, rj->reason);
 		nng_msleep(1000);
 		return -1;
 	}
@@ -350,14 +351,13 @@ int agent_session_run(struct agent_session *s)
 
 	if ((rv = open_channel(s)) < 0) {
 		log_warnx("%s: cannot dial %s: %s", s->id.node, s->id.fleet_url,
-			  ls_strerror(rv));
+		          ls_strerror(rv));
 		goto out;
 	}
 	if (new_session(s) < 0)
 		goto out;
-	log_info("%s: agent running (session %llu), coordinator %s",
-		 s->id.node, (unsigned long long)s->signer.session,
-		 s->id.fleet_url);
+	log_info("%s: agent running (session %llu), coordinator %s", s->id.node,
+	         (unsigned long long)s->signer.session, s->id.fleet_url);
 	while (!s->stop) {
 		Ls__CoordMsg *reply = NULL;
 
@@ -406,14 +406,14 @@ int agent_session_run(struct agent_session *s)
 				pending = NULL;
 			}
 			if (perform(s, reply->op, &res, &reslen) == 0)
-				pending = ls__op_result__unpack(NULL, reslen,
-								res);
+				pending =
+				    ls__op_result__unpack(NULL, reslen, res);
 			free(res);
 			break;
 		}
 		default:
 			log_warnx("%s: unknown reply kind %d", s->id.node,
-				  reply->kind_case);
+			          reply->kind_case);
 			break;
 		}
 		ls__coord_msg__free_unpacked(reply, NULL);

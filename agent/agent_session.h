@@ -12,8 +12,9 @@ enum {
 	AGENT_EXIT_OK = 0,
 	AGENT_EXIT_FAIL = 1,
 	AGENT_EXIT_USAGE = 2,
-	AGENT_EXIT_REMOVED = 3,  /* the coordinator says: removed from fleet */
-	AGENT_EXIT_REJECTED = 4, /* the coordinator does not accept our identity */
+	AGENT_EXIT_REMOVED = 3, /* the coordinator says: removed from fleet */
+	AGENT_EXIT_REJECTED =
+	    4, /* the coordinator does not accept our identity */
 };
 
 struct agent_session;
@@ -23,7 +24,7 @@ struct agent_session;
  * cfg->state_dir when not NULL (one process hosting several identities).
  */
 int agent_session_new(struct agent_session **s, const struct agent_config *cfg,
-		      const char *config_path, const char *state_dir);
+                      const char *config_path, const char *state_dir);
 /* Runs until stopped or rejected; returns an AGENT_EXIT_* status. */
 int agent_session_run(struct agent_session *s);
 /* Thread-safe and signal-thread-safe: makes run return soon. */

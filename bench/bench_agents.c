@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	}
 	if (!config || !tokens || !base) {
 		fprintf(stderr, "usage: bench_agents --config F --tokens F "
-				"--state-base DIR\n");
+		                "--state-base DIR\n");
 		return 2;
 	}
 	log_init("bench_agents", LS_LOG_WARN);

@@ -4,7 +4,7 @@
 #include "ls_yaml.h"
 
 int ls_cfg_check_nonempty(const void *value, const void *parent, char *why,
-			  size_t whylen)
+                          size_t whylen)
 {
 	const char *const *s = value;
 
@@ -16,7 +16,7 @@ int ls_cfg_check_nonempty(const void *value, const void *parent, char *why,
 }
 
 int ls_cfg_check_log_level(const void *value, const void *parent, char *why,
-			   size_t whylen)
+                           size_t whylen)
 {
 	const char *const *s = value;
 

@@ -31,8 +31,8 @@ static size_t put64(uint8_t *p, uint64_t v)
 }
 
 static size_t signed_bytes(uint8_t *out, uint32_t version, const char *node,
-			   uint64_t session, uint64_t counter,
-			   const uint8_t *body, size_t len)
+                           uint64_t session, uint64_t counter,
+                           const uint8_t *body, size_t len)
 {
 	size_t nlen = strlen(node), o = 0;
 
@@ -58,7 +58,7 @@ int ls_node_name_valid(const char *name)
 	for (i = 0; i < n; i++) {
 		char c = name[i];
 		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 (i > 0 && (c == '.' || c == '_' || c == '-'));
+		         (i > 0 && (c == '.' || c == '_' || c == '-'));
 		if (!ok)
 			return LS_EINVAL;
 	}
@@ -73,7 +73,7 @@ int ls_sign_keypair(uint8_t pk[LS_SIGN_PK_LEN], uint8_t sk[LS_SIGN_SK_LEN])
 }
 
 int ls_envelope_seal(struct ls_signer *s, const uint8_t *body, size_t len,
-		     uint8_t **out, size_t *outlen)
+                     uint8_t **out, size_t *outlen)
 {
 	Ls__Envelope env = LS__ENVELOPE__INIT;
 	uint8_t tbs[SIGNED_MAX], sig[crypto_sign_BYTES];
@@ -86,7 +86,7 @@ int ls_envelope_seal(struct ls_signer *s, const uint8_t *body, size_t len,
 		return LS_EINVAL;
 	s->counter++;
 	tlen = signed_bytes(tbs, LS_ENVELOPE_VERSION, s->node, s->session,
-			    s->counter, body, len);
+	                    s->counter, body, len);
 	crypto_sign_detached(sig, NULL, tbs, tlen, s->sk);
 	env.version = LS_ENVELOPE_VERSION;
 	env.node = s->node;
@@ -107,7 +107,7 @@ int ls_envelope_seal(struct ls_signer *s, const uint8_t *body, size_t len,
 }
 
 int ls_envelope_open(const uint8_t *msg, size_t len, size_t max,
-		     Ls__Envelope **envp)
+                     Ls__Envelope **envp)
 {
 	Ls__Envelope *env;
 
@@ -132,7 +132,7 @@ int ls_envelope_open(const uint8_t *msg, size_t len, size_t max,
 }
 
 int ls_envelope_verify(const Ls__Envelope *env,
-		       const uint8_t pk[LS_SIGN_PK_LEN])
+                       const uint8_t pk[LS_SIGN_PK_LEN])
 {
 	uint8_t tbs[SIGNED_MAX];
 	size_t tlen;
@@ -141,7 +141,7 @@ int ls_envelope_verify(const Ls__Envelope *env,
 	    strlen(env->node) > LS_NODE_NAME_MAX)
 		return LS_EAUTH;
 	tlen = signed_bytes(tbs, env->version, env->node, env->session,
-			    env->counter, env->body.data, env->body.len);
+	                    env->counter, env->body.data, env->body.len);
 	if (crypto_sign_verify_detached(env->sig.data, tbs, tlen, pk) != 0)
 		return LS_EAUTH;
 	return 0;

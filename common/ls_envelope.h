@@ -35,7 +35,7 @@ int ls_sign_keypair(uint8_t pk[LS_SIGN_PK_LEN], uint8_t sk[LS_SIGN_SK_LEN]);
  * buffer of *outlen bytes (free with free()).
  */
 int ls_envelope_seal(struct ls_signer *s, const uint8_t *body, size_t len,
-		     uint8_t **out, size_t *outlen);
+                     uint8_t **out, size_t *outlen);
 
 /*
  * Decodes and validates the frame of msg (length cap first, then unpack,
@@ -44,11 +44,11 @@ int ls_envelope_seal(struct ls_signer *s, const uint8_t *body, size_t len,
  * Free *env with ls__envelope__free_unpacked(env, NULL).
  */
 int ls_envelope_open(const uint8_t *msg, size_t len, size_t max,
-		     Ls__Envelope **env);
+                     Ls__Envelope **env);
 
 /* 0 if env's signature is valid for pk, else LS_EAUTH. */
 int ls_envelope_verify(const Ls__Envelope *env,
-		       const uint8_t pk[LS_SIGN_PK_LEN]);
+                       const uint8_t pk[LS_SIGN_PK_LEN]);
 
 /*
  * Replay window of one sender. After a restart of the receiver the counter

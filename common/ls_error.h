@@ -19,24 +19,24 @@ enum {
 	LS_ETIMEDOUT = -ETIMEDOUT,
 	LS_ENOSPC = -ENOSPC,
 
-	LS_ECONFIG = -1000, /* configuration file invalid */
-	LS_EPROTO = -1001,  /* undecodable or malformed message */
-	LS_ETOOBIG = -1002, /* length over a hard cap */
-	LS_EAUTH = -1003,   /* bad signature or MAC */
-	LS_EREPLAY = -1004, /* replayed or old counter */
-	LS_EUNKNOWN = -1005, /* unknown node or token */
-	LS_EREMOVED = -1006, /* node was removed from the fleet */
-	LS_EEXPIRED = -1007, /* token expired */
-	LS_EUSED = -1008,    /* token already used */
-	LS_ECRYPTO = -1009,  /* OpenSSL or libsodium failure */
-	LS_EDB = -1010,      /* SQLite failure */
-	LS_ECHILD = -1011,   /* child process failed */
-	LS_ENNG = -1012,     /* nng failure */
-	LS_ESESSION = -1013, /* coordinator asks for a new session */
-	LS_EBUSY = -1014,    /* another run holds the resource */
-	LS_ESTATE = -1015,   /* operation not valid in this state */
+	LS_ECONFIG = -1000,    /* configuration file invalid */
+	LS_EPROTO = -1001,     /* undecodable or malformed message */
+	LS_ETOOBIG = -1002,    /* length over a hard cap */
+	LS_EAUTH = -1003,      /* bad signature or MAC */
+	LS_EREPLAY = -1004,    /* replayed or old counter */
+	LS_EUNKNOWN = -1005,   /* unknown node or token */
+	LS_EREMOVED = -1006,   /* node was removed from the fleet */
+	LS_EEXPIRED = -1007,   /* token expired */
+	LS_EUSED = -1008,      /* token already used */
+	LS_ECRYPTO = -1009,    /* OpenSSL or libsodium failure */
+	LS_EDB = -1010,        /* SQLite failure */
+	LS_ECHILD = -1011,     /* child process failed */
+	LS_ENNG = -1012,       /* nng failure */
+	LS_ESESSION = -1013,   /* coordinator asks for a new session */
+	LS_EBUSY = -1014,      /* another run holds the resource */
+	LS_ESTATE = -1015,     /* operation not valid in this state */
 	LS_ENOTJOINED = -1016, /* agent has no identity yet */
-	LS_ECHECK = -1017,   /* a check failed */
+	LS_ECHECK = -1017,     /* a check failed */
 };
 
 /* Never returns NULL. */

@@ -10,23 +10,23 @@
 #include <stdint.h>
 
 struct ls_exec_opts {
-	const char *const *argv;  /* argv[0] is an absolute path */
-	const char *const *envp;  /* NULL: a minimal PATH/LANG=C environment */
-	const void *stdin_data;   /* NULL: stdin is /dev/null */
+	const char *const *argv; /* argv[0] is an absolute path */
+	const char *const *envp; /* NULL: a minimal PATH/LANG=C environment */
+	const void *stdin_data;  /* NULL: stdin is /dev/null */
 	size_t stdin_len;
-	size_t max_stdout;        /* hard cap; more output is LS_ETOOBIG */
-	size_t max_stderr;        /* stderr beyond the cap is dropped, not an error */
-	int timeout_ms;           /* <= 0: no deadline */
-	const char *cwd;          /* NULL: unchanged */
+	size_t max_stdout; /* hard cap; more output is LS_ETOOBIG */
+	size_t max_stderr; /* stderr beyond the cap is dropped, not an error */
+	int timeout_ms;    /* <= 0: no deadline */
+	const char *cwd;   /* NULL: unchanged */
 };
 
 struct ls_exec_result {
-	int exited;               /* 1 if the child exited normally */
-	int status;               /* exit status, or the signal number */
+	int exited; /* 1 if the child exited normally */
+	int status; /* exit status, or the signal number */
 	int timed_out;
-	uint8_t *out;             /* NUL-terminated; owned by the result */
+	uint8_t *out; /* NUL-terminated; owned by the result */
 	size_t out_len;
-	char *err;                /* NUL-terminated; owned by the result */
+	char *err; /* NUL-terminated; owned by the result */
 	size_t err_len;
 };
 

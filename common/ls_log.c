@@ -34,8 +34,7 @@ int log_level_parse(const char *name)
 }
 
 __attribute__((format(printf, 3, 0))) static void
-log_emit(int level, const char *errtext, const char *fmt,
-		     va_list ap)
+log_emit(int level, const char *errtext, const char *fmt, va_list ap)
 {
 	static const char *tags[] = {"error", "warn", "info", "debug"};
 	char msg[2048];
@@ -52,11 +51,11 @@ log_emit(int level, const char *errtext, const char *fmt,
 	pthread_mutex_lock(&log_mtx);
 	if (errtext != NULL)
 		fprintf(stderr, "%s.%03ldZ %s[%s]: %s: %s\n", stamp,
-			ts.tv_nsec / 1000000, log_progname, tags[level], msg,
-			errtext);
+		        ts.tv_nsec / 1000000, log_progname, tags[level], msg,
+		        errtext);
 	else
 		fprintf(stderr, "%s.%03ldZ %s[%s]: %s\n", stamp,
-			ts.tv_nsec / 1000000, log_progname, tags[level], msg);
+		        ts.tv_nsec / 1000000, log_progname, tags[level], msg);
 	fflush(stderr);
 	pthread_mutex_unlock(&log_mtx);
 }

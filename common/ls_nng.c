@@ -3,7 +3,7 @@
 #include "ls_error.h"
 
 int ls_nng_tls_server(nng_tls_config **cfgp, const char *cert_pem,
-		      const char *key_pem, const char *ca_pem)
+                      const char *key_pem, const char *ca_pem)
 {
 	nng_tls_config *cfg;
 	int rv;
@@ -17,10 +17,10 @@ int ls_nng_tls_server(nng_tls_config **cfgp, const char *cert_pem,
 	if (ca_pem != NULL) {
 		if ((rv = nng_tls_config_ca_chain(cfg, ca_pem, NULL)) != 0 ||
 		    (rv = nng_tls_config_auth_mode(
-			 cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0)
+		         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0)
 			goto fail;
-	} else if ((rv = nng_tls_config_auth_mode(cfg,
-						  NNG_TLS_AUTH_MODE_NONE)) != 0) {
+	} else if ((rv = nng_tls_config_auth_mode(
+	                cfg, NNG_TLS_AUTH_MODE_NONE)) != 0) {
 		goto fail;
 	}
 	*cfgp = cfg;
@@ -31,8 +31,8 @@ fail:
 }
 
 int ls_nng_tls_client(nng_tls_config **cfgp, const char *ca_pem,
-		      const char *cert_pem, const char *key_pem,
-		      const char *server_name)
+                      const char *cert_pem, const char *key_pem,
+                      const char *server_name)
 {
 	nng_tls_config *cfg;
 	int rv;
@@ -46,10 +46,10 @@ int ls_nng_tls_client(nng_tls_config **cfgp, const char *ca_pem,
 		if ((rv = nng_tls_config_ca_chain(cfg, ca_pem, NULL)) != 0 ||
 		    (rv = nng_tls_config_server_name(cfg, server_name)) != 0 ||
 		    (rv = nng_tls_config_auth_mode(
-			 cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0)
+		         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0)
 			goto fail;
-	} else if ((rv = nng_tls_config_auth_mode(cfg,
-						  NNG_TLS_AUTH_MODE_NONE)) != 0) {
+	} else if ((rv = nng_tls_config_auth_mode(
+	                cfg, NNG_TLS_AUTH_MODE_NONE)) != 0) {
 		goto fail;
 	}
 	if (cert_pem != NULL &&
@@ -63,20 +63,20 @@ fail:
 }
 
 int ls_nng_socket_limits(nng_socket s, size_t max_msg, int reconn_min_ms,
-			 int reconn_max_ms)
+                         int reconn_max_ms)
 {
 	int rv;
 
 	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_msg)) != 0 ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, reconn_min_ms)) !=
-		0 ||
+	        0 ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, reconn_max_ms)) != 0)
 		return ls_from_nng(rv);
 	return 0;
 }
 
 int ls_nng_listen_tls(nng_socket s, const char *url, nng_tls_config *cfg,
-		      nng_listener *out)
+                      nng_listener *out)
 {
 	nng_listener l;
 	int rv;
@@ -94,7 +94,7 @@ int ls_nng_listen_tls(nng_socket s, const char *url, nng_tls_config *cfg,
 }
 
 int ls_nng_dial_tls(nng_socket s, const char *url, nng_tls_config *cfg,
-		    nng_dialer *out)
+                    nng_dialer *out)
 {
 	nng_dialer d;
 	int rv;

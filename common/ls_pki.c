@@ -148,13 +148,13 @@ static X509 *cert_skeleton(const char *cn, int days, EVP_PKEY *pub)
 	if (X509_set_version(x, 2) != 1 || set_serial(x) < 0 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) ==
-		NULL ||
+	        NULL ||
 	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-				       (const unsigned char *)"Lockstep fleet",
-				       -1, -1, 0) != 1 ||
+	                               (const unsigned char *)"Lockstep fleet",
+	                               -1, -1, 0) != 1 ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-				       (const unsigned char *)cn, -1, -1,
-				       0) != 1 ||
+	                               (const unsigned char *)cn, -1, -1,
+	                               0) != 1 ||
 	    X509_set_pubkey(x, pub) != 1) {
 		X509_free(x);
 		return NULL;
@@ -163,7 +163,7 @@ static X509 *cert_skeleton(const char *cn, int days, EVP_PKEY *pub)
 }
 
 int ls_pki_ca_create(const char *cn, int days, struct ls_buf *cert_pem,
-		     struct ls_buf *key_pem)
+                     struct ls_buf *key_pem)
 {
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
@@ -177,8 +177,10 @@ int ls_pki_ca_create(const char *cn, int days, struct ls_buf *cert_pem,
 		goto out;
 	if (X509_set_issuer_name(x, X509_get_subject_name(x)) != 1)
 		goto out;
-	if ((rv = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0")) < 0 ||
-	    (rv = add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign")) < 0 ||
+	if ((rv = add_ext(x, x, NID_basic_constraints,
+	                  "critical,CA:TRUE,pathlen:0")) < 0 ||
+	    (rv = add_ext(x, x, NID_key_usage,
+	                  "critical,keyCertSign,cRLSign")) < 0 ||
 	    (rv = add_ext(x, x, NID_subject_key_identifier, "hash")) < 0)
 		goto out;
 	rv = LS_ECRYPTO;
@@ -205,7 +207,8 @@ static int ca_sign(X509 *x, X509 *ca, EVP_PKEY *ca_key)
 
 	if (X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1)
 		return LS_ECRYPTO;
-	if ((rv = add_ext(x, ca, NID_authority_key_identifier, "keyid:always")) < 0)
+	if ((rv = add_ext(x, ca, NID_authority_key_identifier,
+	                  "keyid:always")) < 0)
 		return rv;
 	if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
 		return LS_ECRYPTO;
@@ -213,9 +216,9 @@ static int ca_sign(X509 *x, X509 *ca, EVP_PKEY *ca_key)
 }
 
 int ls_pki_server_cert(const struct ls_buf *ca_cert_pem,
-		       const struct ls_buf *ca_key_pem, const char *cn,
-		       const char *const *dns, size_t ndns, int days,
-		       struct ls_buf *cert_pem, struct ls_buf *key_pem)
+                       const struct ls_buf *ca_key_pem, const char *cn,
+                       const char *const *dns, size_t ndns, int days,
+                       struct ls_buf *cert_pem, struct ls_buf *key_pem)
 {
 	EVP_PKEY *key = NULL, *ca_key = NULL;
 	X509 *x = NULL, *ca = NULL;
@@ -230,7 +233,7 @@ int ls_pki_server_cert(const struct ls_buf *ca_cert_pem,
 	san[0] = '\0';
 	for (i = 0; i < ndns; i++) {
 		int n = snprintf(san + used, sizeof(san) - used, "%sDNS:%s",
-				 i ? "," : "", dns[i]);
+		                 i ? "," : "", dns[i]);
 		if (n < 0 || (size_t)n >= sizeof(san) - used ||
 		    strchr(dns[i], ',') != NULL)
 			return LS_EINVAL;
@@ -238,10 +241,13 @@ int ls_pki_server_cert(const struct ls_buf *ca_cert_pem,
 	}
 	if ((ca = pem_to_cert(ca_cert_pem)) == NULL ||
 	    (ca_key = pem_to_key(ca_key_pem)) == NULL ||
-	    (key = new_p256()) == NULL || (x = cert_skeleton(cn, days, key)) == NULL)
+	    (key = new_p256()) == NULL ||
+	    (x = cert_skeleton(cn, days, key)) == NULL)
 		goto out;
-	if ((rv = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")) < 0 ||
-	    (rv = add_ext(x, ca, NID_key_usage, "critical,digitalSignature,keyAgreement")) < 0 ||
+	if ((rv = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")) <
+	        0 ||
+	    (rv = add_ext(x, ca, NID_key_usage,
+	                  "critical,digitalSignature,keyAgreement")) < 0 ||
 	    (rv = add_ext(x, ca, NID_ext_key_usage, "serverAuth")) < 0 ||
 	    (rv = add_ext(x, ca, NID_subject_alt_name, san)) < 0 ||
 	    (rv = ca_sign(x, ca, ca_key)) < 0)
@@ -263,7 +269,7 @@ out:
 }
 
 int ls_pki_csr_create(const char *cn, struct ls_buf *csr_der,
-		      struct ls_buf *key_pem)
+                      struct ls_buf *key_pem)
 {
 	EVP_PKEY *key = NULL;
 	X509_REQ *req = NULL;
@@ -275,9 +281,8 @@ int ls_pki_csr_create(const char *cn, struct ls_buf *csr_der,
 	if ((key = new_p256()) == NULL || (req = X509_REQ_new()) == NULL)
 		goto out;
 	if (X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
-				       MBSTRING_UTF8,
-				       (const unsigned char *)cn, -1, -1,
-				       0) != 1 ||
+	                               MBSTRING_UTF8, (const unsigned char *)cn,
+	                               -1, -1, 0) != 1 ||
 	    X509_REQ_set_pubkey(req, key) != 1 ||
 	    X509_REQ_sign(req, key, EVP_sha256()) <= 0)
 		goto out;
@@ -306,9 +311,9 @@ out:
 }
 
 int ls_pki_sign_csr(const struct ls_buf *ca_cert_pem,
-		    const struct ls_buf *ca_key_pem, const uint8_t *csr_der,
-		    size_t csr_len, const char *cn, int days,
-		    struct ls_buf *cert_der)
+                    const struct ls_buf *ca_key_pem, const uint8_t *csr_der,
+                    size_t csr_len, const char *cn, int days,
+                    struct ls_buf *cert_der)
 {
 	const unsigned char *p = csr_der;
 	X509_REQ *req = NULL;
@@ -339,8 +344,10 @@ int ls_pki_sign_csr(const struct ls_buf *ca_cert_pem,
 	    (ca_key = pem_to_key(ca_key_pem)) == NULL ||
 	    (x = cert_skeleton(cn, days, pub)) == NULL)
 		goto out;
-	if ((rv = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")) < 0 ||
-	    (rv = add_ext(x, ca, NID_key_usage, "critical,digitalSignature,keyAgreement")) < 0 ||
+	if ((rv = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")) <
+	        0 ||
+	    (rv = add_ext(x, ca, NID_key_usage,
+	                  "critical,digitalSignature,keyAgreement")) < 0 ||
 	    (rv = add_ext(x, ca, NID_ext_key_usage, "clientAuth")) < 0 ||
 	    (rv = ca_sign(x, ca, ca_key)) < 0)
 		goto out;
@@ -429,8 +436,8 @@ int ls_pki_fingerprint(const uint8_t *der, size_t len, uint8_t out[32])
 }
 
 int ls_pki_check_issued(const uint8_t *ca_der, size_t ca_len,
-			const uint8_t *cert_der, size_t cert_len,
-			const struct ls_buf *key_pem)
+                        const uint8_t *cert_der, size_t cert_len,
+                        const struct ls_buf *key_pem)
 {
 	X509 *ca = der_to_cert(ca_der, ca_len);
 	X509 *x = der_to_cert(cert_der, cert_len);

@@ -25,8 +25,8 @@ int ls_token_encode(const Ls__JoinToken *tok, char **out)
 	if (packed == NULL)
 		return LS_ENOMEM;
 	ls__join_token__pack(tok, packed);
-	blen = sodium_base64_encoded_len(plen,
-					 sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	blen = sodium_base64_encoded_len(
+	    plen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	text = malloc(prefix + blen);
 	if (text == NULL) {
 		ls_wipe(packed, plen);
@@ -35,7 +35,7 @@ int ls_token_encode(const Ls__JoinToken *tok, char **out)
 	}
 	memcpy(text, LS_TOKEN_PREFIX, prefix);
 	sodium_bin2base64(text + prefix, blen, packed, plen,
-			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	ls_wipe(packed, plen);
 	free(packed);
 	*out = text;
@@ -64,9 +64,9 @@ int ls_token_decode(const char *text, Ls__JoinToken **tokp)
 		return LS_ETOOBIG;
 	if (n <= prefix || strncmp(text, LS_TOKEN_PREFIX, prefix) != 0)
 		return LS_EPROTO;
-	if (sodium_base642bin(bin, sizeof(bin), text + prefix, n - prefix,
-			      NULL, &binlen, NULL,
-			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+	if (sodium_base642bin(bin, sizeof(bin), text + prefix, n - prefix, NULL,
+	                      &binlen, NULL,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
 		return LS_EPROTO;
 	tok = ls__join_token__unpack(NULL, binlen, bin);
 	ls_wipe(bin, sizeof(bin));
@@ -86,20 +86,20 @@ int ls_token_decode(const char *text, Ls__JoinToken **tokp)
 }
 
 void ls_mac(uint8_t out[LS_MAC_LEN], const uint8_t *secret, const char *label,
-	    const uint8_t *data, size_t len)
+            const uint8_t *data, size_t len)
 {
 	crypto_auth_hmacsha256_state st;
 
 	crypto_auth_hmacsha256_init(&st, secret, LS_TOKEN_SECRET_LEN);
 	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label,
-				      strlen(label) + 1);
+	                              strlen(label) + 1);
 	crypto_auth_hmacsha256_update(&st, data, len);
 	crypto_auth_hmacsha256_final(&st, out);
 	ls_wipe(&st, sizeof(st));
 }
 
 int ls_mac_verify(const uint8_t *mac, size_t maclen, const uint8_t *secret,
-		  const char *label, const uint8_t *data, size_t len)
+                  const char *label, const uint8_t *data, size_t len)
 {
 	uint8_t want[LS_MAC_LEN];
 	int rv;

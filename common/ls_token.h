@@ -31,9 +31,9 @@ int ls_token_encode(const Ls__JoinToken *tok, char **out);
 int ls_token_decode(const char *text, Ls__JoinToken **tok);
 
 void ls_mac(uint8_t out[LS_MAC_LEN], const uint8_t *secret, const char *label,
-	    const uint8_t *data, size_t len);
+            const uint8_t *data, size_t len);
 /* Constant-time check; 0 or LS_EAUTH. */
 int ls_mac_verify(const uint8_t *mac, size_t maclen, const uint8_t *secret,
-		  const char *label, const uint8_t *data, size_t len);
+                  const char *label, const uint8_t *data, size_t len);
 
 #endif

@@ -114,8 +114,7 @@ int ls_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int ls_write_atomic(const char *path, const void *data, size_t len,
-		    mode_t mode)
+int ls_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[LS_PATH_MAX], dir[LS_PATH_MAX];
 	char *slash;
@@ -293,8 +292,8 @@ int ls_parse_duration_ms(const char *s, int64_t *out_ms)
 	static const struct {
 		const char *suffix;
 		int64_t ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000},
-		     {"h", 3600000}, {"d", 86400000}, {"", 1000}};
+	} units[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+	             {"h", 3600000}, {"d", 86400000}, {"", 1000}};
 	char *end;
 	long long v;
 	size_t i;

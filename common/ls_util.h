@@ -29,7 +29,7 @@ int ls_write_all(int fd, const void *data, size_t len);
  * fsync, rename, fsync of the directory. mode applies to the new file.
  */
 int ls_write_atomic(const char *path, const void *data, size_t len,
-		    mode_t mode);
+                    mode_t mode);
 
 /* mkdir -p with the given mode for every directory it creates. */
 int ls_mkdirs(const char *path, mode_t mode);
@@ -51,8 +51,6 @@ int64_t ls_mono_ms(void);
 
 /* Wipes secrets in a way the compiler keeps. */
 void ls_wipe(void *p, size_t len);
-
-
 
 /*
  * Durations as administrators write them: "250ms", "30s", "5m", "1h",

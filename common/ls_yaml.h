@@ -13,11 +13,14 @@ enum ls_cfg_type {
 	LS_CFG_STRING,   /* char *, heap; default from def */
 	LS_CFG_INT,      /* long long within [min,max] */
 	LS_CFG_BOOL,     /* int: true/false only */
-	LS_CFG_DURATION, /* int64_t milliseconds: "250ms", "30s", "5m", "1h", "2d" or bare seconds */
-	LS_CFG_SIZE,     /* uint64_t bytes: "512", "10KiB", "64MiB", "2GiB", "1TiB" (also KB/MB/GB = 1000^n) */
-	LS_CFG_STRLIST,  /* struct ls_strlist */
-	LS_CFG_MAP,      /* nested struct at offset, described by sub */
-	LS_CFG_MAPLIST,  /* struct ls_maplist of elem_size structs described by sub */
+	LS_CFG_DURATION, /* int64_t milliseconds: "250ms", "30s", "5m", "1h",
+	                    "2d" or bare seconds */
+	LS_CFG_SIZE, /* uint64_t bytes: "512", "10KiB", "64MiB", "2GiB", "1TiB"
+	                (also KB/MB/GB = 1000^n) */
+	LS_CFG_STRLIST, /* struct ls_strlist */
+	LS_CFG_MAP,     /* nested struct at offset, described by sub */
+	LS_CFG_MAPLIST, /* struct ls_maplist of elem_size structs described by
+	                   sub */
 };
 
 struct ls_strlist {
@@ -26,16 +29,16 @@ struct ls_strlist {
 };
 
 struct ls_maplist {
-	void *items;     /* n * elem_size bytes */
+	void *items; /* n * elem_size bytes */
 	size_t n;
 };
 
 struct ls_cfg_field {
-	const char *key;          /* NULL ends a schema */
+	const char *key; /* NULL ends a schema */
 	enum ls_cfg_type type;
-	size_t offset;            /* offsetof in the target struct */
+	size_t offset; /* offsetof in the target struct */
 	int required;
-	const char *def;          /* default as YAML scalar text, or NULL */
+	const char *def; /* default as YAML scalar text, or NULL */
 	/*
 	 * Bounds for INT, SIZE (bytes) and DURATION (ms). 0,0 means no bound,
 	 * except that a DURATION must then be > 0; give min 0 explicitly to
@@ -43,7 +46,7 @@ struct ls_cfg_field {
 	 */
 	long long min, max;
 	const struct ls_cfg_field *sub; /* MAP / MAPLIST */
-	size_t elem_size;         /* MAPLIST */
+	size_t elem_size;               /* MAPLIST */
 	/*
 	 * Optional validation of a value taken from the file (never of a
 	 * default), run once its whole mapping is loaded so that it may compare
@@ -51,7 +54,7 @@ struct ls_cfg_field {
 	 * Returns 0, or -1 with why set; the loader adds file:line and key.
 	 */
 	int (*check)(const void *value, const void *parent, char *why,
-		     size_t whylen);
+	             size_t whylen);
 };
 
 /*
@@ -61,19 +64,19 @@ struct ls_cfg_field {
  * that are absent, including in nested maps that are absent. A failed load
  * has already freed whatever it had put into out.
  */
-int ls_cfg_load(const char *path, const struct ls_cfg_field *schema,
-		void *out, char *err, size_t errlen);
+int ls_cfg_load(const char *path, const struct ls_cfg_field *schema, void *out,
+                char *err, size_t errlen);
 /* Same from memory; name is used in messages in place of the path. */
 int ls_cfg_load_buf(const char *name, const char *buf, size_t len,
-		    const struct ls_cfg_field *schema, void *out, char *err,
-		    size_t errlen);
+                    const struct ls_cfg_field *schema, void *out, char *err,
+                    size_t errlen);
 /* Validators shared by the schemas (struct ls_cfg_field.check). */
 /* A string that must not be empty: an empty path would mean ".". */
 int ls_cfg_check_nonempty(const void *value, const void *parent, char *why,
-			  size_t whylen);
+                          size_t whylen);
 /* One of error, warn, info, debug. */
 int ls_cfg_check_log_level(const void *value, const void *parent, char *why,
-			   size_t whylen);
+                           size_t whylen);
 
 /* Frees every heap value the schema put into out. */
 void ls_cfg_free(const struct ls_cfg_field *schema, void *out);

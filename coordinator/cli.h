@@ -19,8 +19,8 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
  * message and returns CLI_FAIL when the coordinator cannot be reached or
  * answers with an error. Free *resp with ls__control_resp__free_unpacked.
  */
-int cli_call(const struct cli *cli, Ls__ControlReq *req,
-	     Ls__ControlResp **resp, int timeout_ms);
+int cli_call(const struct cli *cli, Ls__ControlReq *req, Ls__ControlResp **resp,
+             int timeout_ms);
 
 /* Prints a JSON value to stdout and frees it. */
 void cli_print_json(json_t *v);

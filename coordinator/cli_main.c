@@ -18,33 +18,34 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: lockstep [--config FILE | --socket PATH] COMMAND ...\n"
-		"\n"
-		"Commands:\n"
-		"  node add NAME --role ROLE[,ROLE...] [--site SITE] [--ttl "
-		"DURATION] [--json]\n"
-		"                      enroll a node: prints its one-time join "
-		"token\n"
-		"  node list [--json]  the fleet's nodes\n"
-		"  node remove NAME    remove a node; its next message is "
-		"rejected\n"
-		"  status [--json]     one row per node: roles, site, version, "
-		"connection, checks\n"
-		"  check [--json] [--timeout DURATION]\n"
-		"                      run every node's local checks now; exit 1 "
-		"if any fails\n"
-		"  ping [--json] [--count N] [--timeout DURATION]\n"
-		"                      round trip of a no-op operation to every "
-		"node\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE   coordinator.yml, to find the control "
-		"socket\n"
-		"                      (default /etc/lockstep/coordinator.yml)\n"
-		"  -s, --socket PATH   the coordinator's control socket\n"
-		"  -h, --help          this text; COMMAND --help for a "
-		"command\n");
+	fprintf(
+	    f,
+	    "usage: lockstep [--config FILE | --socket PATH] COMMAND ...\n"
+	    "\n"
+	    "Commands:\n"
+	    "  node add NAME --role ROLE[,ROLE...] [--site SITE] [--ttl "
+	    "DURATION] [--json]\n"
+	    "                      enroll a node: prints its one-time join "
+	    "token\n"
+	    "  node list [--json]  the fleet's nodes\n"
+	    "  node remove NAME    remove a node; its next message is "
+	    "rejected\n"
+	    "  status [--json]     one row per node: roles, site, version, "
+	    "connection, checks\n"
+	    "  check [--json] [--timeout DURATION]\n"
+	    "                      run every node's local checks now; exit 1 "
+	    "if any fails\n"
+	    "  ping [--json] [--count N] [--timeout DURATION]\n"
+	    "                      round trip of a no-op operation to every "
+	    "node\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --config FILE   coordinator.yml, to find the control "
+	    "socket\n"
+	    "                      (default /etc/lockstep/coordinator.yml)\n"
+	    "  -s, --socket PATH   the coordinator's control socket\n"
+	    "  -h, --help          this text; COMMAND --help for a "
+	    "command\n");
 }
 
 void cli_print_json(json_t *v)
@@ -75,7 +76,7 @@ void cli_ago(char *out, size_t len, int64_t when)
 }
 
 int cli_call(const struct cli *cli, Ls__ControlReq *req,
-	     Ls__ControlResp **respp, int timeout_ms)
+             Ls__ControlResp **respp, int timeout_ms)
 {
 	nng_socket s;
 	nng_msg *msg = NULL;
@@ -101,36 +102,37 @@ int cli_call(const struct cli *cli, Ls__ControlReq *req,
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	if ((rv = nng_dial(s, cli->socket, NULL, 0)) != 0) {
 		fprintf(stderr,
-			"lockstep: cannot reach the coordinator at %s: %s "
-			"(is lockstep-coordinator running, and are you its "
-			"user?)\n",
-			cli->socket, nng_strerror(rv));
+		        "lockstep: cannot reach the coordinator at %s: %s "
+		        "(is lockstep-coordinator running, and are you its "
+		        "user?)\n",
+		        cli->socket, nng_strerror(rv));
 		goto out;
 	}
 	if ((rv = nng_msg_alloc(&msg, 0)) != 0 ||
 	    (rv = nng_msg_append(msg, buf, len)) != 0 ||
 	    (rv = nng_sendmsg(s, msg, 0)) != 0) {
 		fprintf(stderr, "lockstep: sending to the coordinator: %s\n",
-			nng_strerror(rv));
+		        nng_strerror(rv));
 		nng_msg_free(msg);
 		goto out;
 	}
 	if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
-		fprintf(stderr, "lockstep: no answer from the coordinator: %s\n",
-			nng_strerror(rv));
+		fprintf(stderr,
+		        "lockstep: no answer from the coordinator: %s\n",
+		        nng_strerror(rv));
 		goto out;
 	}
-	resp = ls__control_resp__unpack(NULL, nng_msg_len(msg),
-					nng_msg_body(msg));
+	resp =
+	    ls__control_resp__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	nng_msg_free(msg);
 	if (resp == NULL) {
 		fprintf(stderr, "lockstep: undecodable answer from the "
-				"coordinator\n");
+		                "coordinator\n");
 		goto out;
 	}
 	if (resp->status != 0) {
 		fprintf(stderr, "lockstep: %s\n",
-			resp->error ? resp->error : ls_strerror(resp->status));
+		        resp->error ? resp->error : ls_strerror(resp->status));
 		ls__control_resp__free_unpacked(resp, NULL);
 		goto out;
 	}
@@ -156,10 +158,10 @@ static int socket_from_config(struct cli *cli, const char *path)
 	}
 	if (cfg.control_socket != NULL && cfg.control_socket[0] != '\0')
 		rv = ls_fmt(cli->socket, sizeof(cli->socket), "ipc://%s",
-			    cfg.control_socket);
+		            cfg.control_socket);
 	else
 		rv = ls_fmt(cli->socket, sizeof(cli->socket),
-			    "ipc://%s/control.sock", cfg.state_dir);
+		            "ipc://%s/control.sock", cfg.state_dir);
 	coord_config_free(&cfg);
 	if (rv < 0) {
 		fprintf(stderr, "lockstep: control socket path too long\n");
@@ -225,8 +227,8 @@ int main(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	} else if ((rv = socket_from_config(
-			&cli, config ? config
-				     : "/etc/lockstep/coordinator.yml")) != 0) {
+	                &cli, config ? config
+	                             : "/etc/lockstep/coordinator.yml")) != 0) {
 		return rv;
 	}
 	argc -= optind;

@@ -13,20 +13,20 @@
 static void node_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: lockstep node add NAME --role ROLE[,ROLE...] [--site "
-		"SITE] [--ttl DURATION] [--json]\n"
-		"       lockstep node list [--json]\n"
-		"       lockstep node remove NAME [--json]\n"
-		"\n"
-		"Roles: rails, sidekiq, gitaly, praefect, postgresql, "
-		"pgbouncer, redis, consul,\n"
-		"       geo-primary, geo-secondary (a node may have several).\n"
-		"The join token is single use and expires after --ttl "
-		"(default: the\ncoordinator's token_ttl, 1h).\n");
+	        "usage: lockstep node add NAME --role ROLE[,ROLE...] [--site "
+	        "SITE] [--ttl DURATION] [--json]\n"
+	        "       lockstep node list [--json]\n"
+	        "       lockstep node remove NAME [--json]\n"
+	        "\n"
+	        "Roles: rails, sidekiq, gitaly, praefect, postgresql, "
+	        "pgbouncer, redis, consul,\n"
+	        "       geo-primary, geo-secondary (a node may have several).\n"
+	        "The join token is single use and expires after --ttl "
+	        "(default: the\ncoordinator's token_ttl, 1h).\n");
 }
 
 static int split_roles(const char *csv, char **roles, size_t *n, char *store,
-		       size_t storelen)
+                       size_t storelen)
 {
 	char *p, *save = NULL;
 
@@ -73,9 +73,9 @@ static int node_add(struct cli *cli, int argc, char **argv)
 		case 't':
 			if (ls_parse_duration_ms(optarg, &ttl_ms) < 0) {
 				fprintf(stderr,
-					"lockstep: --ttl '%s': expected a "
-					"duration such as 30m, 1h, 2d\n",
-					optarg);
+				        "lockstep: --ttl '%s': expected a "
+				        "duration such as 30m, 1h, 2d\n",
+				        optarg);
 				return CLI_USAGE;
 			}
 			add.has_ttl_seconds = 1;
@@ -98,8 +98,9 @@ static int node_add(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	}
 	if (split_roles(role_arg, roles, &nroles, store, sizeof(store)) < 0) {
-		fprintf(stderr, "lockstep: --role '%s': expected ROLE[,ROLE...]\n",
-			role_arg);
+		fprintf(stderr,
+		        "lockstep: --role '%s': expected ROLE[,ROLE...]\n",
+		        role_arg);
 		return CLI_USAGE;
 	}
 	add.name = argv[optind];
@@ -118,9 +119,10 @@ static int node_add(struct cli *cli, int argc, char **argv)
 		json_t *o = json_object();
 		json_object_set_new(o, "node", json_string(add.name));
 		json_object_set_new(o, "token",
-				    json_string(resp->node_add->token));
-		json_object_set_new(o, "expires",
-				    json_integer((json_int_t)resp->node_add->expires));
+		                    json_string(resp->node_add->token));
+		json_object_set_new(
+		    o, "expires",
+		    json_integer((json_int_t)resp->node_add->expires));
 		cli_print_json(o);
 	} else {
 		char when[64];
@@ -151,7 +153,7 @@ static int node_remove(struct cli *cli, int argc, char **argv)
 		if (strcmp(argv[i], "--json") == 0)
 			cli->json = 1;
 		else if (strcmp(argv[i], "--help") == 0 ||
-			 strcmp(argv[i], "-h") == 0) {
+		         strcmp(argv[i], "-h") == 0) {
 			node_usage(stdout);
 			return CLI_OK;
 		} else if (argv[i][0] == '-' || name != NULL) {

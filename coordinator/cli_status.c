@@ -22,7 +22,7 @@ static const char *status_name(Ls__CheckStatus s)
 
 /* Parses [--json] [--timeout D] [--count N]; returns -1 after help. */
 static int common_opts(struct cli *cli, int argc, char **argv,
-		       int64_t *timeout_ms, long long *count, const char *usage)
+                       int64_t *timeout_ms, long long *count, const char *usage)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
@@ -42,16 +42,18 @@ static int common_opts(struct cli *cli, int argc, char **argv,
 		case 't':
 			if (timeout_ms == NULL ||
 			    ls_parse_duration_ms(optarg, timeout_ms) < 0) {
-				fprintf(stderr, "lockstep: bad --timeout '%s'\n%s",
-					optarg, usage);
+				fprintf(stderr,
+				        "lockstep: bad --timeout '%s'\n%s",
+				        optarg, usage);
 				return CLI_USAGE;
 			}
 			break;
 		case 'n':
 			if (count == NULL ||
 			    ls_parse_int(optarg, 1, 1000000, count) < 0) {
-				fprintf(stderr, "lockstep: bad --count '%s'\n%s",
-					optarg, usage);
+				fprintf(stderr,
+				        "lockstep: bad --count '%s'\n%s",
+				        optarg, usage);
 				return CLI_USAGE;
 			}
 			break;
@@ -71,7 +73,7 @@ static int common_opts(struct cli *cli, int argc, char **argv,
 }
 
 static void count_checks(const Ls__CheckReport *r, int *pass, int *warn,
-			 int *fail)
+                         int *fail)
 {
 	size_t i;
 
@@ -103,7 +105,7 @@ static void join_roles(char *out, size_t len, char **roles, size_t n)
 	out[0] = '\0';
 	for (i = 0; i < n && used < len; i++)
 		used += (size_t)snprintf(out + used, len - used, "%s%s",
-					 i ? "," : "", roles[i]);
+		                         i ? "," : "", roles[i]);
 }
 
 static json_t *node_json(const Ls__NodeInfo *n)
@@ -119,16 +121,18 @@ static json_t *node_json(const Ls__NodeInfo *n)
 	json_object_set_new(o, "connected", json_boolean(n->connected));
 	json_object_set_new(o, "last_seen", json_integer(n->last_seen));
 	json_object_set_new(o, "gitlab_version",
-			    f && f->gitlab_version ? json_string(f->gitlab_version)
-						   : json_null());
+	                    f && f->gitlab_version
+	                        ? json_string(f->gitlab_version)
+	                        : json_null());
 	json_object_set_new(o, "edition",
-			    f && f->gitlab_edition ? json_string(f->gitlab_edition)
-						   : json_null());
+	                    f && f->gitlab_edition
+	                        ? json_string(f->gitlab_edition)
+	                        : json_null());
 	json_object_set_new(o, "hostname",
-			    f && f->hostname ? json_string(f->hostname)
-					     : json_null());
-	json_object_set_new(o, "os", f && f->os ? json_string(f->os)
-						  : json_null());
+	                    f && f->hostname ? json_string(f->hostname)
+	                                     : json_null());
+	json_object_set_new(o, "os",
+	                    f && f->os ? json_string(f->os) : json_null());
 	if (n->checks != NULL) {
 		count_checks(n->checks, &pass, &warn, &fail);
 		ck = json_object();
@@ -166,7 +170,8 @@ int cli_status(struct cli *cli, int argc, char **argv)
 	if ((rv = cli_call(cli, &req, &resp, 30000)) != CLI_OK)
 		return rv;
 	sr = resp->status_resp;
-	if (resp->kind_case != LS__CONTROL_RESP__KIND_STATUS_RESP || sr == NULL) {
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_STATUS_RESP ||
+	    sr == NULL) {
 		ls__control_resp__free_unpacked(resp, NULL);
 		return CLI_FAIL;
 	}
@@ -176,8 +181,9 @@ int cli_status(struct cli *cli, int argc, char **argv)
 		const Ls__FleetCounters *fc = sr->counters;
 
 		json_object_set_new(o, "fleet_url", json_string(sr->fleet_url));
-		json_object_set_new(o, "poll_timeout_ms",
-				    json_integer((json_int_t)sr->poll_timeout_ms));
+		json_object_set_new(
+		    o, "poll_timeout_ms",
+		    json_integer((json_int_t)sr->poll_timeout_ms));
 #define CTR(k) json_object_set_new(ctr, #k, json_integer((json_int_t)fc->k))
 		CTR(messages);
 		CTR(dropped_undecodable);
@@ -205,31 +211,32 @@ int cli_status(struct cli *cli, int argc, char **argv)
 			cli_ago(seen, sizeof(seen), n->last_seen);
 			if (n->facts && n->facts->gitlab_version)
 				snprintf(ver, sizeof(ver), "%s%s%s",
-					 n->facts->gitlab_version,
-					 n->facts->gitlab_edition ? "-" : "",
-					 n->facts->gitlab_edition
-					     ? n->facts->gitlab_edition
-					     : "");
+				         n->facts->gitlab_version,
+				         n->facts->gitlab_edition ? "-" : "",
+				         n->facts->gitlab_edition
+				             ? n->facts->gitlab_edition
+				             : "");
 			else
 				snprintf(ver, sizeof(ver), "-");
 			if (n->checks) {
 				count_checks(n->checks, &pass, &warn, &fail);
 				snprintf(checks, sizeof(checks),
-					 "%d pass, %d warn, %d fail", pass, warn,
-					 fail);
+				         "%d pass, %d warn, %d fail", pass,
+				         warn, fail);
 			} else {
 				snprintf(checks, sizeof(checks), "not run");
 			}
 			printf("%-16s %-22s %-8s %-12s %-13s %-10s %s\n",
 			       n->name, roles,
 			       n->site && n->site[0] ? n->site : "-", ver,
-			       !n->enrolled    ? "not joined"
+			       !n->enrolled   ? "not joined"
 			       : n->connected ? "connected"
-					      : "disconnected",
+			                      : "disconnected",
 			       seen, checks);
 		}
 		if (sr->n_nodes == 0)
-			printf("(no nodes: add one with 'lockstep node add')\n");
+			printf(
+			    "(no nodes: add one with 'lockstep node add')\n");
 	}
 	ls__control_resp__free_unpacked(resp, NULL);
 	return CLI_OK;
@@ -237,21 +244,22 @@ int cli_status(struct cli *cli, int argc, char **argv)
 
 /* One check result: appended to arr as JSON, or printed as a row. */
 static void emit_result(const struct cli *cli, json_t *arr,
-			const Ls__CheckResult *r)
+                        const Ls__CheckResult *r)
 {
 	if (cli->json) {
 		json_t *x = json_object();
 		json_object_set_new(x, "name", json_string(r->name));
 		json_object_set_new(x, "status",
-				    json_string(status_name(r->status)));
+		                    json_string(status_name(r->status)));
 		json_object_set_new(x, "reason", json_string(r->reason));
 		json_array_append_new(arr, x);
 		return;
 	}
 	/* Failures in capitals: the eye finds them in a long report. */
 	printf("  %-4s  %-44s %s\n",
-	       r->status == LS__CHECK_STATUS__CHECK_FAIL ? "FAIL"
-							  : status_name(r->status),
+	       r->status == LS__CHECK_STATUS__CHECK_FAIL
+	           ? "FAIL"
+	           : status_name(r->status),
 	       r->name, r->reason);
 }
 
@@ -282,8 +290,8 @@ int cli_check(struct cli *cli, int argc, char **argv)
 	req.check = &creq;
 	/* The coordinator's own deadline ends the wait; this is a backstop. */
 	if ((rv = cli_call(cli, &req, &resp,
-			   (int)(timeout_ms > 0 ? timeout_ms : 600000) +
-			       30000)) != CLI_OK)
+	                   (int)(timeout_ms > 0 ? timeout_ms : 600000) +
+	                       30000)) != CLI_OK)
 		return rv;
 	cr = resp->check;
 	if (resp->kind_case != LS__CONTROL_RESP__KIND_CHECK || cr == NULL) {
@@ -308,23 +316,24 @@ int cli_check(struct cli *cli, int argc, char **argv)
 			jc = json_array();
 			json_object_set_new(jn, "node", json_string(nc->node));
 			json_object_set_new(jn, "roles",
-					    roles_json(nc->roles, nc->n_roles));
-			json_object_set_new(jn, "answered",
-					    json_boolean(nc->answered &&
-							 nc->report != NULL));
-			json_object_set_new(jn, "gitlab_version",
-					    nc->gitlab_version
-						? json_string(nc->gitlab_version)
-						: json_null());
+			                    roles_json(nc->roles, nc->n_roles));
+			json_object_set_new(
+			    jn, "answered",
+			    json_boolean(nc->answered && nc->report != NULL));
+			json_object_set_new(
+			    jn, "gitlab_version",
+			    nc->gitlab_version ? json_string(nc->gitlab_version)
+			                       : json_null());
 			if (nc->error)
 				json_object_set_new(jn, "error",
-						    json_string(nc->error));
+				                    json_string(nc->error));
 		} else {
 			printf("%s (%s)%s%s\n", nc->node, roles,
 			       nc->gitlab_version ? " " : "",
 			       nc->gitlab_version ? nc->gitlab_version : "");
 			if (nc->error)
-				printf("  FAIL  %-44s %s\n", "agent", nc->error);
+				printf("  FAIL  %-44s %s\n", "agent",
+				       nc->error);
 		}
 		for (j = 0; nc->report && j < nc->report->n_results; j++) {
 			const Ls__CheckResult *r = nc->report->results[j];
@@ -359,13 +368,13 @@ int cli_check(struct cli *cli, int argc, char **argv)
 		json_object_set_new(sum, "pass", json_integer(tp));
 		json_object_set_new(sum, "warn", json_integer(tw));
 		json_object_set_new(sum, "fail", json_integer(tf));
-		json_object_set_new(sum, "unanswered", json_integer(unanswered));
+		json_object_set_new(sum, "unanswered",
+		                    json_integer(unanswered));
 		json_object_set_new(o, "summary", sum);
 		cli_print_json(o);
 	} else {
 		printf("\n%zu node(s): %d pass, %d warn, %d fail%s\n",
-		       cr->n_nodes, tp, tw, tf,
-		       tf ? " -- CHECKS FAILED" : "");
+		       cr->n_nodes, tp, tw, tf, tf ? " -- CHECKS FAILED" : "");
 	}
 	ls__control_resp__free_unpacked(resp, NULL);
 	return tf ? CLI_FAIL : CLI_OK;
@@ -404,8 +413,8 @@ int cli_ping(struct cli *cli, int argc, char **argv)
 		Ls__ControlResp *resp = NULL;
 		const Ls__PingResp *pr;
 
-		if ((rv = cli_call(cli, &req, &resp, (int)timeout_ms + 30000)) !=
-		    CLI_OK) {
+		if ((rv = cli_call(cli, &req, &resp,
+		                   (int)timeout_ms + 30000)) != CLI_OK) {
 			free(samples);
 			json_decref(last);
 			return rv;
@@ -427,12 +436,12 @@ int cli_ping(struct cli *cli, int argc, char **argv)
 
 			json_object_set_new(x, "node", json_string(np->node));
 			json_object_set_new(x, "answered",
-					    json_boolean(np->answered));
+			                    json_boolean(np->answered));
 			if (np->answered) {
 				if (ns == cap) {
 					size_t nc = cap ? cap * 2 : 256;
-					int64_t *n2 = realloc(samples,
-							      nc * sizeof(*n2));
+					int64_t *n2 =
+					    realloc(samples, nc * sizeof(*n2));
 					if (n2 == NULL)
 						break;
 					samples = n2;
@@ -440,12 +449,14 @@ int cli_ping(struct cli *cli, int argc, char **argv)
 				}
 				samples[ns++] = (int64_t)np->rtt_us;
 				json_object_set_new(
-				    x, "rtt_us", json_integer((json_int_t)np->rtt_us));
+				    x, "rtt_us",
+				    json_integer((json_int_t)np->rtt_us));
 			} else {
 				failed++;
 				json_object_set_new(
 				    x, "error",
-				    json_string(np->error ? np->error : "no answer"));
+				    json_string(np->error ? np->error
+				                          : "no answer"));
 			}
 			json_array_append_new(last, x);
 		}
@@ -453,8 +464,8 @@ int cli_ping(struct cli *cli, int argc, char **argv)
 	}
 	{
 		int64_t elapsed = ls_mono_ms() - t0, p50 = 0, p99 = 0;
-		double ops = elapsed > 0 ? (double)ns * 1000.0 / (double)elapsed
-					 : 0;
+		double ops =
+		    elapsed > 0 ? (double)ns * 1000.0 / (double)elapsed : 0;
 
 		if (ns > 0) {
 			qsort(samples, ns, sizeof(*samples), cmp_i64);
@@ -465,11 +476,14 @@ int cli_ping(struct cli *cli, int argc, char **argv)
 			json_t *o = json_object();
 			json_object_set_new(o, "nodes", last);
 			json_object_set_new(o, "rounds", json_integer(count));
-			json_object_set_new(o, "samples", json_integer((json_int_t)ns));
+			json_object_set_new(o, "samples",
+			                    json_integer((json_int_t)ns));
 			json_object_set_new(o, "p50_us", json_integer(p50));
 			json_object_set_new(o, "p99_us", json_integer(p99));
-			json_object_set_new(o, "ops_per_second", json_real(ops));
-			json_object_set_new(o, "elapsed_ms", json_integer(elapsed));
+			json_object_set_new(o, "ops_per_second",
+			                    json_real(ops));
+			json_object_set_new(o, "elapsed_ms",
+			                    json_integer(elapsed));
 			last = NULL;
 			cli_print_json(o);
 		} else {
@@ -477,13 +491,17 @@ int cli_ping(struct cli *cli, int argc, char **argv)
 				json_t *x = json_array_get(last, i);
 				json_t *rtt = json_object_get(x, "rtt_us");
 				printf("%-20s %s\n",
-				       json_string_value(json_object_get(x, "node")),
-				       rtt ? "ok" : json_string_value(json_object_get(x, "error")));
+				       json_string_value(
+				           json_object_get(x, "node")),
+				       rtt ? "ok"
+				           : json_string_value(
+				                 json_object_get(x, "error")));
 			}
-			printf("%zu node(s), %lld round(s): p50 %.2f ms, p99 %.2f "
-			       "ms, %.0f ops/s\n",
-			       nodes, count, (double)p50 / 1000.0,
-			       (double)p99 / 1000.0, ops);
+			printf(
+			    "%zu node(s), %lld round(s): p50 %.2f ms, p99 %.2f "
+			    "ms, %.0f ops/s\n",
+			    nodes, count, (double)p50 / 1000.0,
+			    (double)p99 / 1000.0, ops);
 		}
 	}
 	json_decref(last);

@@ -32,8 +32,8 @@ static int site_valid(const char *s)
 }
 
 int coord_admin_node_add(struct coord *c, const Ls__NodeAddReq *req,
-			 char **token, int64_t *expires, char *err,
-			 size_t errlen)
+                         char **token, int64_t *expires, char *err,
+                         size_t errlen)
 {
 	char roles[COORD_MAX_ROLES][COORD_ROLE_MAX];
 	char csv[COORD_MAX_ROLES * COORD_ROLE_MAX];
@@ -47,16 +47,16 @@ int coord_admin_node_add(struct coord *c, const Ls__NodeAddReq *req,
 	*token = NULL;
 	if (ls_node_name_valid(req->name) < 0) {
 		snprintf(err, errlen,
-			 "invalid node name '%s': use lower-case letters, "
-			 "digits, '.', '_' and '-' (at most 63, starting with "
-			 "a letter or digit)",
-			 req->name);
+		         "invalid node name '%s': use lower-case letters, "
+		         "digits, '.', '_' and '-' (at most 63, starting with "
+		         "a letter or digit)",
+		         req->name);
 		return LS_EINVAL;
 	}
 	csv[0] = '\0';
 	for (i = 0; i < req->n_roles; i++) {
 		int k = snprintf(csv + used, sizeof(csv) - used, "%s%s",
-				 i ? "," : "", req->roles[i]);
+		                 i ? "," : "", req->roles[i]);
 		if (k < 0 || (size_t)k >= sizeof(csv) - used) {
 			snprintf(err, errlen, "too many roles");
 			return LS_EINVAL;
@@ -67,12 +67,12 @@ int coord_admin_node_add(struct coord *c, const Ls__NodeAddReq *req,
 		return LS_EINVAL;
 	if (req->site != NULL && !site_valid(req->site)) {
 		snprintf(err, errlen,
-			 "invalid site '%s': letters, digits, '.', '_', '-'",
-			 req->site);
+		         "invalid site '%s': letters, digits, '.', '_', '-'",
+		         req->site);
 		return LS_EINVAL;
 	}
 	ttl = req->has_ttl_seconds ? (int64_t)req->ttl_seconds
-				   : c->cfg->token_ttl / 1000;
+	                           : c->cfg->token_ttl / 1000;
 	if (ttl < TTL_MIN_S || ttl > TTL_MAX_S) {
 		snprintf(err, errlen, "--ttl must be between 1s and 30d");
 		return LS_EINVAL;
@@ -80,9 +80,9 @@ int coord_admin_node_add(struct coord *c, const Ls__NodeAddReq *req,
 	n = coord_node_find(c, req->name);
 	if (n != NULL && n->enrolled && !n->removed) {
 		snprintf(err, errlen,
-			 "node %s is already enrolled; run 'lockstep node "
-			 "remove %s' first to replace it",
-			 req->name, req->name);
+		         "node %s is already enrolled; run 'lockstep node "
+		         "remove %s' first to replace it",
+		         req->name, req->name);
 		return LS_EEXIST;
 	}
 	memset(&tmp, 0, sizeof(tmp));
@@ -137,16 +137,16 @@ int coord_admin_node_add(struct coord *c, const Ls__NodeAddReq *req,
 		snprintf(err, errlen, "cannot encode token");
 	else
 		log_info("node %s added (roles %s%s%s); join token expires in "
-			 "%llds",
-			 n->name, csv, n->site[0] ? ", site " : "", n->site,
-			 (long long)ttl);
+		         "%llds",
+		         n->name, csv, n->site[0] ? ", site " : "", n->site,
+		         (long long)ttl);
 out:
 	ls_wipe(secret, sizeof(secret));
 	return rv;
 }
 
 int coord_admin_node_remove(struct coord *c, const char *name, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	struct coord_node *n = coord_node_find(c, name);
 	int rv;
@@ -163,10 +163,10 @@ int coord_admin_node_remove(struct coord *c, const char *name, char *err,
 	n->removed = 1;
 	coord_ops_drop_node(c, n, "node removed");
 	coord_fleet_reject_parked(c, n, LS_EREMOVED,
-				  "node removed from the fleet");
+	                          "node removed from the fleet");
 	log_info("node %s removed from the fleet; its messages are now "
-		 "rejected",
-		 name);
+	         "rejected",
+	         name);
 	return 0;
 }
 
@@ -204,16 +204,16 @@ size_t coord_admin_fleet_findings(struct coord *c, Ls__CheckResult ***out)
 		}
 		size_t l = strlen(groups[j].nodes);
 		snprintf(groups[j].nodes + l, sizeof(groups[j].nodes) - l,
-			 "%s%s", l ? ", " : "", n->name);
+		         "%s%s", l ? ", " : "", n->name);
 	}
 	if (ngroups < 2)
 		return 0;
 	used = (size_t)snprintf(reason, sizeof(reason),
-				"nodes run different GitLab versions:");
+	                        "nodes run different GitLab versions:");
 	for (j = 0; j < ngroups && used < sizeof(reason); j++)
 		used += (size_t)snprintf(reason + used, sizeof(reason) - used,
-					 "%s %s (%s)", j ? ";" : "",
-					 groups[j].version, groups[j].nodes);
+		                         "%s %s (%s)", j ? ";" : "",
+		                         groups[j].version, groups[j].nodes);
 	r = calloc(1, sizeof(*r));
 	*out = calloc(1, sizeof(**out));
 	if (r == NULL || *out == NULL) {

@@ -15,7 +15,6 @@
 #define MS_MINUTE (60 * MS_SECOND)
 #define MS_DAY (24 * 60 * MS_MINUTE)
 
-
 /*
  * Agents are authenticated by mutual TLS: a plain tcp:// listener would
  * accept anyone. Both listeners are checked from either key so that the

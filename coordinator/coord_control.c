@@ -94,8 +94,8 @@ static void check_done(struct coord *c, struct coord_waiter *w)
 	Ls__CheckResp cr = LS__CHECK_RESP__INIT;
 	Ls__NodeCheck *nc = calloc(fo->n ? fo->n : 1, sizeof(*nc));
 	Ls__NodeCheck **ncp = calloc(fo->n ? fo->n : 1, sizeof(*ncp));
-	char **roles = calloc((fo->n ? fo->n : 1) * COORD_MAX_ROLES,
-			      sizeof(*roles));
+	char **roles =
+	    calloc((fo->n ? fo->n : 1) * COORD_MAX_ROLES, sizeof(*roles));
 	Ls__CheckResult **findings = NULL;
 	size_t i, nfind;
 
@@ -124,12 +124,13 @@ static void check_done(struct coord *c, struct coord_waiter *w)
 		} else if (r != NULL) {
 			nc[i].answered = 1;
 			nc[i].error = r->error ? r->error
-					       : (char *)ls_strerror(r->status);
+			                       : (char *)ls_strerror(r->status);
 		} else {
 			nc[i].answered = 0;
-			nc[i].error = fo->errors[i]
-					  ? fo->errors[i]
-					  : "did not answer before the deadline";
+			nc[i].error =
+			    fo->errors[i]
+			        ? fo->errors[i]
+			        : "did not answer before the deadline";
 		}
 	}
 	nfind = coord_admin_fleet_findings(c, &findings);
@@ -172,9 +173,10 @@ static void ping_done(struct coord *c, struct coord_waiter *w)
 			np[i].has_rtt_us = 1;
 			np[i].rtt_us = (uint64_t)w->rtt_us[i];
 		} else {
-			np[i].error = fo->errors[i]
-					  ? fo->errors[i]
-					  : "did not answer before the deadline";
+			np[i].error =
+			    fo->errors[i]
+			        ? fo->errors[i]
+			        : "did not answer before the deadline";
 		}
 	}
 	pr.n_nodes = fo->n;
@@ -211,10 +213,9 @@ static void start_fanout(struct control_ctx *cc, int kind, uint64_t timeout_ms)
 	fo->n = n;
 	if (timeout_ms == 0)
 		timeout_ms = (uint64_t)c->cfg->check_timeout;
-	w = coord_waiter_new(c, n, (int64_t)timeout_ms,
-			     kind == LS__CONTROL_REQ__KIND_CHECK ? check_done
-								 : ping_done,
-			     fo);
+	w = coord_waiter_new(
+	    c, n, (int64_t)timeout_ms,
+	    kind == LS__CONTROL_REQ__KIND_CHECK ? check_done : ping_done, fo);
 	if (w == NULL)
 		goto nomem;
 	w->arg_free = fanout_free;
@@ -231,11 +232,11 @@ static void start_fanout(struct control_ctx *cc, int kind, uint64_t timeout_ms)
 			char buf[128];
 			if (nd->last_seen)
 				snprintf(buf, sizeof(buf),
-					 "not connected (last seen %llds ago)",
-					 (long long)(ls_now() - nd->last_seen));
+				         "not connected (last seen %llds ago)",
+				         (long long)(ls_now() - nd->last_seen));
 			else
 				snprintf(buf, sizeof(buf),
-					 "not connected (never seen)");
+				         "not connected (never seen)");
 			fo->errors[i] = strdup(buf);
 			continue;
 		}
@@ -317,7 +318,7 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 
 	if (nng_msg_len(in) > CONTROL_MAX_MSG ||
 	    (req = ls__control_req__unpack(NULL, nng_msg_len(in),
-					   nng_msg_body(in))) == NULL) {
+	                                   nng_msg_body(in))) == NULL) {
 		send_error(cc, LS_EPROTO, "malformed control request");
 		return;
 	}
@@ -325,7 +326,7 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 	switch (req->kind_case) {
 	case LS__CONTROL_REQ__KIND_NODE_ADD:
 		rv = coord_admin_node_add(c, req->node_add, &token, &expires,
-					  err, sizeof(err));
+		                          err, sizeof(err));
 		if (rv < 0) {
 			send_error(cc, rv, err);
 			break;
@@ -340,7 +341,7 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		break;
 	case LS__CONTROL_REQ__KIND_NODE_REMOVE:
 		rv = coord_admin_node_remove(c, req->node_remove->name, err,
-					     sizeof(err));
+		                             sizeof(err));
 		if (rv < 0)
 			send_error(cc, rv, err);
 		else
@@ -351,13 +352,13 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		break;
 	case LS__CONTROL_REQ__KIND_CHECK:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_CHECK,
-			     req->check->has_timeout_ms ? req->check->timeout_ms
-							: 0);
+		             req->check->has_timeout_ms ? req->check->timeout_ms
+		                                        : 0);
 		break;
 	case LS__CONTROL_REQ__KIND_PING:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_PING,
-			     req->ping->has_timeout_ms ? req->ping->timeout_ms
-						       : 10000);
+		             req->ping->has_timeout_ms ? req->ping->timeout_ms
+		                                       : 10000);
 		break;
 	default:
 		send_error(cc, LS_EPROTO, "unknown control request");
@@ -401,19 +402,20 @@ int coord_control_start(struct coord *c)
 	int rv, i;
 
 	if ((rv = ls_fmt(url, sizeof(url), "ipc://%s",
-			 c->cfg->control_socket)) < 0)
+	                 c->cfg->control_socket)) < 0)
 		return rv;
 	if ((rv = nng_rep0_open(&c->control_sock)) != 0)
 		return ls_from_nng(rv);
 	nng_socket_set_size(c->control_sock, NNG_OPT_RECVMAXSZ,
-			    CONTROL_MAX_MSG);
+	                    CONTROL_MAX_MSG);
 	/* A socket left by a coordinator that died would block the bind. */
 	unlink(c->cfg->control_socket);
 	if ((rv = nng_listener_create(&l, c->control_sock, url)) != 0 ||
-	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0 ||
+	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) !=
+	        0 ||
 	    (rv = nng_listener_start(l, 0)) != 0) {
 		log_warnx("control: cannot listen on %s: %s", url,
-			  nng_strerror(rv));
+		          nng_strerror(rv));
 		return ls_from_nng(rv);
 	}
 	for (i = 0; i < CONTROL_CTX; i++) {

@@ -52,21 +52,21 @@ int coord_db_open(const char *path, sqlite3 **dbp)
 
 	*dbp = NULL;
 	if (sqlite3_open_v2(path, &db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				SQLITE_OPEN_FULLMUTEX,
-			    NULL) != SQLITE_OK) {
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                        SQLITE_OPEN_FULLMUTEX,
+	                    NULL) != SQLITE_OK) {
 		log_warnx("database %s: %s", path,
-			  db ? sqlite3_errmsg(db) : "out of memory");
+		          db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return LS_EDB;
 	}
 	sqlite3_busy_timeout(db, 5000);
 	if ((rv = db_exec(db, "PRAGMA journal_mode=WAL;"
-			      "PRAGMA synchronous=NORMAL;"
-			      "PRAGMA foreign_keys=ON;")) < 0)
+	                      "PRAGMA synchronous=NORMAL;"
+	                      "PRAGMA foreign_keys=ON;")) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		rv = LS_EDB;
 		goto fail;
@@ -76,8 +76,8 @@ int coord_db_open(const char *path, sqlite3 **dbp)
 	st = NULL;
 	if (version > DB_SCHEMA_VERSION) {
 		log_warnx("database %s has schema %d, newer than this "
-			  "coordinator understands (%d)",
-			  path, version, DB_SCHEMA_VERSION);
+		          "coordinator understands (%d)",
+		          path, version, DB_SCHEMA_VERSION);
 		rv = LS_EDB;
 		goto fail;
 	}
@@ -111,7 +111,7 @@ static void roles_join(const struct coord_node *n, char *out, size_t len)
 	out[0] = '\0';
 	for (i = 0; i < n->nroles; i++) {
 		int k = snprintf(out + used, len - used, "%s%s", i ? "," : "",
-				 n->roles[i]);
+		                 n->roles[i]);
 		if (k < 0 || (size_t)k >= len - used)
 			break;
 		used += (size_t)k;
@@ -124,11 +124,12 @@ int coord_db_load_nodes(struct coord *c)
 	int rc, rv = 0;
 	char err[256];
 
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT name, roles, site, enrolled, enrolled_at,"
-			       " removed_at, sign_pk, session, last_seen,"
-			       " facts, checks, checks_at FROM nodes",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        c->db,
+	        "SELECT name, roles, site, enrolled, enrolled_at,"
+	        " removed_at, sign_pk, session, last_seen,"
+	        " facts, checks, checks_at FROM nodes",
+	        -1, &st, NULL) != SQLITE_OK)
 		return LS_EDB;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -140,7 +141,7 @@ int coord_db_load_nodes(struct coord *c)
 
 		if (name == NULL || ls_node_name_valid(name) < 0) {
 			log_warnx("database: skipping node row with invalid "
-				  "name");
+			          "name");
 			continue;
 		}
 		if ((n = coord_node_add(c, name)) == NULL) {
@@ -149,7 +150,7 @@ int coord_db_load_nodes(struct coord *c)
 		}
 		if (roles != NULL && roles[0] != '\0' &&
 		    coord_roles_parse(roles, n->roles, &n->nroles, err,
-				      sizeof(err)) < 0)
+		                      sizeof(err)) < 0)
 			log_warnx("database: node %s: %s", name, err);
 		ls_strlcpy(n->site, site ? site : "", sizeof(n->site));
 		n->enrolled = sqlite3_column_int(st, 3);
@@ -161,8 +162,8 @@ int coord_db_load_nodes(struct coord *c)
 			memcpy(n->sign_pk, blob, LS_SIGN_PK_LEN);
 		else if (n->enrolled) {
 			log_warnx("database: node %s has no valid key; "
-				  "treating it as not enrolled",
-				  name);
+			          "treating it as not enrolled",
+			          name);
 			n->enrolled = 0;
 		}
 		/* Counters of the last session are unknown after a restart:
@@ -173,13 +174,13 @@ int coord_db_load_nodes(struct coord *c)
 		blob = sqlite3_column_blob(st, 9);
 		blen = sqlite3_column_bytes(st, 9);
 		if (blob != NULL && blen > 0)
-			n->facts = ls__node_facts__unpack(NULL, (size_t)blen,
-							  blob);
+			n->facts =
+			    ls__node_facts__unpack(NULL, (size_t)blen, blob);
 		blob = sqlite3_column_blob(st, 10);
 		blen = sqlite3_column_bytes(st, 10);
 		if (blob != NULL && blen > 0)
-			n->checks = ls__check_report__unpack(NULL, (size_t)blen,
-							     blob);
+			n->checks =
+			    ls__check_report__unpack(NULL, (size_t)blen, blob);
 		n->checks_at = sqlite3_column_int64(st, 11);
 	}
 	if (rc != SQLITE_DONE && rv == 0)
@@ -189,8 +190,8 @@ int coord_db_load_nodes(struct coord *c)
 }
 
 int coord_db_node_add(sqlite3 *db, const struct coord_node *n,
-		      const uint8_t *token_id, const uint8_t *secret,
-		      int64_t expires)
+                      const uint8_t *token_id, const uint8_t *secret,
+                      int64_t expires)
 {
 	sqlite3_stmt *st = NULL;
 	char roles[COORD_MAX_ROLES * COORD_ROLE_MAX];
@@ -200,14 +201,14 @@ int coord_db_node_add(sqlite3 *db, const struct coord_node *n,
 	if (db_exec(db, "BEGIN IMMEDIATE") < 0)
 		return LS_EDB;
 	if (sqlite3_prepare_v2(
-		db,
-		"INSERT INTO nodes(name, roles, site, enrolled, removed_at,"
-		" sign_pk, session, facts, checks, checks_at, last_seen)"
-		" VALUES(?1, ?2, ?3, 0, NULL, NULL, 0, NULL, NULL, 0, 0)"
-		" ON CONFLICT(name) DO UPDATE SET roles=?2, site=?3,"
-		" enrolled=0, removed_at=NULL, sign_pk=NULL, session=0,"
-		" facts=NULL, checks=NULL, checks_at=0, last_seen=0",
-		-1, &st, NULL) != SQLITE_OK)
+	        db,
+	        "INSERT INTO nodes(name, roles, site, enrolled, removed_at,"
+	        " sign_pk, session, facts, checks, checks_at, last_seen)"
+	        " VALUES(?1, ?2, ?3, 0, NULL, NULL, 0, NULL, NULL, 0, 0)"
+	        " ON CONFLICT(name) DO UPDATE SET roles=?2, site=?3,"
+	        " enrolled=0, removed_at=NULL, sign_pk=NULL, session=0,"
+	        " facts=NULL, checks=NULL, checks_at=0, last_seen=0",
+	        -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, roles, -1, SQLITE_STATIC);
@@ -217,9 +218,9 @@ int coord_db_node_add(sqlite3 *db, const struct coord_node *n,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "DELETE FROM tokens WHERE node=?1 AND used_at "
-			       "IS NULL",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "DELETE FROM tokens WHERE node=?1 AND used_at "
+	                       "IS NULL",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -227,9 +228,9 @@ int coord_db_node_add(sqlite3 *db, const struct coord_node *n,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO tokens(id, node, secret, created,"
-			       " expires) VALUES(?1, ?2, ?3, ?4, ?5)",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "INSERT INTO tokens(id, node, secret, created,"
+	                       " expires) VALUES(?1, ?2, ?3, ?4, ?5)",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, token_id, 16, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, n->name, -1, SQLITE_STATIC);
@@ -245,23 +246,23 @@ out:
 		rv = LS_EDB;
 	if (rv < 0) {
 		log_warnx("database: adding node %s: %s", n->name,
-			  sqlite3_errmsg(db));
+		          sqlite3_errmsg(db));
 		db_exec(db, "ROLLBACK");
 	}
 	return rv;
 }
 
 int coord_db_token_get(sqlite3 *db, const uint8_t *token_id,
-		       struct coord_token *t)
+                       struct coord_token *t)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, rv = LS_EDB;
 
 	memset(t, 0, sizeof(*t));
 	if (sqlite3_prepare_v2(db,
-			       "SELECT node, secret, expires, used_at FROM "
-			       "tokens WHERE id=?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT node, secret, expires, used_at FROM "
+	                       "tokens WHERE id=?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return LS_EDB;
 	sqlite3_bind_blob(st, 1, token_id, 16, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -278,8 +279,8 @@ int coord_db_token_get(sqlite3 *db, const uint8_t *token_id,
 		memcpy(t->secret, sec, 32);
 		t->expires = sqlite3_column_int64(st, 2);
 		t->used_at = sqlite3_column_type(st, 3) == SQLITE_NULL
-				 ? 0
-				 : sqlite3_column_int64(st, 3);
+		                 ? 0
+		                 : sqlite3_column_int64(st, 3);
 		rv = 0;
 	}
 out:
@@ -288,7 +289,7 @@ out:
 }
 
 int coord_db_enroll(sqlite3 *db, const uint8_t *token_id,
-		    const struct coord_node *n, const char *cert_fp_hex)
+                    const struct coord_node *n, const char *cert_fp_hex)
 {
 	sqlite3_stmt *st = NULL;
 	int rv = LS_EDB;
@@ -296,9 +297,9 @@ int coord_db_enroll(sqlite3 *db, const uint8_t *token_id,
 	if (db_exec(db, "BEGIN IMMEDIATE") < 0)
 		return LS_EDB;
 	if (sqlite3_prepare_v2(db,
-			       "UPDATE tokens SET used_at=?2 WHERE id=?1 AND "
-			       "used_at IS NULL",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "UPDATE tokens SET used_at=?2 WHERE id=?1 AND "
+	                       "used_at IS NULL",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, token_id, 16, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, ls_now());
@@ -311,10 +312,10 @@ int coord_db_enroll(sqlite3 *db, const uint8_t *token_id,
 	sqlite3_finalize(st);
 	st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "UPDATE nodes SET enrolled=1, enrolled_at=?2,"
-			       " sign_pk=?3, cert_fp=?4, session=0,"
-			       " removed_at=NULL WHERE name=?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "UPDATE nodes SET enrolled=1, enrolled_at=?2,"
+	                       " sign_pk=?3, cert_fp=?4, session=0,"
+	                       " removed_at=NULL WHERE name=?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, n->enrolled_at);
@@ -332,8 +333,7 @@ out:
 	return rv;
 }
 
-static int exec_name(sqlite3 *db, const char *sql, const char *name,
-		     int64_t v)
+static int exec_name(sqlite3 *db, const char *sql, const char *name, int64_t v)
 {
 	sqlite3_stmt *st = NULL;
 	int rv = LS_EDB;
@@ -353,19 +353,19 @@ static int exec_name(sqlite3 *db, const char *sql, const char *name,
 int coord_db_node_remove(sqlite3 *db, const char *name, int64_t when)
 {
 	int rv = exec_name(db, "UPDATE nodes SET removed_at=?2 WHERE name=?1",
-			   name, when);
+	                   name, when);
 	if (rv == 0)
 		rv = exec_name(db,
-			       "UPDATE tokens SET used_at=?2 WHERE node=?1 "
-			       "AND used_at IS NULL",
-			       name, when);
+		               "UPDATE tokens SET used_at=?2 WHERE node=?1 "
+		               "AND used_at IS NULL",
+		               name, when);
 	return rv;
 }
 
 int coord_db_node_session(sqlite3 *db, const char *name, uint64_t session)
 {
 	return exec_name(db, "UPDATE nodes SET session=?2 WHERE name=?1", name,
-			 (int64_t)session);
+	                 (int64_t)session);
 }
 
 static int bind_packed(sqlite3_stmt *st, int idx, const ProtobufCMessage *m)
@@ -389,9 +389,9 @@ int coord_db_node_report(sqlite3 *db, const struct coord_node *n)
 	int rv = LS_EDB;
 
 	if (sqlite3_prepare_v2(db,
-			       "UPDATE nodes SET facts=?2, checks=?3,"
-			       " checks_at=?4, last_seen=?5 WHERE name=?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "UPDATE nodes SET facts=?2, checks=?3,"
+	                       " checks_at=?4, last_seen=?5 WHERE name=?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return LS_EDB;
 	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
 	bind_packed(st, 2, n->facts ? &n->facts->base : NULL);

@@ -17,8 +17,8 @@ int coord_db_load_nodes(struct coord *c);
 
 /* A new pending node and its token; replaces unused tokens of that name. */
 int coord_db_node_add(sqlite3 *db, const struct coord_node *n,
-		      const uint8_t *token_id, const uint8_t *secret,
-		      int64_t expires);
+                      const uint8_t *token_id, const uint8_t *secret,
+                      int64_t expires);
 
 struct coord_token {
 	char node[LS_NODE_NAME_MAX + 1];
@@ -28,7 +28,7 @@ struct coord_token {
 };
 /* LS_EUNKNOWN when there is no such token. */
 int coord_db_token_get(sqlite3 *db, const uint8_t *token_id,
-		       struct coord_token *t);
+                       struct coord_token *t);
 /* 0 if the token may be used at `now`, else LS_EUSED or LS_EEXPIRED. */
 int coord_token_usable(const struct coord_token *t, int64_t now);
 /*
@@ -36,7 +36,7 @@ int coord_token_usable(const struct coord_token *t, int64_t now);
  * transaction; LS_EUSED if the token was used meanwhile.
  */
 int coord_db_enroll(sqlite3 *db, const uint8_t *token_id,
-		    const struct coord_node *n, const char *cert_fp_hex);
+                    const struct coord_node *n, const char *cert_fp_hex);
 
 int coord_db_node_remove(sqlite3 *db, const char *name, int64_t when);
 int coord_db_node_session(sqlite3 *db, const char *name, uint64_t session);

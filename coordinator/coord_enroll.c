@@ -34,8 +34,8 @@ struct enroll_ctx {
 static struct enroll_ctx enroll_ctxs[ENROLL_CTX];
 
 static int grant(struct coord *c, const Ls__JoinRequest *req,
-		 const struct coord_token *tok, Ls__JoinResponse *resp,
-		 char *err, size_t errlen)
+                 const struct coord_token *tok, Ls__JoinResponse *resp,
+                 char *err, size_t errlen)
 {
 	Ls__JoinAsk *ask = NULL;
 	Ls__JoinGrant g = LS__JOIN_GRANT__INIT;
@@ -55,8 +55,8 @@ static int grant(struct coord *c, const Ls__JoinRequest *req,
 		goto out;
 	}
 	if (strcmp(ask->node, tok->node) != 0) {
-		snprintf(err, errlen, "token is for node %s, not %s",
-			 tok->node, ask->node);
+		snprintf(err, errlen, "token is for node %s, not %s", tok->node,
+		         ask->node);
 		rv = LS_EAUTH;
 		goto out;
 	}
@@ -67,10 +67,10 @@ static int grant(struct coord *c, const Ls__JoinRequest *req,
 		goto out;
 	}
 	rv = ls_pki_sign_csr(&c->ca_pem, &c->ca_key_pem, ask->csr_der.data,
-			     ask->csr_der.len, n->name, CERT_DAYS, &cert);
+	                     ask->csr_der.len, n->name, CERT_DAYS, &cert);
 	if (rv < 0) {
 		snprintf(err, errlen, "certificate request refused: %s",
-			 ls_strerror(rv));
+		         ls_strerror(rv));
 		goto out;
 	}
 	ls_pki_fingerprint(cert.data, cert.len, fp);
@@ -80,8 +80,8 @@ static int grant(struct coord *c, const Ls__JoinRequest *req,
 	rv = coord_db_enroll(c->db, req->token_id.data, n, fphex);
 	if (rv < 0) {
 		snprintf(err, errlen, "%s",
-			 rv == LS_EUSED ? "join token already used"
-					: "coordinator database error");
+		         rv == LS_EUSED ? "join token already used"
+		                        : "coordinator database error");
 		goto out;
 	}
 	n->enrolled = 1;
@@ -120,7 +120,7 @@ static int grant(struct coord *c, const Ls__JoinRequest *req,
 	resp->has_mac = 1;
 	payload = mac = NULL;
 	log_info("enroll: node %s enrolled (certificate sha256 %.16s...)",
-		 n->name, fphex);
+	         n->name, fphex);
 	rv = 0;
 out:
 	free(payload);
@@ -132,7 +132,7 @@ out:
 }
 
 static void handle(struct coord *c, nng_msg *in, Ls__JoinResponse *resp,
-		   char *err, size_t errlen)
+                   char *err, size_t errlen)
 {
 	Ls__JoinRequest *req = NULL;
 	struct coord_token tok;
@@ -162,25 +162,25 @@ static void handle(struct coord *c, nng_msg *in, Ls__JoinResponse *resp,
 		goto out;
 	}
 	/* Authenticate before revealing anything about the token's state. */
-	rv = ls_mac_verify(req->mac.data, req->mac.len, tok.secret,
-			   LS_MAC_JOIN_REQ, req->payload.data,
-			   req->payload.len);
+	rv =
+	    ls_mac_verify(req->mac.data, req->mac.len, tok.secret,
+	                  LS_MAC_JOIN_REQ, req->payload.data, req->payload.len);
 	if (rv < 0) {
 		snprintf(err, errlen,
-			 "join token does not match (forged or altered)");
+		         "join token does not match (forged or altered)");
 	} else if ((rv = coord_token_usable(&tok, ls_now())) == LS_EUSED) {
 		snprintf(err, errlen, "join token already used");
 	} else if (rv == LS_EEXPIRED) {
 		snprintf(err, errlen,
-			 "join token expired; create a new one with "
-			 "'lockstep node add %s'",
-			 tok.node);
+		         "join token expired; create a new one with "
+		         "'lockstep node add %s'",
+		         tok.node);
 	} else {
 		rv = grant(c, req, &tok, resp, err, errlen);
 	}
 	if (rv < 0)
 		log_warnx("enroll: refused join for node %s (token %s...): %s",
-			  tok.node, idhex, err);
+		          tok.node, idhex, err);
 	ls_wipe(&tok, sizeof(tok));
 out:
 	resp->status = rv;
@@ -249,18 +249,18 @@ int coord_enroll_start(struct coord *c)
 	if ((rv = nng_rep0_open(&c->enroll_sock)) != 0)
 		return ls_from_nng(rv);
 	if ((rv = ls_nng_socket_limits(c->enroll_sock, ENROLL_MAX_MSG, 100,
-				       1000)) < 0)
+	                               1000)) < 0)
 		return rv;
 	rv = ls_nng_tls_server(&tls, (const char *)c->server_pem.data,
-			       (const char *)c->server_key_pem.data, NULL);
+	                       (const char *)c->server_key_pem.data, NULL);
 	if (rv < 0)
 		return rv;
-	rv = ls_nng_listen_tls(c->enroll_sock, c->cfg->enroll_listen, tls,
-			       NULL);
+	rv =
+	    ls_nng_listen_tls(c->enroll_sock, c->cfg->enroll_listen, tls, NULL);
 	nng_tls_config_free(tls);
 	if (rv < 0) {
 		log_warnx("enroll: cannot listen on %s: %s",
-			  c->cfg->enroll_listen, ls_strerror(rv));
+		          c->cfg->enroll_listen, ls_strerror(rv));
 		return rv;
 	}
 	for (i = 0; i < ENROLL_CTX; i++) {

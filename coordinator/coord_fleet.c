@@ -172,7 +172,7 @@ void coord_fleet_kick(struct coord *c, struct coord_node *n)
 }
 
 void coord_fleet_reject_parked(struct coord *c, struct coord_node *n, int code,
-			       const char *reason)
+                               const char *reason)
 {
 	struct fleet_ctx *f = n->parked;
 
@@ -237,7 +237,7 @@ static int facts_equal(const Ls__NodeFacts *a, const Ls__NodeFacts *b)
 }
 
 static void store_facts(struct coord *c, struct coord_node *n,
-			const Ls__NodeFacts *facts)
+                        const Ls__NodeFacts *facts)
 {
 	Ls__NodeFacts *copy;
 
@@ -253,7 +253,7 @@ static void store_facts(struct coord *c, struct coord_node *n,
 }
 
 static void handle_poll(struct coord *c, struct fleet_ctx *f,
-			struct coord_node *n, Ls__Poll *poll, int64_t now_ms)
+                        struct coord_node *n, Ls__Poll *poll, int64_t now_ms)
 {
 	if (poll->facts)
 		store_facts(c, n, poll->facts);
@@ -279,7 +279,7 @@ static void handle_poll(struct coord *c, struct fleet_ctx *f,
 }
 
 static void handle_result(struct coord *c, struct fleet_ctx *f,
-			  struct coord_node *n, Ls__AgentMsg *am)
+                          struct coord_node *n, Ls__AgentMsg *am)
 {
 	Ls__OpResult *res = am->result;
 
@@ -293,7 +293,7 @@ static void handle_result(struct coord *c, struct fleet_ctx *f,
 		if (copy != NULL) {
 			if (n->checks)
 				ls__check_report__free_unpacked(n->checks,
-								NULL);
+				                                NULL);
 			n->checks = copy;
 			n->checks_at = ls_now();
 			coord_db_node_report(c->db, n);
@@ -323,23 +323,24 @@ static void handle_msg(struct coord *c, struct fleet_ctx *f, nng_msg *msg)
 	if (len > c->cfg->max_message_size) {
 		c->counters.dropped_oversize++;
 		if (log_worthy(c->counters.dropped_oversize))
-			log_warnx("fleet: dropped a %zu-byte message over the "
-				  "%llu-byte cap (%llu so far)",
-				  len,
-				  (unsigned long long)c->cfg->max_message_size,
-				  (unsigned long long)c->counters.dropped_oversize);
+			log_warnx(
+			    "fleet: dropped a %zu-byte message over the "
+			    "%llu-byte cap (%llu so far)",
+			    len, (unsigned long long)c->cfg->max_message_size,
+			    (unsigned long long)c->counters.dropped_oversize);
 		fctx_recv(f);
 		return;
 	}
 	rv = ls_envelope_open(nng_msg_body(msg), len, c->cfg->max_message_size,
-			      &env);
+	                      &env);
 	if (rv < 0) {
 		c->counters.dropped_undecodable++;
 		if (log_worthy(c->counters.dropped_undecodable))
 			log_warnx("fleet: dropped an undecodable %zu-byte "
-				  "message (%llu so far)",
-				  len,
-				  (unsigned long long)c->counters.dropped_undecodable);
+			          "message (%llu so far)",
+			          len,
+			          (unsigned long long)
+			              c->counters.dropped_undecodable);
 		fctx_recv(f);
 		return;
 	}
@@ -349,23 +350,23 @@ static void handle_msg(struct coord *c, struct fleet_ctx *f, nng_msg *msg)
 	if (n == NULL || !n->enrolled) {
 		c->counters.rejected_unknown++;
 		log_warnx("fleet: rejected message from node %s: unknown node",
-			  env->node);
+		          env->node);
 		reply_reject(f, LS_EUNKNOWN, "unknown node");
 		goto out;
 	}
 	if (ls_envelope_verify(env, n->sign_pk) < 0) {
 		c->counters.rejected_signature++;
 		log_warnx("fleet: rejected message from node %s: bad signature "
-			  "(not signed by the key enrolled for %s)",
-			  env->node, env->node);
+		          "(not signed by the key enrolled for %s)",
+		          env->node, env->node);
 		reply_reject(f, LS_EAUTH, "bad signature");
 		goto out;
 	}
 	if (n->removed) {
 		c->counters.rejected_removed++;
 		log_warnx("fleet: rejected message from node %s: node removed "
-			  "from the fleet",
-			  env->node);
+		          "from the fleet",
+		          env->node);
 		reply_reject(f, LS_EREMOVED, "node removed from the fleet");
 		goto out;
 	}
@@ -379,12 +380,12 @@ static void handle_msg(struct coord *c, struct fleet_ctx *f, nng_msg *msg)
 	if (rv < 0) {
 		c->counters.rejected_replay++;
 		log_warnx("fleet: rejected message from node %s: replayed or "
-			  "old counter (session %llu counter %llu; last seen "
-			  "session %llu counter %llu)",
-			  n->name, (unsigned long long)env->session,
-			  (unsigned long long)env->counter,
-			  (unsigned long long)n->replay.session,
-			  (unsigned long long)n->replay.counter);
+		          "old counter (session %llu counter %llu; last seen "
+		          "session %llu counter %llu)",
+		          n->name, (unsigned long long)env->session,
+		          (unsigned long long)env->counter,
+		          (unsigned long long)n->replay.session,
+		          (unsigned long long)n->replay.counter);
 		reply_reject(f, LS_EREPLAY, "replayed or old message counter");
 		goto out;
 	}
@@ -486,21 +487,21 @@ int coord_fleet_start(struct coord *c)
 	 * some slack above ours so that most oversized messages reach
 	 * handle_msg and are dropped and counted there. */
 	if ((rv = ls_nng_socket_limits(c->fleet_sock,
-				       (size_t)c->cfg->max_message_size +
-					   FLEET_CAP_SLACK,
-				       100, 1000)) < 0)
+	                               (size_t)c->cfg->max_message_size +
+	                                   FLEET_CAP_SLACK,
+	                               100, 1000)) < 0)
 		return rv;
 	nng_pipe_notify(c->fleet_sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
 	rv = ls_nng_tls_server(&tls, (const char *)c->server_pem.data,
-			       (const char *)c->server_key_pem.data,
-			       (const char *)c->ca_pem.data);
+	                       (const char *)c->server_key_pem.data,
+	                       (const char *)c->ca_pem.data);
 	if (rv < 0)
 		return rv;
 	rv = ls_nng_listen_tls(c->fleet_sock, c->cfg->listen, tls, NULL);
 	nng_tls_config_free(tls);
 	if (rv < 0) {
 		log_warnx("fleet: cannot listen on %s: %s", c->cfg->listen,
-			  ls_strerror(rv));
+		          ls_strerror(rv));
 		return rv;
 	}
 	pthread_mutex_lock(&c->mtx);

@@ -24,16 +24,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lockstep-coordinator [--config FILE]\n"
-		   "\n"
-		   "Runs the Lockstep coordinator in the foreground.\n"
-		   "  -c, --config FILE  coordinator.yml (default "
-		   "/etc/lockstep/coordinator.yml)\n"
-		   "  -h, --help         this text\n"
-		   "      --version      print the version\n");
+	           "\n"
+	           "Runs the Lockstep coordinator in the foreground.\n"
+	           "  -c, --config FILE  coordinator.yml (default "
+	           "/etc/lockstep/coordinator.yml)\n"
+	           "  -h, --help         this text\n"
+	           "      --version      print the version\n");
 }
 
 static int state_path(const struct coord *c, const char *name, char *out,
-		      size_t len)
+                      size_t len)
 {
 	return ls_fmt(out, len, "%s/%s", c->cfg->state_dir, name);
 }
@@ -51,13 +51,13 @@ static int load_or_make_ca(struct coord *c)
 	if (rv == LS_ENOENT) {
 		log_info("creating the fleet CA in %s", c->cfg->state_dir);
 		if ((rv = ls_pki_ca_create("Lockstep fleet CA", CA_DAYS,
-					   &c->ca_pem, &c->ca_key_pem)) < 0)
+		                           &c->ca_pem, &c->ca_key_pem)) < 0)
 			return rv;
 		/* Key first: a CA certificate without its key is useless. */
 		if ((rv = ls_write_atomic(key, c->ca_key_pem.data,
-					  c->ca_key_pem.len, 0600)) < 0 ||
+		                          c->ca_key_pem.len, 0600)) < 0 ||
 		    (rv = ls_write_atomic(cert, c->ca_pem.data, c->ca_pem.len,
-					  0644)) < 0)
+		                          0644)) < 0)
 			return rv;
 	} else if (rv < 0) {
 		log_warnx("cannot read %s: %s", cert, ls_strerror(rv));
@@ -65,7 +65,7 @@ static int load_or_make_ca(struct coord *c)
 	} else {
 		c->ca_pem.len = len;
 		rv = ls_read_file(key, KEY_MAX, (char **)&c->ca_key_pem.data,
-				  &len);
+		                  &len);
 		if (rv < 0) {
 			log_warnx("cannot read %s: %s", key, ls_strerror(rv));
 			return rv;
@@ -95,7 +95,7 @@ static int load_or_make_signing_key(struct coord *c)
 		return rv;
 	if (len != LS_SIGN_SK_LEN) {
 		log_warnx("%s: expected %d bytes, found %zu", path,
-			  LS_SIGN_SK_LEN, len);
+		          LS_SIGN_SK_LEN, len);
 		rv = LS_EINVAL;
 	} else {
 		memcpy(c->signer.sk, buf, LS_SIGN_SK_LEN);
@@ -114,19 +114,19 @@ static int make_server_cert(struct coord *c)
 	int rv;
 
 	if ((rv = ls_pki_server_cert(
-		 &c->ca_pem, &c->ca_key_pem, c->server_name,
-		 (const char *const *)c->cfg->server_names.items,
-		 c->cfg->server_names.n, SERVER_DAYS, &c->server_pem,
-		 &c->server_key_pem)) < 0)
+	         &c->ca_pem, &c->ca_key_pem, c->server_name,
+	         (const char *const *)c->cfg->server_names.items,
+	         c->cfg->server_names.n, SERVER_DAYS, &c->server_pem,
+	         &c->server_key_pem)) < 0)
 		return rv;
 	if ((rv = state_path(c, "server.pem", cert, sizeof(cert))) < 0 ||
 	    (rv = state_path(c, "server.key", key, sizeof(key))) < 0)
 		return rv;
 	if ((rv = ls_write_atomic(key, c->server_key_pem.data,
-				  c->server_key_pem.len, 0600)) < 0)
+	                          c->server_key_pem.len, 0600)) < 0)
 		return rv;
 	return ls_write_atomic(cert, c->server_pem.data, c->server_pem.len,
-			       0644);
+	                       0644);
 }
 
 static const char *url_port(const char *url)
@@ -142,7 +142,7 @@ static int fill_defaults(struct coord_config *cfg, struct coord *c)
 
 	if (cfg->control_socket == NULL || cfg->control_socket[0] == '\0') {
 		if ((rv = ls_fmt(path, sizeof(path), "%s/control.sock",
-				 cfg->state_dir)) < 0)
+		                 cfg->state_dir)) < 0)
 			return rv;
 		free(cfg->control_socket);
 		if ((cfg->control_socket = strdup(path)) == NULL)
@@ -151,18 +151,18 @@ static int fill_defaults(struct coord_config *cfg, struct coord *c)
 	if (cfg->server_names.n == 0) {
 		cfg->server_names.items = calloc(1, sizeof(char *));
 		if (cfg->server_names.items == NULL ||
-		    (cfg->server_names.items[0] = strdup(cfg->advertise_host)) ==
-			NULL)
+		    (cfg->server_names.items[0] =
+		         strdup(cfg->advertise_host)) == NULL)
 			return LS_ENOMEM;
 		cfg->server_names.n = 1;
 	}
 	ls_strlcpy(c->server_name, cfg->server_names.items[0],
-		   sizeof(c->server_name));
+	           sizeof(c->server_name));
 	if ((rv = ls_fmt(c->fleet_url, sizeof(c->fleet_url), "tls+tcp://%s:%s",
-			 cfg->advertise_host, url_port(cfg->listen))) < 0 ||
-	    (rv = ls_fmt(c->enroll_url, sizeof(c->enroll_url),
-			 "tls+tcp://%s:%s", cfg->advertise_host,
-			 url_port(cfg->enroll_listen))) < 0)
+	                 cfg->advertise_host, url_port(cfg->listen))) < 0 ||
+	    (rv =
+	         ls_fmt(c->enroll_url, sizeof(c->enroll_url), "tls+tcp://%s:%s",
+	                cfg->advertise_host, url_port(cfg->enroll_listen))) < 0)
 		return rv;
 	return 0;
 }
@@ -269,8 +269,8 @@ int main(int argc, char **argv)
 	{
 		struct timespec rt;
 		clock_gettime(CLOCK_REALTIME, &rt);
-		c.next_op_id = (uint64_t)rt.tv_sec * 1000000 +
-			       (uint64_t)rt.tv_nsec / 1000;
+		c.next_op_id =
+		    (uint64_t)rt.tv_sec * 1000000 + (uint64_t)rt.tv_nsec / 1000;
 	}
 
 	/* Signals are taken synchronously by the main thread; nng's threads
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("coordinator ready: fleet %s, enroll %s, %zu node(s)",
-		 c.fleet_url, c.enroll_url, c.nnodes);
+	         c.fleet_url, c.enroll_url, c.nnodes);
 	for (;;) {
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		int64_t now_ms;

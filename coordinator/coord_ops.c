@@ -36,8 +36,8 @@ static void waiter_maybe_finish(struct coord *c, struct coord_waiter *w)
 }
 
 struct coord_waiter *coord_waiter_new(struct coord *c, size_t nops,
-				      int64_t timeout_ms,
-				      coord_waiter_done_fn done, void *arg)
+                                      int64_t timeout_ms,
+                                      coord_waiter_done_fn done, void *arg)
 {
 	struct coord_waiter *w = calloc(1, sizeof(*w));
 	size_t n = nops ? nops : 1;
@@ -76,7 +76,7 @@ void coord_waiter_free(struct coord_waiter *w)
 }
 
 int coord_op_enqueue(struct coord *c, struct coord_node *n,
-		     Ls__Operation *opmsg, struct coord_waiter *w, size_t slot)
+                     Ls__Operation *opmsg, struct coord_waiter *w, size_t slot)
 {
 	struct coord_op *op = calloc(1, sizeof(*op)), **pp;
 
@@ -107,7 +107,7 @@ int coord_op_enqueue(struct coord *c, struct coord_node *n,
 
 /* Detaches op from its waiter, filling the slot with res (may be NULL). */
 static void waiter_settle(struct coord *c, struct coord_op *op,
-			  Ls__OpResult *res)
+                          Ls__OpResult *res)
 {
 	struct coord_waiter *w = op->waiter;
 	size_t i;
@@ -134,8 +134,7 @@ static void waiter_settle(struct coord *c, struct coord_op *op,
 	waiter_maybe_finish(c, w);
 }
 
-void coord_op_result(struct coord *c, struct coord_node *n,
-		     Ls__OpResult *res)
+void coord_op_result(struct coord *c, struct coord_node *n, Ls__OpResult *res)
 {
 	struct coord_op **pp, *op;
 
@@ -144,8 +143,8 @@ void coord_op_result(struct coord *c, struct coord_node *n,
 			break;
 	if (*pp == NULL) {
 		log_debug("node %s: result for operation %llu that is no "
-			  "longer pending",
-			  n->name, (unsigned long long)res->op_id);
+		          "longer pending",
+		          n->name, (unsigned long long)res->op_id);
 		ls__op_result__free_unpacked(res, NULL);
 		return;
 	}
@@ -188,15 +187,14 @@ void coord_waiters_sweep(struct coord *c, int64_t now_ms)
 	}
 }
 
-void coord_ops_drop_node(struct coord *c, struct coord_node *n,
-			 const char *why)
+void coord_ops_drop_node(struct coord *c, struct coord_node *n, const char *why)
 {
 	struct coord_op *op, *next;
 
 	for (op = n->ops; op != NULL; op = next) {
 		next = op->next;
 		log_info("node %s: dropping operation %llu: %s", n->name,
-			 (unsigned long long)op->id, why);
+		         (unsigned long long)op->id, why);
 		n->ops = next;
 		waiter_settle(c, op, NULL);
 		op_free(op);

@@ -23,8 +23,8 @@ int coord_role_valid(const char *role)
 	return LS_EINVAL;
 }
 
-int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX],
-		      size_t *n, char *err, size_t errlen)
+int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX], size_t *n,
+                      char *err, size_t errlen)
 {
 	const char *p = csv;
 	size_t count = 0, i;
@@ -37,17 +37,17 @@ int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX],
 
 		if (len == 0 || len >= sizeof(role)) {
 			snprintf(err, errlen, "empty or overlong role in '%s'",
-				 csv);
+			         csv);
 			return LS_EINVAL;
 		}
 		memcpy(role, p, len);
 		role[len] = '\0';
 		if (coord_role_valid(role) < 0) {
 			snprintf(err, errlen,
-				 "unknown role '%s' (known: rails, sidekiq, "
-				 "gitaly, praefect, postgresql, pgbouncer, "
-				 "redis, consul, geo-primary, geo-secondary)",
-				 role);
+			         "unknown role '%s' (known: rails, sidekiq, "
+			         "gitaly, praefect, postgresql, pgbouncer, "
+			         "redis, consul, geo-primary, geo-secondary)",
+			         role);
 			return LS_EINVAL;
 		}
 		for (i = 0; i < count; i++)
@@ -74,9 +74,9 @@ int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX],
 			for (j = 0; j < count; j++)
 				if (strcmp(roles[j], "geo-secondary") == 0) {
 					snprintf(err, errlen,
-						 "a node cannot be both "
-						 "geo-primary and "
-						 "geo-secondary");
+					         "a node cannot be both "
+					         "geo-primary and "
+					         "geo-secondary");
 					return LS_EINVAL;
 				}
 		}
@@ -128,7 +128,7 @@ void coord_node_free(struct coord_node *n)
 }
 
 int coord_node_connected(const struct coord *c, const struct coord_node *n,
-			 int64_t now_ms)
+                         int64_t now_ms)
 {
 	int64_t stale_ms = 2 * c->cfg->poll_timeout + 5000;
 
@@ -140,7 +140,7 @@ int coord_node_connected(const struct coord *c, const struct coord_node *n,
 }
 
 void coord_nodeinfo_fill(const struct coord *c, const struct coord_node *n,
-			 int64_t now_ms, Ls__NodeInfo *info)
+                         int64_t now_ms, Ls__NodeInfo *info)
 {
 	size_t i;
 

@@ -13,9 +13,9 @@
 
 #include "control.pb-c.h"
 #include "coord_config.h"
+#include "lockstep.pb-c.h"
 #include "ls_envelope.h"
 #include "ls_pki.h"
-#include "lockstep.pb-c.h"
 
 #define COORD_MAX_ROLES 16
 #define COORD_ROLE_MAX 32
@@ -48,12 +48,12 @@ struct coord_node {
 	int64_t last_seen;
 	uint32_t pipe_id;
 	int pipe_alive;
-	Ls__NodeFacts *facts;   /* last reported, may be NULL */
+	Ls__NodeFacts *facts;    /* last reported, may be NULL */
 	Ls__CheckReport *checks; /* last check report, may be NULL */
 	int64_t checks_at;
 	struct fleet_ctx *parked; /* a poll held open, or NULL */
 	int64_t parked_deadline_ms;
-	struct coord_op *ops;     /* queued and in-flight, in order */
+	struct coord_op *ops; /* queued and in-flight, in order */
 };
 
 struct coord_counters {
@@ -95,14 +95,14 @@ struct coord {
 struct coord_node *coord_node_find(struct coord *c, const char *name);
 struct coord_node *coord_node_add(struct coord *c, const char *name);
 int coord_node_connected(const struct coord *c, const struct coord_node *n,
-			 int64_t now_ms);
-int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX],
-		      size_t *n, char *err, size_t errlen);
+                         int64_t now_ms);
+int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX], size_t *n,
+                      char *err, size_t errlen);
 int coord_role_valid(const char *role);
 void coord_node_free(struct coord_node *n);
 /* Fills a NodeInfo; strings point into n; free with coord_nodeinfo_clear. */
 void coord_nodeinfo_fill(const struct coord *c, const struct coord_node *n,
-			 int64_t now_ms, Ls__NodeInfo *info);
+                         int64_t now_ms, Ls__NodeInfo *info);
 void coord_nodeinfo_clear(Ls__NodeInfo *info);
 
 /* Operations and waiters (coord_ops.c). Caller holds c->mtx. */
@@ -115,25 +115,24 @@ struct coord_waiter {
 	void *arg;
 	void (*arg_free)(void *arg); /* for waiters dropped at shutdown */
 	size_t nops;
-	struct coord_op **ops;     /* the waiter's ops, for the report */
-	Ls__OpResult **results;    /* parallel to ops; NULL until answered */
+	struct coord_op **ops;  /* the waiter's ops, for the report */
+	Ls__OpResult **results; /* parallel to ops; NULL until answered */
 	int64_t *rtt_us;
 	struct coord_waiter *next;
 };
-int coord_op_enqueue(struct coord *c, struct coord_node *n,
-		     Ls__Operation *op, struct coord_waiter *w, size_t slot);
+int coord_op_enqueue(struct coord *c, struct coord_node *n, Ls__Operation *op,
+                     struct coord_waiter *w, size_t slot);
 struct coord_waiter *coord_waiter_new(struct coord *c, size_t nops,
-				      int64_t timeout_ms,
-				      coord_waiter_done_fn done, void *arg);
+                                      int64_t timeout_ms,
+                                      coord_waiter_done_fn done, void *arg);
 void coord_waiter_free(struct coord_waiter *w);
 /* An op result arrived from node n. Takes ownership of res. */
-void coord_op_result(struct coord *c, struct coord_node *n,
-		     Ls__OpResult *res);
+void coord_op_result(struct coord *c, struct coord_node *n, Ls__OpResult *res);
 /* Expires waiters past their deadline. */
 void coord_waiters_sweep(struct coord *c, int64_t now_ms);
 /* Drops every op of a node (removal); answering waiters with an error. */
 void coord_ops_drop_node(struct coord *c, struct coord_node *n,
-			 const char *why);
+                         const char *why);
 int64_t coord_now_us(void);
 
 /* Fleet channel (coord_fleet.c). */
@@ -143,7 +142,7 @@ void coord_fleet_stop(struct coord *c);
 void coord_fleet_kick(struct coord *c, struct coord_node *n);
 /* Answers a parked poll of n with a rejection (node removed). */
 void coord_fleet_reject_parked(struct coord *c, struct coord_node *n, int code,
-			       const char *reason);
+                               const char *reason);
 void coord_fleet_sweep(struct coord *c, int64_t now_ms);
 
 /* Enrollment (coord_enroll.c). */
@@ -154,16 +153,14 @@ void coord_enroll_stop(struct coord *c);
 int coord_control_start(struct coord *c);
 void coord_control_stop(struct coord *c);
 
-
-
 /* Finishes w at once if nothing is pending (coord_ops.c). */
 void coord_waiter_arm(struct coord *c, struct coord_waiter *w);
 /* Node administration used by the control socket (coord_admin.c). */
 int coord_admin_node_add(struct coord *c, const Ls__NodeAddReq *req,
-			 char **token, int64_t *expires, char *err,
-			 size_t errlen);
+                         char **token, int64_t *expires, char *err,
+                         size_t errlen);
 int coord_admin_node_remove(struct coord *c, const char *name, char *err,
-			    size_t errlen);
+                            size_t errlen);
 /* Fleet-level findings over the nodes' last facts (version skew). */
 size_t coord_admin_fleet_findings(struct coord *c, Ls__CheckResult ***out);
 void coord_admin_findings_free(Ls__CheckResult **r, size_t n);

@@ -165,5 +165,4 @@ static inline int cload(const char *text, struct coord_config *c)
 		ls_cfg_free(tfields, &te_c);                                   \
 	} while (0)
 
-
 #endif

@@ -39,7 +39,7 @@ static unsigned rnd(void)
 }
 
 static int dial(nng_socket *s, int raw, const struct agent_identity *id,
-		const char *url, const char *server_name)
+                const char *url, const char *server_name)
 {
 	nng_tls_config *tls = NULL;
 	nng_dialer d;
@@ -51,16 +51,16 @@ static int dial(nng_socket *s, int raw, const struct agent_identity *id,
 	nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 10000);
 	nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, 10000);
 	if ((rv = ls_nng_tls_client(&tls, (const char *)id->ca_pem.data,
-				    (const char *)id->cert_pem.data,
-				    (const char *)id->key_pem.data,
-				    server_name)) < 0)
+	                            (const char *)id->cert_pem.data,
+	                            (const char *)id->key_pem.data,
+	                            server_name)) < 0)
 		return rv;
 	if ((rv = nng_dialer_create(&d, *s, url)) != 0 ||
 	    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0 ||
 	    (rv = nng_dialer_start(d, 0)) != 0) {
 		nng_tls_config_free(tls);
 		fprintf(stderr, "ls_fleetprobe: dial %s: %s\n", url,
-			nng_strerror(rv));
+		        nng_strerror(rv));
 		return ls_from_nng(rv);
 	}
 	nng_tls_config_free(tls);
@@ -81,7 +81,7 @@ static int sealed_poll(struct ls_signer *sg, uint8_t **out, size_t *len)
 }
 
 static int garbage(const struct agent_identity *id, const char *url,
-		   const char *sn, long count)
+                   const char *sn, long count)
 {
 	struct ls_signer sg;
 	nng_socket s;
@@ -114,7 +114,8 @@ static int garbage(const struct agent_identity *id, const char *url,
 			if (kind == 1)
 				len = rnd() % len; /* truncated */
 			else
-				buf[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
+				buf[rnd() % len] ^=
+				    (uint8_t)(1u << (rnd() % 8));
 		}
 		kinds[kind]++;
 		if (nng_msg_alloc(&m, 0) != 0)
@@ -125,7 +126,7 @@ static int garbage(const struct agent_identity *id, const char *url,
 		free(buf);
 		if ((rv = nng_sendmsg(s, m, 0)) != 0) {
 			fprintf(stderr, "ls_fleetprobe: send: %s\n",
-				nng_strerror(rv));
+			        nng_strerror(rv));
 			nng_msg_free(m);
 			nng_close(s);
 			return 1;
@@ -141,7 +142,7 @@ static int garbage(const struct agent_identity *id, const char *url,
 }
 
 static int impersonate(const struct agent_identity *id, const char *as,
-		       const char *url, const char *sn)
+                       const char *url, const char *sn)
 {
 	struct ls_signer sg;
 	Ls__Envelope *env = NULL;
@@ -169,18 +170,20 @@ static int impersonate(const struct agent_identity *id, const char *as,
 		return 1;
 	}
 	if (ls_envelope_open(nng_msg_body(m), nng_msg_len(m), 1 << 20, &env) <
-		0 ||
+	        0 ||
 	    ls_envelope_verify(env, id->coord_pk) < 0 ||
 	    (cm = ls__coord_msg__unpack(NULL, env->body.len, env->body.data)) ==
-		NULL) {
+	        NULL) {
 		printf("{\"result\":\"bad-answer\"}\n");
 		return 1;
 	}
 	if (cm->kind_case == LS__COORD_MSG__KIND_REJECT)
-		printf("{\"result\":\"rejected\",\"code\":%d,\"reason\":\"%s\"}\n",
-		       cm->reject->code, cm->reject->reason);
+		printf(
+		    "{\"result\":\"rejected\",\"code\":%d,\"reason\":\"%s\"}\n",
+		    cm->reject->code, cm->reject->reason);
 	else
-		printf("{\"result\":\"accepted\",\"kind\":%d}\n", cm->kind_case);
+		printf("{\"result\":\"accepted\",\"kind\":%d}\n",
+		       cm->kind_case);
 	ls__coord_msg__free_unpacked(cm, NULL);
 	ls__envelope__free_unpacked(env, NULL);
 	nng_msg_free(m);
@@ -190,8 +193,8 @@ static int impersonate(const struct agent_identity *id, const char *as,
 
 /* Sends bytes as one request; describes the verified answer in out. */
 static int ask(nng_socket s, const struct agent_identity *id,
-	       const uint8_t *buf, size_t len, char *out, size_t outlen,
-	       int *code)
+               const uint8_t *buf, size_t len, char *out, size_t outlen,
+               int *code)
 {
 	Ls__Envelope *env = NULL;
 	Ls__CoordMsg *cm = NULL;
@@ -208,10 +211,10 @@ static int ask(nng_socket s, const struct agent_identity *id,
 		return -1;
 	}
 	if (ls_envelope_open(nng_msg_body(m), nng_msg_len(m), 1 << 20, &env) <
-		0 ||
+	        0 ||
 	    ls_envelope_verify(env, id->coord_pk) < 0 ||
 	    (cm = ls__coord_msg__unpack(NULL, env->body.len, env->body.data)) ==
-		NULL) {
+	        NULL) {
 		snprintf(out, outlen, "bad-answer");
 		rv = -1;
 	} else if (cm->kind_case == LS__COORD_MSG__KIND_REJECT) {
@@ -220,8 +223,8 @@ static int ask(nng_socket s, const struct agent_identity *id,
 		rv = 0;
 	} else {
 		snprintf(out, outlen, "%s",
-			 cm->kind_case == LS__COORD_MSG__KIND_ACK ? "ack"
-								  : "other");
+		         cm->kind_case == LS__COORD_MSG__KIND_ACK ? "ack"
+		                                                  : "other");
 		rv = 0;
 	}
 	if (cm)
@@ -233,7 +236,7 @@ static int ask(nng_socket s, const struct agent_identity *id,
 }
 
 static int replay(const struct agent_identity *id, const char *url,
-		  const char *sn)
+                  const char *sn)
 {
 	Ls__AgentMsg am = LS__AGENT_MSG__INIT;
 	Ls__OpResult res = LS__OP_RESULT__INIT;
@@ -284,7 +287,8 @@ int main(int argc, char **argv)
 	int ch, rv;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: ls_fleetprobe garbage|impersonate ...\n");
+		fprintf(stderr,
+		        "usage: ls_fleetprobe garbage|impersonate ...\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -292,23 +296,36 @@ int main(int argc, char **argv)
 	rng_state = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 's': state = optarg; break;
-		case 'u': url = optarg; break;
-		case 'n': sn = optarg; break;
-		case 'c': count = strtol(optarg, NULL, 10); break;
-		case 'S': rng_state = strtoull(optarg, NULL, 10); break;
-		case 'a': as = optarg; break;
-		default: return 2;
+		case 's':
+			state = optarg;
+			break;
+		case 'u':
+			url = optarg;
+			break;
+		case 'n':
+			sn = optarg;
+			break;
+		case 'c':
+			count = strtol(optarg, NULL, 10);
+			break;
+		case 'S':
+			rng_state = strtoull(optarg, NULL, 10);
+			break;
+		case 'a':
+			as = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (state == NULL || url == NULL || sn == NULL || count < 0) {
 		fprintf(stderr, "ls_fleetprobe: --state, --url and "
-				"--server-name are required\n");
+		                "--server-name are required\n");
 		return 2;
 	}
 	if ((rv = agent_identity_load(state, &id)) < 0) {
 		fprintf(stderr, "ls_fleetprobe: %s: %s\n", state,
-			ls_strerror(rv));
+		        ls_strerror(rv));
 		return 2;
 	}
 	if (strcmp(mode, "garbage") == 0)

@@ -29,7 +29,7 @@ static void test_roundtrip(void)
 	const char body[] = "poll";
 
 	CHECK_EQ_INT(ls_envelope_seal(&s, (const uint8_t *)body, 4, &msg, &len),
-		     0);
+	             0);
 	CHECK_EQ_INT(s.counter, 1);
 	CHECK_EQ_INT(ls_envelope_open(msg, len, 1 << 20, &env), 0);
 	if (env == NULL)
@@ -95,10 +95,10 @@ static void test_malformed(void)
 	int opened_verified = 0;
 
 	CHECK_EQ_INT(ls_envelope_open((const uint8_t *)"", 0, 100, &env),
-		     LS_EPROTO);
+	             LS_EPROTO);
 	memset(junk, 0xff, sizeof(junk));
 	CHECK_EQ_INT(ls_envelope_open(junk, sizeof(junk), 100, &env),
-		     LS_EPROTO);
+	             LS_EPROTO);
 	ls_envelope_seal(&s, (const uint8_t *)"body", 4, &msg, &len);
 	CHECK_EQ_INT(ls_envelope_open(msg, len, len - 1, &env), LS_ETOOBIG);
 	for (cut = 0; cut < len; cut++) {
@@ -113,7 +113,7 @@ static void test_malformed(void)
 	/* Invalid sender names never open. */
 	snprintf(s.node, sizeof(s.node), "%s", "Bad Name");
 	CHECK_EQ_INT(ls_envelope_seal(&s, (const uint8_t *)"b", 1, &msg, &len),
-		     LS_EINVAL);
+	             LS_EINVAL);
 }
 
 static void test_replay(void)
@@ -124,10 +124,10 @@ static void test_replay(void)
 	r.counter_known = 1;
 	CHECK_EQ_INT(ls_replay_check(&r, 5, 1), 0);
 	CHECK_EQ_INT(ls_replay_check(&r, 5, 2), 0);
-	CHECK_EQ_INT(ls_replay_check(&r, 5, 2), LS_EREPLAY); /* replay */
-	CHECK_EQ_INT(ls_replay_check(&r, 5, 1), LS_EREPLAY); /* old */
+	CHECK_EQ_INT(ls_replay_check(&r, 5, 2), LS_EREPLAY);  /* replay */
+	CHECK_EQ_INT(ls_replay_check(&r, 5, 1), LS_EREPLAY);  /* old */
 	CHECK_EQ_INT(ls_replay_check(&r, 4, 99), LS_EREPLAY); /* old session */
-	CHECK_EQ_INT(ls_replay_check(&r, 6, 1), 0);         /* new session */
+	CHECK_EQ_INT(ls_replay_check(&r, 6, 1), 0);           /* new session */
 	CHECK_EQ_INT(ls_replay_check(&r, 5, 100), LS_EREPLAY);
 	/* After a coordinator restart the last counter is unknown. */
 	r.counter_known = 0;
@@ -147,7 +147,7 @@ static void test_names(void)
 	CHECK(ls_node_name_valid("UPPER") < 0);
 	CHECK(ls_node_name_valid("a/b") < 0);
 	CHECK(ls_node_name_valid("0123456789012345678901234567890123456789"
-				 "012345678901234567890123") < 0);
+	                         "012345678901234567890123") < 0);
 }
 
 int main(void)

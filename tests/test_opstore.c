@@ -20,7 +20,7 @@ int main(void)
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK_EQ_INT(agent_opstore_get(dir, 42, &buf, &len), LS_ENOENT);
 	CHECK_EQ_INT(agent_opstore_put(dir, 42, (const uint8_t *)"result", 6),
-		     0);
+	             0);
 	CHECK_EQ_INT(agent_opstore_get(dir, 42, &buf, &len), 0);
 	CHECK_EQ_INT(len, 6);
 	CHECK(buf != NULL && memcmp(buf, "result", 6) == 0);
@@ -31,12 +31,12 @@ int main(void)
 	/* Only the newest results are kept; ids grow with time. */
 	for (i = 100; i < 100 + AGENT_OPSTORE_KEEP + 10; i++)
 		CHECK_EQ_INT(agent_opstore_put(dir, i, (const uint8_t *)"x", 1),
-			     0);
+		             0);
 	CHECK_EQ_INT(agent_opstore_get(dir, 42, &buf, &len), LS_ENOENT);
 	CHECK_EQ_INT(agent_opstore_get(dir, 100, &buf, &len), LS_ENOENT);
-	CHECK_EQ_INT(agent_opstore_get(dir, 100 + AGENT_OPSTORE_KEEP + 9, &buf,
-				       &len),
-		     0);
+	CHECK_EQ_INT(
+	    agent_opstore_get(dir, 100 + AGENT_OPSTORE_KEEP + 9, &buf, &len),
+	    0);
 	free(buf);
 	CHECK_EQ_INT(ls_rmtree(dir), 0);
 	return tu_done();

@@ -18,36 +18,36 @@ int main(void)
 	CHECK_CONTAINS((char *)ca.data, "BEGIN CERTIFICATE");
 	CHECK_CONTAINS((char *)ca_key.data, "PRIVATE KEY");
 	CHECK_EQ_INT(ls_pki_server_cert(&ca, &ca_key, "localhost", names, 2, 30,
-					&srv, &srv_key),
-		     0);
+	                                &srv, &srv_key),
+	             0);
 	ls_buf_free(&srv);
 	ls_buf_free(&srv_key);
-	CHECK_EQ_INT(ls_pki_server_cert(&ca, &ca_key, "x", names, 0, 30, &srv,
-					&srv_key),
-		     LS_EINVAL);
-	CHECK_EQ_INT(ls_pki_server_cert(&ca, &ca_key, "localhost", names, 2,
-					30, &srv, &srv_key),
-		     0);
+	CHECK_EQ_INT(
+	    ls_pki_server_cert(&ca, &ca_key, "x", names, 0, 30, &srv, &srv_key),
+	    LS_EINVAL);
+	CHECK_EQ_INT(ls_pki_server_cert(&ca, &ca_key, "localhost", names, 2, 30,
+	                                &srv, &srv_key),
+	             0);
 	CHECK_EQ_INT(ls_pki_csr_create("gitaly-1", &csr, &node_key), 0);
 	CHECK_EQ_INT(ls_pki_sign_csr(&ca, &ca_key, csr.data, csr.len,
-				     "gitaly-1", 30, &cert),
-		     0);
+	                             "gitaly-1", 30, &cert),
+	             0);
 	CHECK_EQ_INT(ls_pki_cert_pem_to_der(&ca, &ca_der), 0);
 	CHECK_EQ_INT(ls_pki_check_issued(ca_der.data, ca_der.len, cert.data,
-					 cert.len, &node_key),
-		     0);
+	                                 cert.len, &node_key),
+	             0);
 	/* A certificate does not match another key. */
 	CHECK_EQ_INT(ls_pki_check_issued(ca_der.data, ca_der.len, cert.data,
-					 cert.len, &srv_key),
-		     LS_EAUTH);
+	                                 cert.len, &srv_key),
+	             LS_EAUTH);
 	/* Another CA did not issue it. */
 	CHECK_EQ_INT(ls_pki_ca_create("other", 30, &other, &other_key), 0);
 	{
 		struct ls_buf od = {0};
 		CHECK_EQ_INT(ls_pki_cert_pem_to_der(&other, &od), 0);
 		CHECK_EQ_INT(ls_pki_check_issued(od.data, od.len, cert.data,
-						 cert.len, NULL),
-			     LS_EAUTH);
+		                                 cert.len, NULL),
+		             LS_EAUTH);
 		ls_buf_free(&od);
 	}
 	/* A CSR whose signature is broken is refused. */
@@ -55,9 +55,9 @@ int main(void)
 	{
 		struct ls_buf bad = {0};
 		CHECK(ls_pki_sign_csr(&ca, &ca_key, csr.data, csr.len, "x", 30,
-				      &bad) < 0);
+		                      &bad) < 0);
 		CHECK(ls_pki_sign_csr(&ca, &ca_key, (const uint8_t *)"junk", 4,
-				      "x", 30, &bad) < 0);
+		                      "x", 30, &bad) < 0);
 	}
 	CHECK_EQ_INT(ls_pki_fingerprint(ca_der.data, ca_der.len, fp1), 0);
 	CHECK_EQ_INT(ls_pki_cert_der_to_pem(ca_der.data, ca_der.len, &pem), 0);

@@ -77,19 +77,19 @@ static void test_mac(void)
 
 	ls_mac(mac, secret, LS_MAC_JOIN_REQ, data, sizeof(data));
 	CHECK_EQ_INT(ls_mac_verify(mac, sizeof(mac), secret, LS_MAC_JOIN_REQ,
-				   data, sizeof(data)),
-		     0);
+	                           data, sizeof(data)),
+	             0);
 	/* The label separates request and response MACs. */
 	CHECK_EQ_INT(ls_mac_verify(mac, sizeof(mac), secret, LS_MAC_JOIN_RESP,
-				   data, sizeof(data)),
-		     LS_EAUTH);
+	                           data, sizeof(data)),
+	             LS_EAUTH);
 	mac[3] ^= 1;
 	CHECK_EQ_INT(ls_mac_verify(mac, sizeof(mac), secret, LS_MAC_JOIN_REQ,
-				   data, sizeof(data)),
-		     LS_EAUTH);
-	CHECK_EQ_INT(ls_mac_verify(mac, 31, secret, LS_MAC_JOIN_REQ, data,
-				   sizeof(data)),
-		     LS_EAUTH);
+	                           data, sizeof(data)),
+	             LS_EAUTH);
+	CHECK_EQ_INT(
+	    ls_mac_verify(mac, 31, secret, LS_MAC_JOIN_REQ, data, sizeof(data)),
+	    LS_EAUTH);
 }
 
 static void test_usable(void)
@@ -127,9 +127,9 @@ static void test_single_use(void)
 	CHECK_EQ_INT(coord_db_enroll(db, tid, &n, "00"), LS_EUSED);
 	CHECK_EQ_INT(coord_db_token_get(db, tid, &t), 0);
 	CHECK_EQ_INT(coord_token_usable(&t, ls_now()), LS_EUSED);
-	CHECK_EQ_INT(coord_db_token_get(db, (const uint8_t *)"0123456789abcdef",
-					&t),
-		     LS_EUNKNOWN);
+	CHECK_EQ_INT(
+	    coord_db_token_get(db, (const uint8_t *)"0123456789abcdef", &t),
+	    LS_EUNKNOWN);
 	coord_db_close(db);
 	ls_rmtree(dir);
 }
@@ -144,12 +144,12 @@ static void test_agent_refuses_expired(void)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(state, sizeof(state), "%s/state", dir);
 	CHECK_EQ_INT(agent_join(state, text, 1000, msg, sizeof(msg)),
-		     LS_EEXPIRED);
+	             LS_EEXPIRED);
 	CHECK_CONTAINS(msg, "expired");
 	CHECK_CONTAINS(msg, "gitaly-2");
 	CHECK(stat(state, &st) < 0);
 	CHECK_EQ_INT(agent_join(state, "LS1-garbage", 1000, msg, sizeof(msg)),
-		     LS_EPROTO);
+	             LS_EPROTO);
 	CHECK(stat(state, &st) < 0);
 	free(text);
 	ls_rmtree(dir);

@@ -15,7 +15,7 @@ static int tu_checks;
 		if (!(cond)) {                                                 \
 			tu_failures++;                                         \
 			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
+			        __LINE__, #cond);                              \
 		}                                                              \
 	} while (0)
 
@@ -26,7 +26,7 @@ static int tu_checks;
 		if (tu_a != tu_b) {                                            \
 			tu_failures++;                                         \
 			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n",  \
-				__FILE__, __LINE__, #a, tu_a, tu_b);           \
+			        __FILE__, __LINE__, #a, tu_a, tu_b);           \
 		}                                                              \
 	} while (0)
 
@@ -36,9 +36,10 @@ static int tu_checks;
 		tu_checks++;                                                   \
 		if (tu_a == NULL || tu_b == NULL || strcmp(tu_a, tu_b) != 0) { \
 			tu_failures++;                                         \
-			fprintf(stderr, "%s:%d: %s is \"%s\", expected \"%s\"\n", \
-				__FILE__, __LINE__, #a, tu_a ? tu_a : "(null)", \
-				tu_b ? tu_b : "(null)");                       \
+			fprintf(                                               \
+			    stderr, "%s:%d: %s is \"%s\", expected \"%s\"\n",  \
+			    __FILE__, __LINE__, #a, tu_a ? tu_a : "(null)",    \
+			    tu_b ? tu_b : "(null)");                           \
 		}                                                              \
 	} while (0)
 
@@ -48,9 +49,9 @@ static int tu_checks;
 		tu_checks++;                                                   \
 		if (tu_h == NULL || strstr(tu_h, tu_n) == NULL) {              \
 			tu_failures++;                                         \
-			fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", \
-				__FILE__, __LINE__, tu_h ? tu_h : "(null)",    \
-				tu_n);                                         \
+			fprintf(                                               \
+			    stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", \
+			    __FILE__, __LINE__, tu_h ? tu_h : "(null)", tu_n); \
 		}                                                              \
 	} while (0)
 

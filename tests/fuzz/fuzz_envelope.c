@@ -7,8 +7,8 @@
 #include <sodium.h>
 
 #include "control.pb-c.h"
-#include "ls_envelope.h"
 #include "lockstep.pb-c.h"
+#include "ls_envelope.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	jr = ls__join_request__unpack(NULL, size, data);
 	if (jr) {
 		Ls__JoinAsk *ask = ls__join_ask__unpack(NULL, jr->payload.len,
-							jr->payload.data);
+		                                        jr->payload.data);
 		if (ask)
 			ls__join_ask__free_unpacked(ask, NULL);
 		ls__join_request__free_unpacked(jr, NULL);

@@ -11,6 +11,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	(void)check_redisinfo_persistence((const char *)data, size, &p);
 	(void)check_redisinfo_get((const char *)data, size, "loading", val,
-				  sizeof(val));
+	                          sizeof(val));
 	return 0;
 }
