@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -474,4 +475,129 @@ void ls_exec_result_free(struct ls_exec_result *res)
 	res->out = NULL;
 	res->err = NULL;
 	res->out_len = res->err_len = 0;
+}
+
+int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
+		  int stdout_fd, struct ls_proc *p)
+{
+	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, prep[2] = {-1, -1};
+	int devnull = -1, errf = -1, rv, e;
+	pid_t pid;
+
+	p->pid = -1;
+	p->in_fd = p->out_fd = p->err_fd = -1;
+	if (opts->argv == NULL || opts->argv[0] == NULL ||
+	    opts->argv[0][0] != '/')
+		return LS_EINVAL;
+	if (want_stdin) {
+		if ((rv = make_pipe(pin, -1)) < 0)
+			goto out;
+	} else if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+		rv = -errno;
+		goto out;
+	}
+	if (stdout_fd < 0 && (rv = make_pipe(pout, -1)) < 0)
+		goto out;
+	if ((rv = make_pipe(prep, -1)) < 0)
+		goto out;
+	if ((errf = memfd_create("ls-exec-stderr", MFD_CLOEXEC)) < 0) {
+		rv = -errno;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rv = -errno;
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(opts, want_stdin ? pin[0] : devnull,
+			   stdout_fd >= 0 ? stdout_fd : pout[1], errf, prep[1]);
+	setpgid(pid, pid);
+	close_fd(&prep[1]);
+	e = read_exec_report(prep[0]);
+	if (e != 0) {
+		struct ls_exec_result res;
+
+		memset(&res, 0, sizeof(res));
+		reap(pid, &res);
+		rv = -e;
+		goto out;
+	}
+	p->pid = pid;
+	p->in_fd = pin[1];
+	p->out_fd = pout[0];
+	p->err_fd = errf;
+	pin[1] = pout[0] = errf = -1;
+	rv = 0;
+out:
+	close_fd(&pin[0]);
+	close_fd(&pin[1]);
+	close_fd(&pout[0]);
+	close_fd(&pout[1]);
+	close_fd(&prep[0]);
+	close_fd(&prep[1]);
+	close_fd(&devnull);
+	close_fd(&errf);
+	return rv;
+}
+
+int ls_exec_wait(struct ls_proc *p, int timeout_ms, size_t max_stderr,
+		 struct ls_exec_result *res)
+{
+	int64_t deadline = timeout_ms > 0 ? ls_mono_ms() + timeout_ms : 0;
+	int rv = 0;
+
+	memset(res, 0, sizeof(*res));
+	close_fd(&p->in_fd);
+	close_fd(&p->out_fd);
+	if (p->pid > 0) {
+		while (!child_gone(p->pid)) {
+			struct timespec ts = {0, 10 * 1000000L};
+
+			if (deadline && ls_mono_ms() >= deadline) {
+				res->timed_out = 1;
+				kill_group(p->pid);
+				rv = LS_ETIMEDOUT;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+		reap(p->pid, res);
+		p->pid = -1;
+	}
+	if (p->err_fd >= 0) {
+		struct exec_buf eb;
+		uint8_t chunk[4096];
+		ssize_t n;
+
+		memset(&eb, 0, sizeof(eb));
+		eb.max = max_stderr;
+		lseek(p->err_fd, 0, SEEK_SET);
+		while ((n = read(p->err_fd, chunk, sizeof(chunk))) > 0)
+			if (buf_append(&eb, chunk, (size_t)n) < 0)
+				break;
+		if (buf_finish(&eb) == 0) {
+			res->err = (char *)eb.data;
+			res->err_len = eb.len;
+		} else {
+			free(eb.data);
+		}
+		close_fd(&p->err_fd);
+	}
+	return rv;
+}
+
+void ls_exec_kill(struct ls_proc *p)
+{
+	struct ls_exec_result res;
+
+	if (p->pid > 0) {
+		kill_group(p->pid);
+		memset(&res, 0, sizeof(res));
+		reap(p->pid, &res);
+		p->pid = -1;
+	}
+	close_fd(&p->in_fd);
+	close_fd(&p->out_fd);
+	close_fd(&p->err_fd);
 }

@@ -40,4 +40,33 @@ struct ls_exec_result {
 int ls_exec_run(const struct ls_exec_opts *opts, struct ls_exec_result *res);
 void ls_exec_result_free(struct ls_exec_result *res);
 
+/*
+ * Streaming: a child whose stdout is read by the caller as it comes (a
+ * bundle, a dump), or written straight to a file descriptor. stderr goes
+ * to an anonymous file and is read, capped, once the child is waited for.
+ */
+struct ls_proc {
+	int pid;    /* process (and process group) id; -1 when none */
+	int in_fd;  /* our end of the child's stdin pipe, or -1 */
+	int out_fd; /* our end of the child's stdout pipe, or -1 */
+	int err_fd; /* the anonymous file holding the child's stderr */
+};
+
+/*
+ * Starts opts->argv (opts->stdin_data, max_stdout and timeout_ms are not
+ * used here). want_stdin: give the child a stdin pipe (else /dev/null).
+ * stdout_fd >= 0: the child writes there; else a pipe in p->out_fd.
+ */
+int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
+		  int stdout_fd, struct ls_proc *p);
+/*
+ * Closes our pipe ends, waits for the child (killing its group after
+ * timeout_ms > 0) and fills res: exit status and up to max_stderr bytes of
+ * stderr. Returns 0, or LS_ETIMEDOUT when the child had to be killed.
+ */
+int ls_exec_wait(struct ls_proc *p, int timeout_ms, size_t max_stderr,
+		 struct ls_exec_result *res);
+/* Kills the child's group and reaps it; safe on a finished ls_proc. */
+void ls_exec_kill(struct ls_proc *p);
+
 #endif
