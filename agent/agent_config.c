@@ -16,6 +16,7 @@
 #define PG(f) SUB(postgresql, f)
 #define RD(f) SUB(redis, f)
 #define GY(f) SUB(gitaly, f)
+#define BK(f) SUB(backup, f)
 #define ST(f) offsetof(struct agent_gitaly_storage, f)
 
 static int check_url(const void *value, const void *parent, char *why,
@@ -204,6 +205,66 @@ static const struct ls_cfg_field gitaly_fields[] = {
     {.key = NULL},
 };
 
+static const struct ls_cfg_field backup_fields[] = {
+    {.key = "uploads",
+     .type = LS_CFG_STRING,
+     .offset = BK(uploads),
+     .def = "/var/opt/gitlab/gitlab-rails/uploads",
+     .check = ls_cfg_check_nonempty},
+    {.key = "builds",
+     .type = LS_CFG_STRING,
+     .offset = BK(builds),
+     .def = "/var/opt/gitlab/gitlab-ci/builds",
+     .check = ls_cfg_check_nonempty},
+    {.key = "artifacts",
+     .type = LS_CFG_STRING,
+     .offset = BK(artifacts),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/artifacts",
+     .check = ls_cfg_check_nonempty},
+    {.key = "pages",
+     .type = LS_CFG_STRING,
+     .offset = BK(pages),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/pages",
+     .check = ls_cfg_check_nonempty},
+    {.key = "lfs",
+     .type = LS_CFG_STRING,
+     .offset = BK(lfs),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/lfs-objects",
+     .check = ls_cfg_check_nonempty},
+    {.key = "terraform_state",
+     .type = LS_CFG_STRING,
+     .offset = BK(terraform_state),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/terraform_state",
+     .check = ls_cfg_check_nonempty},
+    {.key = "registry",
+     .type = LS_CFG_STRING,
+     .offset = BK(registry),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/registry",
+     .check = ls_cfg_check_nonempty},
+    {.key = "packages",
+     .type = LS_CFG_STRING,
+     .offset = BK(packages),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/packages",
+     .check = ls_cfg_check_nonempty},
+    {.key = "ci_secure_files",
+     .type = LS_CFG_STRING,
+     .offset = BK(ci_secure_files),
+     .def = "/var/opt/gitlab/gitlab-rails/shared/ci_secure_files",
+     .check = ls_cfg_check_nonempty},
+    {.key = "pg_dump",
+     .type = LS_CFG_STRING,
+     .offset = BK(pg_dump),
+     .def = "/opt/gitlab/embedded/bin/pg_dump",
+     .check = ls_cfg_check_nonempty},
+    {.key = "jobs",
+     .type = LS_CFG_INT,
+     .offset = BK(jobs),
+     .def = "0",
+     .min = 0,
+     .max = 256},
+    {.key = NULL},
+};
+
 static const struct ls_cfg_field agent_fields[] = {
     {.key = "state_dir",
      .type = LS_CFG_STRING,
@@ -277,6 +338,10 @@ static const struct ls_cfg_field agent_fields[] = {
      .type = LS_CFG_MAP,
      .offset = A(gitaly),
      .sub = gitaly_fields},
+    {.key = "backup",
+     .type = LS_CFG_MAP,
+     .offset = A(backup),
+     .sub = backup_fields},
     {.key = NULL},
 };
 

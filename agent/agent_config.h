@@ -60,6 +60,20 @@ struct agent_config {
 		               * default one: default ->
 		               * /var/opt/gitlab/git-data/repositories */
 	} gitaly;
+	struct {
+		/* File components (gitlab-facts §1), Linux package paths. */
+		char *uploads;         /* /var/opt/gitlab/gitlab-rails/uploads */
+		char *builds;          /* /var/opt/gitlab/gitlab-ci/builds */
+		char *artifacts;       /* .../gitlab-rails/shared/artifacts */
+		char *pages;           /* .../gitlab-rails/shared/pages */
+		char *lfs;             /* .../gitlab-rails/shared/lfs-objects */
+		char *terraform_state; /* .../gitlab-rails/shared/terraform_state */
+		char *registry;        /* .../gitlab-rails/shared/registry */
+		char *packages;        /* .../gitlab-rails/shared/packages */
+		char *ci_secure_files; /* .../gitlab-rails/shared/ci_secure_files */
+		char *pg_dump;         /* /opt/gitlab/embedded/bin/pg_dump */
+		long long jobs;        /* parallel repositories; 0 = cores */
+	} backup;
 };
 
 int agent_config_load(const char *path, struct agent_config *cfg, char *err,
