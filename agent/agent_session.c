@@ -9,6 +9,7 @@
 #include <nng/supplemental/util/platform.h>
 #include <nng/transport/tcp/tcp.h>
 
+#include "agent_backup.h"
 #include "agent_identity.h"
 #include "agent_opstore.h"
 #include "lockstep.pb-c.h"
@@ -32,6 +33,7 @@ struct agent_session {
 	int sock_open;
 	Ls__NodeFacts *facts;
 	int64_t facts_at_ms;
+	struct agent_backup *backup;
 	volatile int stop;
 };
 
@@ -64,6 +66,7 @@ void agent_session_free(struct agent_session *s)
 		return;
 	if (s->facts)
 		ls__node_facts__free_unpacked(s->facts, NULL);
+	agent_backup_free(s->backup);
 	agent_identity_clear(&s->id);
 	ls_wipe(&s->signer, sizeof(s->signer));
 	free(s);
@@ -226,6 +229,17 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		return 0;
 	}
 	r.op_id = op->id;
+	if (op->kind_case == LS__OPERATION__KIND_BACKUP_CUT ||
+	    op->kind_case == LS__OPERATION__KIND_BACKUP_COPY ||
+	    op->kind_case == LS__OPERATION__KIND_BACKUP_RELEASE) {
+		if (s->backup == NULL &&
+		    (s->backup = agent_backup_new(s->cfg, s->config_path)) ==
+			NULL)
+			return LS_ENOMEM;
+		if ((rv = agent_backup_perform(s->backup, op, res, reslen)) < 0)
+			return rv;
+		goto store;
+	}
 	if (op->kind_case == LS__OPERATION__KIND_NOOP) {
 		/* Running a no-op twice is harmless: not worth an fsync. */
 		r.status = 0;
