@@ -15,6 +15,7 @@
 
 #include "agent_config.h"
 #include "check.h"
+#include "exec_backup.h"
 #include "exec_facts.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
@@ -401,7 +402,7 @@ static int load_config(const char *path, struct agent_config *cfg)
 
 int main(int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG, *cmd;
+	const char *config = DEFAULT_CONFIG, *cmd, *backup_id = NULL;
 	struct check_args ca = {0};
 	struct agent_config cfg;
 	int i = 1, rv, have_cfg = 0;
@@ -437,6 +438,12 @@ int main(int argc, char **argv)
 		}
 		if (i < argc)
 			return usage_error(u, "unknown argument", argv[i]);
+	} else if (strcmp(cmd, "backup-session") == 0) {
+		/* Started by lockstep-agent only: frames on stdin/stdout. */
+		if (i + 1 != argc)
+			return usage_error(usage_main,
+			                   "backup-session needs BACKUP_ID", NULL);
+		backup_id = argv[i];
 	} else {
 		return usage_error(usage_main, "unknown command", cmd);
 	}
@@ -450,7 +457,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	have_cfg = 1;
-	if (strcmp(cmd, "op") == 0)
+	if (backup_id != NULL)
+		rv = exec_backup_session(&cfg, backup_id);
+	else if (strcmp(cmd, "op") == 0)
 		rv = cmd_op(&cfg);
 	else if (strcmp(cmd, "facts") == 0)
 		rv = cmd_facts(&cfg);

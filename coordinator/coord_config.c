@@ -114,6 +114,22 @@ static const struct ls_cfg_field coord_fields[] = {
      .def = "16MiB",
      .min = 4096,
      .max = 1LL << 30},
+    /* Where backups are written: a directory every node can reach at the
+     * same path (a shared mount on a real fleet); "" means
+     * <state_dir>/backups. */
+    {.key = "backup_store",
+     .type = LS_CFG_STRING,
+     .offset = C(backup_store),
+     .def = ""},
+    /* The cut runs while GitLab is frozen: keep it bounded. */
+    {.key = "cut_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = C(cut_timeout),
+     .def = "5m"},
+    {.key = "backup_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = C(backup_timeout),
+     .def = "12h"},
     {.key = NULL},
 };
 

@@ -24,6 +24,9 @@ struct coord_config {
 	int64_t check_timeout;     /* default 2m */
 	int64_t token_ttl;         /* default 1h */
 	uint64_t max_message_size; /* default 16MiB */
+	char *backup_store;       /* file:// path or plain path; "" = <state_dir>/backups */
+	int64_t cut_timeout;      /* default 5m */
+	int64_t backup_timeout;   /* default 12h */
 };
 
 int coord_config_load(const char *path, struct coord_config *cfg, char *err,

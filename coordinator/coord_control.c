@@ -13,6 +13,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/transport/ipc/ipc.h>
 
+#include "coord_catalog.h"
 #include "coord_state.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -305,6 +306,66 @@ out:
 	free(ip);
 }
 
+static void do_backup_create(struct control_ctx *cc,
+			     const Ls__BackupCreateReq *req)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	Ls__BackupCreateResp br = LS__BACKUP_CREATE_RESP__INIT;
+	char id[128], err[1024];
+	int rv;
+
+	err[0] = '\0';
+	rv = coord_backup_start(cc->c, req, id, sizeof(id), err, sizeof(err));
+	if (rv < 0) {
+		send_error(cc, rv, err[0] ? err : ls_strerror(rv));
+		return;
+	}
+	br.backup_id = id;
+	resp.kind_case = LS__CONTROL_RESP__KIND_BACKUP_CREATE;
+	resp.backup_create = &br;
+	send_resp(cc, &resp);
+}
+
+static void do_backup_list(struct control_ctx *cc)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	Ls__BackupListResp lr = LS__BACKUP_LIST_RESP__INIT;
+	Ls__BackupInfo **l = NULL;
+	size_t n = 0;
+
+	if (coord_catalog_list(cc->c->db, &l, &n) < 0) {
+		send_error(cc, LS_EDB, "cannot read the backup catalog");
+		return;
+	}
+	lr.n_backups = n;
+	lr.backups = l;
+	resp.kind_case = LS__CONTROL_RESP__KIND_BACKUP_LIST;
+	resp.backup_list = &lr;
+	send_resp(cc, &resp);
+	coord_catalog_free(l, n);
+}
+
+static void do_backup_show(struct control_ctx *cc, const char *id)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	Ls__BackupInfo *b = NULL;
+	char err[300];
+	int rv = coord_backup_info(cc->c, id, &b);
+
+	if (rv < 0) {
+		snprintf(err, sizeof(err), "no backup with id '%s'", id);
+		send_error(cc, LS_ENOENT, err);
+		return;
+	}
+	resp.kind_case = LS__CONTROL_RESP__KIND_BACKUP_SHOW;
+	resp.backup_show = b;
+	send_resp(cc, &resp);
+	if (rv == 0)
+		ls__backup_info__free_unpacked(b, NULL);
+	else
+		coord_catalog_info_free(b);
+}
+
 static void dispatch(struct control_ctx *cc, nng_msg *in)
 {
 	struct coord *c = cc->c;
@@ -354,6 +415,15 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		start_fanout(cc, LS__CONTROL_REQ__KIND_CHECK,
 		             req->check->has_timeout_ms ? req->check->timeout_ms
 		                                        : 0);
+		break;
+	case LS__CONTROL_REQ__KIND_BACKUP_CREATE:
+		do_backup_create(cc, req->backup_create);
+		break;
+	case LS__CONTROL_REQ__KIND_BACKUP_LIST:
+		do_backup_list(cc);
+		break;
+	case LS__CONTROL_REQ__KIND_BACKUP_SHOW:
+		do_backup_show(cc, req->backup_show->id);
 		break;
 	case LS__CONTROL_REQ__KIND_PING:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_PING,

@@ -8,7 +8,7 @@
 #include "ls_log.h"
 #include "ls_util.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 static const char *schema_v1 =
     "CREATE TABLE nodes ("
@@ -32,6 +32,26 @@ static const char *schema_v1 =
     " used_at INTEGER);"
     "PRAGMA user_version = 1;";
 
+/* Version 2: the backup catalog. */
+static const char *schema_v2 =
+    "CREATE TABLE backups ("
+    " id TEXT PRIMARY KEY,"
+    " state TEXT NOT NULL,"
+    " phase TEXT NOT NULL DEFAULT '',"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " finished_at INTEGER NOT NULL DEFAULT 0,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " freeze_ms INTEGER NOT NULL DEFAULT 0,"
+    " artifacts INTEGER NOT NULL DEFAULT 0,"
+    " gitlab_version TEXT NOT NULL DEFAULT '',"
+    " path TEXT NOT NULL DEFAULT '',"
+    " skipped TEXT NOT NULL DEFAULT '',"
+    " failed_repos TEXT NOT NULL DEFAULT '');"
+    "PRAGMA user_version = 2;";
+
+
+
 static int db_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
@@ -42,6 +62,19 @@ static int db_exec(sqlite3 *db, const char *sql)
 		return LS_EDB;
 	}
 	return 0;
+}
+
+static int migrate(sqlite3 *db, const char *sql)
+{
+	int rv;
+
+	if ((rv = db_exec(db, "BEGIN")) < 0)
+		return rv;
+	if ((rv = db_exec(db, sql)) < 0) {
+		db_exec(db, "ROLLBACK");
+		return rv;
+	}
+	return db_exec(db, "COMMIT");
 }
 
 int coord_db_open(const char *path, sqlite3 **dbp)
@@ -81,16 +114,10 @@ int coord_db_open(const char *path, sqlite3 **dbp)
 		rv = LS_EDB;
 		goto fail;
 	}
-	if (version == 0) {
-		if ((rv = db_exec(db, "BEGIN")) < 0)
-			goto fail;
-		if ((rv = db_exec(db, schema_v1)) < 0) {
-			db_exec(db, "ROLLBACK");
-			goto fail;
-		}
-		if ((rv = db_exec(db, "COMMIT")) < 0)
-			goto fail;
-	}
+	if (version < 1 && (rv = migrate(db, schema_v1)) < 0)
+		goto fail;
+	if (version < 2 && (rv = migrate(db, schema_v2)) < 0)
+		goto fail;
 	*dbp = db;
 	return 0;
 fail:

@@ -194,6 +194,13 @@ void coord_fleet_sweep(struct coord *c, int64_t now_ms)
 			unpark(n);
 			reply_kind(f, LS__COORD_MSG__KIND_IDLE);
 		}
+		/* An agent that comes back within a poll interval gets its
+		 * operation again; one that does not fails it. */
+		if (!n->pipe_alive && n->ops != NULL &&
+		    now_ms - n->down_since_ms > c->cfg->poll_timeout)
+			coord_ops_fail_node(c, n, LS_EIO,
+					    "the node disconnected during the "
+					    "operation and did not come back");
 	}
 }
 
@@ -464,6 +471,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		if (!n->pipe_alive || n->pipe_id != id)
 			continue;
 		n->pipe_alive = 0;
+		n->down_since_ms = coord_now_us() / 1000;
 		log_info("fleet: node %s disconnected", n->name);
 		coord_db_node_report(c->db, n);
 		if (n->parked != NULL) {

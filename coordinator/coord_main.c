@@ -260,6 +260,7 @@ int main(int argc, char **argv)
 	chmod(path, 0600);
 	if ((rv = coord_db_load_nodes(&c)) < 0)
 		fatalx("database %s: %s", path, ls_strerror(rv));
+	coord_backup_recover(&c);
 
 	ls_strlcpy(c.signer.node, LS_COORD_NODE, sizeof(c.signer.node));
 	c.signer.session = (uint64_t)time(NULL);

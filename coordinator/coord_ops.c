@@ -206,3 +206,23 @@ void coord_waiter_arm(struct coord *c, struct coord_waiter *w)
 {
 	waiter_maybe_finish(c, w);
 }
+
+void coord_ops_fail_node(struct coord *c, struct coord_node *n, int rv,
+			 const char *why)
+{
+	while (n->ops != NULL) {
+		Ls__OpResult *r = calloc(1, sizeof(*r));
+
+		if (r == NULL || (ls__op_result__init(r),
+				  (r->error = strdup(why)) == NULL)) {
+			free(r);
+			coord_ops_drop_node(c, n, why);
+			return;
+		}
+		r->op_id = n->ops->id;
+		r->status = rv;
+		log_warnx("node %s: operation %llu failed: %s", n->name,
+			  (unsigned long long)r->op_id, why);
+		coord_op_result(c, n, r);
+	}
+}

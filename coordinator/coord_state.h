@@ -48,6 +48,7 @@ struct coord_node {
 	int64_t last_seen;
 	uint32_t pipe_id;
 	int pipe_alive;
+	int64_t down_since_ms; /* when its connection dropped */
 	Ls__NodeFacts *facts;    /* last reported, may be NULL */
 	Ls__CheckReport *checks; /* last check report, may be NULL */
 	int64_t checks_at;
@@ -89,6 +90,7 @@ struct coord {
 	struct fleet_ctx **fctxs;
 	size_t nfctx, cap_fctx, nfctx_receiving;
 	volatile int stopping;
+	struct coord_backup *backup; /* the running backup, or NULL */
 };
 
 /* Nodes (coord_state.c). Caller holds c->mtx. */
@@ -128,6 +130,12 @@ struct coord_waiter *coord_waiter_new(struct coord *c, size_t nops,
 void coord_waiter_free(struct coord_waiter *w);
 /* An op result arrived from node n. Takes ownership of res. */
 void coord_op_result(struct coord *c, struct coord_node *n, Ls__OpResult *res);
+/*
+ * Fails every operation of n with status rv and text why, as if the node
+ * had answered so (it went away and did not come back).
+ */
+void coord_ops_fail_node(struct coord *c, struct coord_node *n, int rv,
+			 const char *why);
 /* Expires waiters past their deadline. */
 void coord_waiters_sweep(struct coord *c, int64_t now_ms);
 /* Drops every op of a node (removal); answering waiters with an error. */
@@ -152,6 +160,20 @@ void coord_enroll_stop(struct coord *c);
 /* Operator control socket (coord_control.c). */
 int coord_control_start(struct coord *c);
 void coord_control_stop(struct coord *c);
+
+/* Backups (coord_backup.c). Caller holds c->mtx. */
+int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
+		       char *id, size_t idlen, char *err, size_t errlen);
+/*
+ * The state of backup id: 0 with a live copy of the running backup (free
+ * with ls__backup_info__free_unpacked), 1 with a catalog row (free with
+ * coord_catalog_info_free), or LS_ENOENT.
+ */
+int coord_backup_info(struct coord *c, const char *id, Ls__BackupInfo **out);
+/* At start-up: backups a stopped coordinator left running are failed. */
+void coord_backup_recover(struct coord *c);
+/* The store directory (absolute) from backup_store / state_dir. */
+int coord_backup_store(const struct coord *c, char *out, size_t len);
 
 /* Finishes w at once if nothing is pending (coord_ops.c). */
 void coord_waiter_arm(struct coord *c, struct coord_waiter *w);

@@ -1177,6 +1177,20 @@ class Fleet(FixtureEnv):
             lines += ["gitaly:", "  git: %s" % yq(GIT), "  fsck_sample: 3", "  storages:"]
             for sname, spath in self.storages.get(name, []):
                 lines += ["    - name: %s" % yq(sname), "      path: %s" % yq(spath)]
+        # The file components where the Linux package keeps them, inside
+        # this node's directory; PostgreSQL's own pg_dump.
+        shared = p["rails_shared"]
+        lines += [
+            "backup:",
+            "  uploads: %s" % yq(p["uploads"]),
+            "  builds: %s" % yq(os.path.join(self.node_dir(name), "var", "opt", "gitlab", "gitlab-ci",
+                                             "builds")),
+        ]
+        for comp, sub in (("artifacts", "artifacts"), ("pages", "pages"), ("lfs", "lfs-objects"),
+                          ("terraform_state", "terraform_state"), ("registry", "registry"),
+                          ("packages", "packages"), ("ci_secure_files", "ci_secure_files")):
+            lines.append("  %s: %s" % (comp, yq(os.path.join(shared, sub))))
+        lines += ["  pg_dump: %s" % yq(os.path.join(PG_BIN, "pg_dump")), "  jobs: 2"]
         with open(p["agent_config"], "w") as f:
             f.write("\n".join(lines) + "\n")
 

@@ -1,0 +1,178 @@
+/*
+ * The repositories part of a node's consistent backup (DESIGN §5).
+ *
+ * The cut, taken while GitLab is frozen, records every repository's refs
+ * and HEAD. The copy, run after the thaw while pushes continue, writes
+ * gitaly-backup's manifest layout (gitlab-facts §2) with bundles whose refs
+ * are exactly the recorded ones: each bundle is made in a scratch bare
+ * repository that borrows the real repository's objects through
+ * objects/info/alternates and holds only the recorded refs, so the real
+ * repository is never written to.
+ */
+#ifndef BACKUP_REPOS_H
+#define BACKUP_REPOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent_config.h"
+#include "backup_artifact.h"
+#include "ls_exec.h"
+#include "ls_yaml.h"
+
+struct backup_repos_cut {
+	uint64_t repos; /* repositories recorded, unreadable ones included */
+	uint64_t refs;  /* refs under refs/ over all repositories */
+	uint64_t empty; /* repositories with no ref and no resolvable HEAD */
+};
+
+/*
+ * Walks every configured storage for repositories (directories named
+ * *.git: @hashed/ab/cd/<sha256>.git and legacy <namespace>/<project>.git;
+ * +gitaly/ is skipped and no *.git directory is descended into), and records
+ * each one's refs (`git for-each-ref`) and HEAD (`git symbolic-ref -q HEAD`
+ * and its object id when it resolves) into workdir/repos.<storage>.cut, one
+ * file per storage, each written atomically. Runs cfg->backup.jobs
+ * repositories in parallel (0 = cores). A repository git cannot read is
+ * recorded as unreadable (and logged) rather than failing the cut: the copy
+ * then fails it, or skips it with allow_partial. A missing or unreadable
+ * storage directory, or a storage name unusable as a path component, fails
+ * the cut. Counts go to out.
+ */
+int backup_repos_cut(const struct agent_config *cfg, const char *workdir,
+                     struct backup_repos_cut *out, char *err, size_t errlen);
+
+/*
+ * For every repository recorded in workdir, writes under backup_dir
+ * gitaly-backup's manifest layout for backup_id:
+ *   repositories/<storage>/<rel>/<id>/001.bundle  (not for empty repos)
+ *   repositories/<storage>/<rel>/<id>/001.refs    (HEAD first when it
+ *                                                  resolves; empty if none)
+ *   repositories/<storage>/<rel>/<id>/001.custom_hooks.tar (if custom_hooks/)
+ *   repositories/manifests/<storage>/<rel>/<id>.toml and +latest.toml
+ * Every file mode 0644 through ls_afile, appended to out with component
+ * "repositories". cfg->backup.jobs repositories run in parallel.
+ *
+ * A repository that cannot be copied (git fails, it was unreadable at the
+ * cut, it vanished) fails the call with an error naming storage and
+ * relative path, and every file this call wrote is removed again; with
+ * allow_partial it is skipped instead and "storage/rel" is appended to
+ * failed (the caller frees the strings and the array). Failures to write
+ * the destination (ENOSPC, EIO...) fail the call even with allow_partial.
+ * progress (may be NULL) gets ("repositories", bytes written, repositories
+ * done, repositories total) at most every 250 ms, and once at the end.
+ */
+int backup_repos_copy(const struct agent_config *cfg, const char *workdir,
+                      const char *backup_dir, const char *backup_id,
+                      int allow_partial, backup_progress_fn progress, void *arg,
+                      struct backup_artifacts *out, struct ls_strlist *failed,
+                      char *err, size_t errlen);
+
+/* ---- Shared by backup_repos*.c only; not part of the API. ---- */
+
+/* workdir/repos.<storage>.cut */
+#define BACKUP_REPOS_CUT_PREFIX "repos."
+#define BACKUP_REPOS_CUT_SUFFIX ".cut"
+#define BACKUP_REPOS_CUT_MAGIC "lockstep-repos-cut 1"
+/* Longest line of a cut file, and so of a relative path or a refname. */
+#define BACKUP_REPOS_LINE_MAX 8192
+/* Bound on one repository's for-each-ref output held in memory. */
+#define BACKUP_REPOS_REFS_OUT_MAX ((size_t)512 << 20)
+#define BACKUP_REPOS_STDERR_MAX 8192
+
+/* A storage name usable as a file and path component. */
+int backup_repos_storage_name_ok(const char *name);
+/* Relative path as recorded: no "." / ".." / empty component, ends .git. */
+int backup_repos_rel_ok(const char *rel);
+/* Lowercase hex of SHA-1 (40) or SHA-256 (64) length. */
+int backup_repos_oid_ok(const char *s, size_t len);
+/* A full refname under refs/ that git would accept for our purposes. */
+int backup_repos_refname_ok(const char *s, size_t len);
+
+/* Worker threads for work items: cfg->backup.jobs (0 = cores), at most
+ * BACKUP_REPOS_MAX_THREADS. */
+#define BACKUP_REPOS_MAX_THREADS 128
+size_t backup_repos_threads(const struct agent_config *cfg, size_t work);
+/* The git timeout for one command, from cfg->op_timeout. */
+int backup_repos_timeout_ms(const struct agent_config *cfg);
+/*
+ * Runs cfg->gitaly.git [--git-dir=<gitdir>] <args...> (no --git-dir when
+ * gitdir is NULL); returns ls_exec_run's result (res always to be freed).
+ */
+int backup_repos_git(const struct agent_config *cfg, const char *gitdir,
+                     const char *const *args, size_t max_out,
+                     struct ls_exec_result *res);
+/* Why a git run failed: "<what>: <first stderr line or status>". */
+void backup_repos_why(char *why, size_t len, const char *what, int rv,
+                      const struct ls_exec_result *res);
+
+/* One repository's block of a cut file, as read back. */
+struct backup_repos_block {
+	char rel[BACKUP_REPOS_LINE_MAX];
+	char head[BACKUP_REPOS_LINE_MAX];   /* "" when HEAD is detached */
+	char headoid[72];                   /* "" when HEAD does not resolve */
+	char broken[BACKUP_REPOS_LINE_MAX]; /* why git could not read it */
+	uint64_t total;                     /* from the closing "total" line */
+	int pending; /* the scratch line holds the first ref line or "end" */
+};
+/*
+ * Reads a block's header at f's position into b, with line (of
+ * BACKUP_REPOS_LINE_MAX bytes) as scratch for backup_repos_block_refs.
+ * 1: a block (complete if b->broken[0]); 0: the "total" line; <0: the
+ * file is malformed.
+ */
+int backup_repos_block_head(FILE *f, char *line, struct backup_repos_block *b);
+typedef int (*backup_repos_ref_fn)(void *arg, const char *oid,
+                                   const char *refname);
+/* Reads the block's refs through "end", calling fn (may be NULL) on each;
+ * fn's negative return stops and is returned. */
+int backup_repos_block_refs(FILE *f, char *line, struct backup_repos_block *b,
+                            backup_repos_ref_fn fn, void *arg, uint64_t *n);
+
+/* A repository of the cut, as the copy schedules it. */
+struct backup_repos_job {
+	const char *storage;      /* name */
+	const char *storage_path; /* from cfg */
+	const char *cut_path;     /* the cut file holding its block */
+	long offset;              /* of its "repo" line */
+	uint64_t nrefs;
+	char *rel;
+};
+
+/* Progress and shared state of one copy (backup_repos_copy.c). */
+struct backup_repos_copy_ctx;
+void backup_repos_add_bytes(struct backup_repos_copy_ctx *c, uint64_t n);
+/* Unlinks the artifacts of a from index from on (paths relative to
+ * backup_dir), removes the directories this leaves empty below backup_dir,
+ * and forgets them. */
+void backup_repos_undo(const char *backup_dir, struct backup_artifacts *a,
+                       size_t from);
+
+/*
+ * Copies one repository (backup_repos_one.c). tmpdir is a fresh scratch
+ * path for its temporary repository. The written files' artifacts go to
+ * arts (relative to backup_dir); on failure nothing of it is left behind.
+ * *fatal is set when the failure is the destination's, not the
+ * repository's.
+ */
+int backup_repos_copy_one(const struct agent_config *cfg,
+                          const struct backup_repos_job *job,
+                          const char *backup_dir, const char *backup_id,
+                          const char *tmpdir, struct backup_repos_copy_ctx *ctx,
+                          struct backup_artifacts *arts, int *fatal, char *why,
+                          size_t whylen);
+
+/*
+ * Writes the uncompressed tar (pax restricted) of <repo_path>/custom_hooks
+ * into f (backup_repos_hooks.c). LS_ECHILD when the hooks cannot be read
+ * (the repository's failure, why says why); other errors are f's.
+ */
+struct ls_afile;
+int backup_repos_hooks_tar(const char *repo_path, struct ls_afile *f, char *why,
+                           size_t whylen);
+/* Writes s into dst as gitaly's go-toml v2 writes a string: 'literal'
+ * unless s holds ' or control characters, then "basic" with escapes. */
+int backup_repos_toml_str(char *dst, size_t size, const char *s);
+
+#endif

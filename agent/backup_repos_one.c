@@ -1,0 +1,578 @@
+/*
+ * One repository's copy, in gitaly-backup's manifest layout: a scratch bare
+ * repository borrows the real repository's objects (objects/info/alternates)
+ * and holds exactly the refs and HEAD recorded at the cut, and the bundle
+ * is made there, so pushes since the cut do not show and the real
+ * repository is never written to. Git keeps objects reachable from the
+ * recorded refs for the gc grace period, so they are still there.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backup_repos.h"
+#include "ls_afile.h"
+#include "ls_error.h"
+#include "ls_exec.h"
+#include "ls_util.h"
+
+#define ONE_CHUNK 65536
+
+struct one {
+	const struct agent_config *cfg;
+	const struct backup_repos_job *job;
+	const char *backup_dir;
+	struct backup_repos_copy_ctx *ctx;
+	struct backup_artifacts *arts;
+	char repo[LS_PATH_MAX];    /* the real repository */
+	char tmp[LS_PATH_MAX];     /* the scratch repository */
+	char dir_rel[LS_PATH_MAX]; /* <storage>/<rel>/<id> */
+	char fmt[16];              /* object format: sha1 or sha256 */
+	int fatal;                 /* the failure is the destination's */
+	char *why;
+	size_t whylen;
+};
+
+/* Where each ref line goes: 001.refs and the scratch packed-refs. */
+struct one_refs {
+	struct one *o;
+	struct ls_afile *refs;
+	FILE *packed;
+	size_t oidlen;
+	char buf[ONE_CHUNK];
+	size_t n;
+	int bad_oid;
+};
+
+/* A git failure is the repository's; anything else is ours. */
+static int one_git(struct one *o, const char *gitdir, const char *const *args,
+                   const char *what, struct ls_exec_result *res)
+{
+	int rv = backup_repos_git(o->cfg, gitdir, args, 4096, res);
+
+	if (rv == 0 && res->exited && res->status == 0)
+		return 0;
+	backup_repos_why(o->why, o->whylen, what, rv, res);
+	/* Not being able to run git at all fails every repository. */
+	if (rv < 0 && rv != LS_ETIMEDOUT && rv != LS_ETOOBIG) {
+		o->fatal = 1;
+		return rv;
+	}
+	return LS_ECHILD;
+}
+
+static int one_open(struct one *o, const char *rel, struct ls_afile **f)
+{
+	char path[LS_PATH_MAX], dir[LS_PATH_MAX], *slash;
+	int rv;
+
+	if ((rv = ls_fmt(path, sizeof(path), "%s/%s", o->backup_dir, rel)) < 0)
+		goto out;
+	ls_strlcpy(dir, path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	/* repositories/ itself exists (0700); what is below is 0755. */
+	if ((rv = ls_mkdirs(dir, 0755)) < 0)
+		goto out;
+	rv = ls_afile_open(f, path, 0644);
+out:
+	if (rv < 0) {
+		o->fatal = 1;
+		(void)ls_fmt(o->why, o->whylen, "%s: %s", path,
+		             ls_strerror(rv));
+	}
+	return rv;
+}
+
+/* Commits *f as rel and lists it; counted: its bytes were reported. */
+static int one_commit(struct one *o, struct ls_afile **f, const char *rel,
+                      int counted)
+{
+	uint8_t sha[32];
+	uint64_t size = 0;
+	int rv = ls_afile_commit(*f, &size, sha);
+
+	*f = NULL;
+	if (rv == 0)
+		rv = backup_artifacts_add(o->arts, "repositories", rel, size,
+		                          sha);
+	if (rv < 0) {
+		o->fatal = 1;
+		(void)ls_fmt(o->why, o->whylen, "%s: %s", rel, ls_strerror(rv));
+		goto out;
+	}
+	if (!counted)
+		backup_repos_add_bytes(o->ctx, size);
+out:
+	return rv;
+}
+
+static int refs_flush(struct one_refs *s)
+{
+	int rv = s->n > 0 ? ls_afile_write(s->refs, s->buf, s->n) : 0;
+
+	s->n = 0;
+	return rv;
+}
+
+static int refs_put(struct one_refs *s, const char *oid, const char *name)
+{
+	size_t lo = strlen(oid), ln = strlen(name);
+	int rv;
+
+	if (lo + ln + 2 > sizeof(s->buf) - s->n && (rv = refs_flush(s)) < 0)
+		return rv;
+	memcpy(s->buf + s->n, oid, lo);
+	s->buf[s->n + lo] = ' ';
+	memcpy(s->buf + s->n + lo + 1, name, ln);
+	s->buf[s->n + lo + 1 + ln] = '\n';
+	s->n += lo + ln + 2;
+	return 0;
+}
+
+static int on_ref(void *arg, const char *oid, const char *name)
+{
+	struct one_refs *s = arg;
+	int rv;
+
+	if (strlen(oid) != s->oidlen) {
+		s->bad_oid = 1;
+		return LS_EPROTO;
+	}
+	if (s->packed != NULL && fprintf(s->packed, "%s %s\n", oid, name) < 0)
+		rv = LS_EIO;
+	else
+		rv = refs_put(s, oid, name);
+	if (rv < 0)
+		s->o->fatal = 1;
+	return rv;
+}
+
+/* The scratch repository: same object format, the real objects borrowed. */
+static int one_scratch(struct one *o)
+{
+	char fmtopt[32], objs[LS_PATH_MAX], alt[LS_PATH_MAX], *real = NULL;
+	const char *a_init[] = {
+	    "init", "--bare", "--quiet", "--template=", fmtopt, o->tmp, NULL};
+	struct ls_exec_result res;
+	FILE *f = NULL;
+	int rv;
+
+	memset(&res, 0, sizeof(res));
+	(void)ls_fmt(fmtopt, sizeof(fmtopt), "--object-format=%s", o->fmt);
+	if ((rv = one_git(o, NULL, a_init, "git init", &res)) < 0) {
+		o->fatal = 1; /* the scratch space is ours */
+		goto out;
+	}
+	if ((rv = ls_fmt(objs, sizeof(objs), "%s/objects", o->repo)) < 0)
+		goto out;
+	if ((real = realpath(objs, NULL)) == NULL) {
+		rv = LS_ECHILD;
+		(void)ls_fmt(o->why, o->whylen, "%s: %s", objs,
+		             strerror(errno));
+		goto out;
+	}
+	/* From here on a failure is the scratch space's, so ours. */
+	o->fatal = 1;
+	if ((rv = ls_fmt(alt, sizeof(alt), "%s/objects/info", o->tmp)) < 0 ||
+	    (rv = ls_mkdirs(alt, 0700)) < 0 ||
+	    (rv = ls_fmt(alt, sizeof(alt), "%s/objects/info/alternates",
+	                 o->tmp)) < 0)
+		goto out;
+	if ((f = fopen(alt, "we")) == NULL) {
+		rv = -errno;
+		goto out;
+	}
+	if (fprintf(f, "%s\n", real) < 0)
+		rv = LS_EIO;
+	if (fclose(f) != 0 && rv == 0)
+		rv = -errno;
+	if (rv == 0)
+		o->fatal = 0;
+out:
+	if (rv < 0 && !o->why[0])
+		(void)ls_fmt(o->why, o->whylen, "scratch repository %s: %s",
+		             o->tmp, ls_strerror(rv));
+	free(real);
+	ls_exec_result_free(&res);
+	return rv;
+}
+
+/* HEAD of the scratch repository as recorded at the cut. */
+static int one_head(struct one *o, const struct backup_repos_block *b)
+{
+	const char *a_sym[] = {"symbolic-ref", "HEAD", b->head, NULL};
+	const char *a_det[] = {"update-ref", "--no-deref", "HEAD", b->headoid,
+	                       NULL};
+	struct ls_exec_result res;
+	int rv = 0;
+
+	memset(&res, 0, sizeof(res));
+	if (b->head[0] != '\0')
+		rv = one_git(o, o->tmp, a_sym, "git symbolic-ref", &res);
+	else if (b->headoid[0] != '\0')
+		rv = one_git(o, o->tmp, a_det, "git update-ref HEAD", &res);
+	ls_exec_result_free(&res);
+	return rv;
+}
+
+/* Streams `git bundle create - --all` of the scratch repository into f. */
+static int one_bundle(struct one *o, struct ls_afile *f)
+{
+	char gd[LS_PATH_MAX + 16];
+	const char *argv[] = {o->cfg->gitaly.git, gd,  "bundle", "create",
+	                      "--quiet",          "-", "--all",  NULL};
+	struct ls_exec_opts opts;
+	struct ls_exec_result res;
+	struct ls_proc p = {.pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1};
+	int timeout = backup_repos_timeout_ms(o->cfg), rv;
+	int64_t deadline = timeout > 0 ? ls_mono_ms() + timeout : 0;
+	uint8_t *buf = NULL;
+
+	memset(&res, 0, sizeof(res));
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	if ((rv = ls_fmt(gd, sizeof(gd), "--git-dir=%s", o->tmp)) < 0 ||
+	    (buf = malloc(ONE_CHUNK)) == NULL) {
+		rv = rv < 0 ? rv : LS_ENOMEM;
+		o->fatal = 1;
+		(void)ls_fmt(o->why, o->whylen, "%s", ls_strerror(rv));
+		goto out;
+	}
+	if ((rv = ls_exec_spawn(&opts, 0, -1, &p)) < 0) {
+		o->fatal = 1;
+		(void)ls_fmt(o->why, o->whylen, "cannot run %s: %s",
+		             o->cfg->gitaly.git, ls_strerror(rv));
+		goto out;
+	}
+	for (;;) {
+		struct pollfd pfd = {p.out_fd, POLLIN, 0};
+		ssize_t n;
+
+		if (deadline && ls_mono_ms() >= deadline) {
+			rv = LS_ETIMEDOUT;
+			(void)ls_fmt(o->why, o->whylen,
+			             "git bundle create: timed out");
+			goto out;
+		}
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+			rv = -errno;
+			o->fatal = 1;
+			goto out;
+		}
+		if (pfd.revents == 0)
+			continue;
+		n = read(p.out_fd, buf, ONE_CHUNK);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			rv = -errno;
+			o->fatal = 1;
+			(void)ls_fmt(o->why, o->whylen,
+			             "reading the bundle: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((rv = ls_afile_write(f, buf, (size_t)n)) < 0) {
+			o->fatal = 1;
+			(void)ls_fmt(o->why, o->whylen,
+			             "writing the bundle: %s", ls_strerror(rv));
+			goto out;
+		}
+		backup_repos_add_bytes(o->ctx, (uint64_t)n);
+	}
+	rv = ls_exec_wait(&p, timeout, BACKUP_REPOS_STDERR_MAX, &res);
+	if (rv < 0 || !res.exited || res.status != 0) {
+		backup_repos_why(o->why, o->whylen, "git bundle create", rv,
+		                 &res);
+		rv = LS_ECHILD;
+		goto out;
+	}
+	rv = 0;
+out:
+	ls_exec_kill(&p);
+	ls_exec_result_free(&res);
+	free(buf);
+	return rv;
+}
+
+static int one_manifest(struct one *o, const struct backup_repos_block *b,
+                        int empty, const char *id)
+{
+	char path[LS_PATH_MAX], rel[LS_PATH_MAX], *q[5] = {0}, *text = NULL;
+	const char *suffix[3] = {"001.bundle", "001.refs",
+	                         "001.custom_hooks.tar"};
+	struct ls_afile *f = NULL;
+	size_t len = 256, i;
+	int rv = 0;
+
+	/* Quoted as go-toml quotes: bundle, refs, hooks, format, head. */
+	for (i = 0; i < 5 && rv == 0; i++) {
+		const char *s = i < 3 ? path : i == 3 ? o->fmt : b->head;
+		size_t cap;
+
+		if (i < 3)
+			rv = ls_fmt(path, sizeof(path), "%s/%s", o->dir_rel,
+			            suffix[i]);
+		cap = strlen(s) * 6 + 3;
+		if (rv == 0 && (q[i] = malloc(cap)) == NULL)
+			rv = LS_ENOMEM;
+		if (rv == 0)
+			rv = backup_repos_toml_str(q[i], cap, s);
+		len += cap;
+	}
+	if (rv == 0 && (text = malloc(len)) == NULL)
+		rv = LS_ENOMEM;
+	/* Key order and blank line as gitaly's go-toml encoding writes them;
+	 * head_reference is left out only when HEAD is not symbolic. */
+	if (rv == 0)
+		rv = ls_fmt(text, len,
+		            "empty = %s\nnon_existent = false\n"
+		            "object_format = %s\n%s%s%s\n"
+		            "[[steps]]\nbundle_path = %s\nref_path = %s\n"
+		            "custom_hooks_path = %s\n",
+		            empty ? "true" : "false", q[3],
+		            b->head[0] ? "head_reference = " : "",
+		            b->head[0] ? q[4] : "", b->head[0] ? "\n" : "",
+		            q[0], q[1], q[2]);
+	for (i = 0; i < 2 && rv == 0; i++) {
+		rv =
+		    ls_fmt(rel, sizeof(rel),
+		           "repositories/manifests/%s/%s/%s%s", o->job->storage,
+		           o->job->rel, i == 0 ? id : "+latest", ".toml");
+		/* one_open and one_commit say why themselves. */
+		if (rv == 0 && (rv = one_open(o, rel, &f)) == 0 &&
+		    (rv = ls_afile_write(f, text, strlen(text))) == 0)
+			rv = one_commit(o, &f, rel, 0);
+	}
+	if (rv < 0) {
+		o->fatal = 1;
+		if (!o->why[0])
+			(void)ls_fmt(o->why, o->whylen, "manifest: %s",
+			             ls_strerror(rv));
+	}
+	ls_afile_abort(f);
+	for (i = 0; i < 5; i++)
+		free(q[i]);
+	free(text);
+	return rv;
+}
+
+/* Refs (HEAD first), scratch repository and bundle. */
+static int one_data(struct one *o, FILE *cut, char *line,
+                    struct backup_repos_block *b, int *empty)
+{
+	struct one_refs *s = NULL;
+	struct ls_afile *bundle = NULL;
+	char rel[LS_PATH_MAX], packed[LS_PATH_MAX];
+	uint64_t n = 0;
+	int rv;
+
+	*empty = o->job->nrefs == 0 && b->headoid[0] == '\0';
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		rv = LS_ENOMEM;
+		o->fatal = 1;
+		goto out;
+	}
+	s->o = o;
+	s->oidlen = strcmp(o->fmt, "sha256") == 0 ? 64 : 40;
+	if ((rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.refs",
+	                 o->dir_rel)) < 0 ||
+	    (rv = one_open(o, rel, &s->refs)) < 0)
+		goto out;
+	if (b->headoid[0] != '\0' && strlen(b->headoid) != s->oidlen) {
+		rv = LS_ECHILD;
+		(void)ls_fmt(o->why, o->whylen, "recorded ids are not %s ids",
+		             o->fmt);
+		goto out;
+	}
+	if (b->headoid[0] != '\0' &&
+	    (rv = refs_put(s, b->headoid, "HEAD")) < 0) {
+		o->fatal = 1;
+		goto out;
+	}
+	if (!*empty) {
+		if ((rv = one_scratch(o)) < 0 ||
+		    (rv = ls_fmt(packed, sizeof(packed), "%s/packed-refs",
+		                 o->tmp)) < 0)
+			goto out;
+		/* Unsorted-trait packed-refs: git sorts it when reading. */
+		if ((s->packed = fopen(packed, "we")) == NULL) {
+			rv = -errno;
+			o->fatal = 1;
+			goto out;
+		}
+	}
+	rv = backup_repos_block_refs(cut, line, b, on_ref, s, &n);
+	if (s->packed != NULL && fclose(s->packed) != 0 && rv == 0) {
+		rv = -errno;
+		o->fatal = 1;
+	}
+	s->packed = NULL;
+	if (rv < 0) {
+		if (s->bad_oid)
+			(void)ls_fmt(o->why, o->whylen,
+			             "recorded ids are not %s ids", o->fmt);
+		else if (!o->why[0])
+			(void)ls_fmt(o->why, o->whylen, "reading the cut: %s",
+			             ls_strerror(rv));
+		o->fatal = o->fatal || !s->bad_oid;
+		goto out;
+	}
+	if ((rv = refs_flush(s)) < 0) {
+		o->fatal = 1;
+		goto out;
+	}
+	if (!*empty) {
+		if ((rv = one_head(o, b)) < 0 ||
+		    (rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.bundle",
+		                 o->dir_rel)) < 0 ||
+		    (rv = one_open(o, rel, &bundle)) < 0 ||
+		    (rv = one_bundle(o, bundle)) < 0 ||
+		    (rv = one_commit(o, &bundle, rel, 1)) < 0)
+			goto out;
+	}
+	if ((rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.refs",
+	                 o->dir_rel)) == 0)
+		rv = one_commit(o, &s->refs, rel, 0);
+out:
+	if (rv < 0 && !o->why[0])
+		(void)ls_fmt(o->why, o->whylen, "%s", ls_strerror(rv));
+	if (s != NULL) {
+		if (s->packed != NULL)
+			fclose(s->packed);
+		ls_afile_abort(s->refs);
+	}
+	ls_afile_abort(bundle);
+	free(s);
+	return rv;
+}
+
+static int one_hooks(struct one *o)
+{
+	char path[LS_PATH_MAX], rel[LS_PATH_MAX];
+	struct ls_afile *f = NULL;
+	struct stat sb;
+	int rv;
+
+	if ((rv = ls_fmt(path, sizeof(path), "%s/custom_hooks", o->repo)) < 0)
+		goto out;
+	if (lstat(path, &sb) < 0) {
+		rv = errno == ENOENT ? 0 : -errno;
+		if (rv < 0)
+			(void)ls_fmt(o->why, o->whylen, "%s: %s", path,
+			             strerror(errno));
+		goto out;
+	}
+	if ((rv = ls_fmt(rel, sizeof(rel),
+	                 "repositories/%s/001.custom_hooks.tar", o->dir_rel)) <
+	        0 ||
+	    (rv = one_open(o, rel, &f)) < 0)
+		goto out;
+	if ((rv = backup_repos_hooks_tar(o->repo, f, o->why, o->whylen)) < 0) {
+		o->fatal = rv != LS_ECHILD;
+		goto out;
+	}
+	rv = one_commit(o, &f, rel, 0);
+out:
+	ls_afile_abort(f);
+	return rv;
+}
+
+int backup_repos_copy_one(const struct agent_config *cfg,
+                          const struct backup_repos_job *job,
+                          const char *backup_dir, const char *backup_id,
+                          const char *tmpdir, struct backup_repos_copy_ctx *ctx,
+                          struct backup_artifacts *arts, int *fatal, char *why,
+                          size_t whylen)
+{
+	static const char *const a_fmt[] = {"rev-parse", "--show-object-format",
+	                                    NULL};
+	struct backup_repos_block *b = NULL;
+	struct ls_exec_result res;
+	struct one o;
+	char *line = NULL;
+	FILE *cut = NULL;
+	int rv, empty = 0;
+
+	memset(&res, 0, sizeof(res));
+	memset(&o, 0, sizeof(o));
+	o.cfg = cfg;
+	o.job = job;
+	o.backup_dir = backup_dir;
+	o.ctx = ctx;
+	o.arts = arts;
+	o.why = why;
+	o.whylen = whylen;
+	why[0] = '\0';
+	if ((rv = ls_fmt(o.repo, sizeof(o.repo), "%s/%s", job->storage_path,
+	                 job->rel)) < 0 ||
+	    (rv = ls_fmt(o.dir_rel, sizeof(o.dir_rel), "%s/%s/%s", job->storage,
+	                 job->rel, backup_id)) < 0 ||
+	    (rv = ls_fmt(o.tmp, sizeof(o.tmp), "%s", tmpdir)) < 0) {
+		(void)ls_fmt(why, whylen, "path too long");
+		goto out;
+	}
+	if ((b = malloc(sizeof(*b))) == NULL ||
+	    (line = malloc(BACKUP_REPOS_LINE_MAX)) == NULL) {
+		rv = LS_ENOMEM;
+		o.fatal = 1;
+		goto out;
+	}
+	if ((cut = fopen(job->cut_path, "re")) == NULL ||
+	    fseek(cut, job->offset, SEEK_SET) < 0) {
+		rv = -errno;
+		o.fatal = 1;
+		(void)ls_fmt(why, whylen, "%s: %s", job->cut_path,
+		             strerror(errno));
+		goto out;
+	}
+	if ((rv = backup_repos_block_head(cut, line, b)) != 1 ||
+	    strcmp(b->rel, job->rel) != 0) {
+		rv = LS_EPROTO;
+		o.fatal = 1;
+		(void)ls_fmt(why, whylen, "%s: malformed", job->cut_path);
+		goto out;
+	}
+	if (b->broken[0] != '\0') {
+		rv = LS_ECHILD;
+		(void)ls_fmt(why, whylen, "unreadable at the cut: %s",
+		             b->broken);
+		goto out;
+	}
+	if ((rv = one_git(&o, o.repo, a_fmt, "git rev-parse", &res)) < 0)
+		goto out;
+	if ((strncmp((const char *)res.out, "sha1\n", 6) != 0 &&
+	     strncmp((const char *)res.out, "sha256\n", 8) != 0)) {
+		rv = LS_ECHILD;
+		(void)ls_fmt(why, whylen, "unknown object format");
+		goto out;
+	}
+	ls_strlcpy(o.fmt, (const char *)res.out, sizeof(o.fmt));
+	o.fmt[strcspn(o.fmt, "\n")] = '\0';
+	if ((rv = one_data(&o, cut, line, b, &empty)) < 0 ||
+	    (rv = one_hooks(&o)) < 0 ||
+	    (rv = one_manifest(&o, b, empty, backup_id)) < 0)
+		goto out;
+	rv = 0;
+out:
+	if (rv < 0) {
+		/* Nothing of a failed repository is left behind. */
+		backup_repos_undo(backup_dir, arts, 0);
+		if (!why[0])
+			(void)ls_fmt(why, whylen, "%s", ls_strerror(rv));
+	}
+	(void)ls_rmtree(tmpdir);
+	if (cut != NULL)
+		fclose(cut);
+	ls_exec_result_free(&res);
+	free(line);
+	free(b);
+	*fatal = o.fatal;
+	return rv;
+}

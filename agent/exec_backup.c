@@ -1,0 +1,394 @@
+/*
+ * `lockstep-agent-exec backup-session ID`: one node's part of a fleet
+ * backup. Frames on stdin carry BackupCut, BackupCopy and BackupRelease;
+ * answers go to stdout. The PostgreSQL snapshot taken at the cut is held
+ * here until the release, and end of input without a release drops
+ * everything: an agent that dies never leaves a snapshot or a work tree.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "agent_config.h"
+#include "backup_artifact.h"
+#include "backup_files.h"
+#include "backup_pg.h"
+#include "backup_repos.h"
+#include "exec_backup.h"
+#include "lockstep.pb-c.h"
+#include "ls_error.h"
+#include "ls_frame.h"
+#include "ls_log.h"
+#include "ls_util.h"
+
+#define MAX_COMPONENTS 16
+
+struct session {
+	const struct agent_config *cfg;
+	char id[128];
+	char workdir[LS_PATH_MAX];
+	struct backup_pg_hold *pg, *pg_ci;
+	char snapshot[128], ci_snapshot[128], lsn[64], db_version[32];
+	int repos;
+	char comps[MAX_COMPONENTS][32];
+	size_t ncomps;
+	char err[1024];
+};
+
+static int sub(char *out, size_t len, const char *a, const char *b)
+{
+	return ls_fmt(out, len, "%s/%s", a, b);
+}
+
+/*
+ * GitLab records the newest schema migration in backup_information.yml as
+ * db_version. Read during the freeze, when no migration runs.
+ */
+static void read_db_version(const char *conninfo, char *out, size_t len)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+	PGresult *r = NULL;
+
+	out[0] = '\0';
+	if (PQstatus(pg) == CONNECTION_OK)
+		r = PQexec(pg, "SELECT max(version) FROM schema_migrations");
+	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK &&
+	    PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	    (size_t)PQgetlength(r, 0, 0) < len)
+		ls_strlcpy(out, PQgetvalue(r, 0, 0), len);
+	PQclear(r);
+	PQfinish(pg);
+}
+
+static int do_cut(struct session *s, const Ls__BackupCut *c,
+		  Ls__BackupCutResult *r, Ls__ComponentCut **cc,
+		  Ls__ComponentCut *ccs)
+{
+	char dir[LS_PATH_MAX], snap[LS_PATH_MAX];
+	size_t i;
+	int rv;
+
+	if ((rv = ls_mkdirs(s->workdir, 0700)) < 0) {
+		snprintf(s->err, sizeof(s->err), "%.900s: %s", s->workdir,
+			 ls_strerror(rv));
+		return rv;
+	}
+	if (c->database) {
+		rv = backup_pg_hold(s->cfg->postgresql.conninfo, &s->pg,
+				    s->snapshot, sizeof(s->snapshot), s->lsn,
+				    sizeof(s->lsn), s->err, sizeof(s->err));
+		if (rv < 0)
+			return rv;
+		r->pg_snapshot = s->snapshot;
+		r->pg_lsn = s->lsn;
+		read_db_version(s->cfg->postgresql.conninfo, s->db_version,
+				sizeof(s->db_version));
+		if (s->db_version[0] != '\0')
+			r->db_version = s->db_version;
+		if (s->cfg->postgresql.ci_conninfo != NULL) {
+			char lsn[64];
+			rv = backup_pg_hold(s->cfg->postgresql.ci_conninfo,
+					    &s->pg_ci, s->ci_snapshot,
+					    sizeof(s->ci_snapshot), lsn,
+					    sizeof(lsn), s->err, sizeof(s->err));
+			if (rv < 0)
+				return rv;
+			r->pg_ci_snapshot = s->ci_snapshot;
+		}
+	}
+	if (c->repositories) {
+		struct backup_repos_cut rc;
+
+		if ((rv = sub(dir, sizeof(dir), s->workdir, "repos")) < 0 ||
+		    (rv = ls_mkdirs(dir, 0700)) < 0 ||
+		    (rv = backup_repos_cut(s->cfg, dir, &rc, s->err,
+					   sizeof(s->err))) < 0)
+			return rv;
+		s->repos = 1;
+		r->has_repos = r->has_refs = r->has_empty_repos = 1;
+		r->repos = rc.repos;
+		r->refs = rc.refs;
+		r->empty_repos = rc.empty;
+	}
+	for (i = 0; i < c->n_components && i < MAX_COMPONENTS; i++) {
+		const char *name = c->components[i];
+		const char *src = backup_component_dir(s->cfg, name);
+		struct backup_files_cut fc;
+
+		if (src == NULL || strlen(name) >= sizeof(s->comps[0])) {
+			snprintf(s->err, sizeof(s->err),
+				 "unknown component '%s'", name);
+			return LS_EINVAL;
+		}
+		if ((rv = ls_fmt(snap, sizeof(snap), "%s/files/%s", s->workdir,
+				 name)) < 0)
+			return rv;
+		memset(&fc, 0, sizeof(fc));
+		if ((rv = backup_files_cut(name, src, snap, &fc, s->err,
+					   sizeof(s->err))) < 0)
+			return rv;
+		ls__component_cut__init(&ccs[i]);
+		ccs[i].name = (char *)name;
+		ccs[i].present = fc.present;
+		ccs[i].files = fc.files;
+		ccs[i].bytes = fc.bytes;
+		ccs[i].copied_fallback = fc.copied_fallback;
+		cc[i] = &ccs[i];
+		if (fc.present)
+			ls_strlcpy(s->comps[s->ncomps++], name,
+				   sizeof(s->comps[0]));
+	}
+	r->n_components = i;
+	r->components = cc;
+	return 0;
+}
+
+struct counts {
+	Ls__TableCount **items;
+	size_t n, cap;
+};
+
+static int count_cb(void *arg, const char *table, uint64_t rows)
+{
+	struct counts *c = arg;
+	Ls__TableCount *t;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		Ls__TableCount **n = realloc(c->items, cap * sizeof(*n));
+		if (n == NULL)
+			return LS_ENOMEM;
+		c->items = n;
+		c->cap = cap;
+	}
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return LS_ENOMEM;
+	ls__table_count__init(t);
+	if ((t->table = strdup(table)) == NULL) {
+		free(t);
+		return LS_ENOMEM;
+	}
+	t->rows = rows;
+	c->items[c->n++] = t;
+	return 0;
+}
+
+static void counts_free(struct counts *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->items[i]->table);
+		free(c->items[i]);
+	}
+	free(c->items);
+}
+
+static int dump_db(struct session *s, const char *conninfo, const char *snap,
+		   const char *dest, const char *rel, enum backup_compression z,
+		   struct backup_artifacts *arts)
+{
+	char path[LS_PATH_MAX];
+	uint8_t sha[32];
+	uint64_t size;
+	int rv;
+
+	if ((rv = sub(path, sizeof(path), dest, rel)) < 0)
+		return rv;
+	rv = backup_pg_dump(s->cfg->backup.pg_dump, conninfo, snap, path, z,
+			    NULL, NULL, &size, sha, s->err, sizeof(s->err));
+	if (rv < 0)
+		return rv;
+	return backup_artifacts_add(arts, "db", rel, size, sha);
+}
+
+static int do_copy(struct session *s, const Ls__BackupCopy *c,
+		   struct backup_artifacts *arts, struct ls_strlist *failed,
+		   struct counts *counts)
+{
+	enum backup_compression z = c->compression == 1 ? BACKUP_ZSTD
+							 : BACKUP_GZIP;
+	char snap[LS_PATH_MAX], path[LS_PATH_MAX], rel[64];
+	size_t i;
+	int rv;
+
+	if (c->dest_dir[0] != '/') {
+		snprintf(s->err, sizeof(s->err),
+			 "destination %s is not absolute", c->dest_dir);
+		return LS_EINVAL;
+	}
+	if (s->pg != NULL) {
+		if ((rv = dump_db(s, s->cfg->postgresql.conninfo, s->snapshot,
+				  c->dest_dir, "db/database.sql.gz", z,
+				  arts)) < 0)
+			return rv;
+		if ((rv = backup_pg_table_counts(s->pg, count_cb, counts,
+						 s->err, sizeof(s->err))) < 0)
+			return rv;
+	}
+	if (s->pg_ci != NULL &&
+	    (rv = dump_db(s, s->cfg->postgresql.ci_conninfo, s->ci_snapshot,
+			  c->dest_dir, "db/ci_database.sql.gz", z, arts)) < 0)
+		return rv;
+	if (s->repos) {
+		if ((rv = sub(path, sizeof(path), s->workdir, "repos")) < 0)
+			return rv;
+		rv = backup_repos_copy(s->cfg, path, c->dest_dir, s->id,
+				       c->allow_partial, NULL, NULL, arts,
+				       failed, s->err, sizeof(s->err));
+		if (rv < 0)
+			return rv;
+	}
+	for (i = 0; i < s->ncomps; i++) {
+		if ((rv = ls_fmt(snap, sizeof(snap), "%s/files/%s", s->workdir,
+				 s->comps[i])) < 0 ||
+		    (rv = ls_fmt(rel, sizeof(rel), "%s.tar.gz", s->comps[i])) <
+			0 ||
+		    (rv = sub(path, sizeof(path), c->dest_dir, rel)) < 0)
+			return rv;
+		rv = backup_files_copy(s->comps[i], snap, path, rel, z, NULL,
+				       NULL, arts, s->err, sizeof(s->err));
+		if (rv < 0)
+			return rv;
+	}
+	return 0;
+}
+
+static void release(struct session *s)
+{
+	backup_pg_release(s->pg);
+	backup_pg_release(s->pg_ci);
+	s->pg = s->pg_ci = NULL;
+	if (s->workdir[0] != '\0')
+		ls_rmtree(s->workdir);
+}
+
+/* Answers one operation; returns 1 after a release. */
+static int handle(struct session *s, const Ls__Operation *op)
+{
+	Ls__OpResult r = LS__OP_RESULT__INIT;
+	Ls__BackupCutResult cr = LS__BACKUP_CUT_RESULT__INIT;
+	Ls__BackupCopyResult pr = LS__BACKUP_COPY_RESULT__INIT;
+	Ls__ComponentCut *cc[MAX_COMPONENTS], ccs[MAX_COMPONENTS];
+	struct backup_artifacts arts = {0};
+	struct ls_strlist failed = {0};
+	struct counts counts = {0};
+	Ls__Artifact *av = NULL, **ap = NULL;
+	uint8_t *buf = NULL;
+	size_t len, i;
+	int rv = 0, done = 0;
+
+	s->err[0] = '\0';
+	r.op_id = op->id;
+	switch (op->kind_case) {
+	case LS__OPERATION__KIND_BACKUP_CUT:
+		rv = do_cut(s, op->backup_cut, &cr, cc, ccs);
+		if (rv == 0) {
+			r.kind_case = LS__OP_RESULT__KIND_BACKUP_CUT;
+			r.backup_cut = &cr;
+		}
+		break;
+	case LS__OPERATION__KIND_BACKUP_COPY:
+		rv = do_copy(s, op->backup_copy, &arts, &failed, &counts);
+		if (rv < 0)
+			break;
+		av = calloc(arts.n ? arts.n : 1, sizeof(*av));
+		ap = calloc(arts.n ? arts.n : 1, sizeof(*ap));
+		if (av == NULL || ap == NULL) {
+			rv = LS_ENOMEM;
+			break;
+		}
+		for (i = 0; i < arts.n; i++) {
+			ls__artifact__init(&av[i]);
+			av[i].component = arts.items[i].component;
+			av[i].path = arts.items[i].path;
+			av[i].size = arts.items[i].size;
+			av[i].sha256.data = arts.items[i].sha256;
+			av[i].sha256.len = 32;
+			ap[i] = &av[i];
+		}
+		pr.n_artifacts = arts.n;
+		pr.artifacts = ap;
+		pr.n_failed_repos = failed.n;
+		pr.failed_repos = failed.items;
+		pr.n_table_counts = counts.n;
+		pr.table_counts = counts.items;
+		r.kind_case = LS__OP_RESULT__KIND_BACKUP_COPY;
+		r.backup_copy = &pr;
+		break;
+	case LS__OPERATION__KIND_BACKUP_RELEASE:
+		release(s);
+		done = 1;
+		break;
+	default:
+		rv = LS_EPROTO;
+		snprintf(s->err, sizeof(s->err), "not a backup operation");
+		break;
+	}
+	r.status = rv;
+	if (rv < 0)
+		r.error = s->err[0] ? s->err : (char *)ls_strerror(rv);
+	len = ls__op_result__get_packed_size(&r);
+	if ((buf = malloc(len ? len : 1)) != NULL) {
+		ls__op_result__pack(&r, buf);
+		if (ls_frame_write(STDOUT_FILENO, buf, len) < 0)
+			done = -1;
+	} else {
+		done = -1;
+	}
+	free(buf);
+	free(av);
+	free(ap);
+	backup_artifacts_free(&arts);
+	for (i = 0; i < failed.n; i++)
+		free(failed.items[i]);
+	free(failed.items);
+	counts_free(&counts);
+	return done;
+}
+
+int exec_backup_session(const struct agent_config *cfg, const char *backup_id)
+{
+	struct session s;
+	int rv = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	if (strlen(backup_id) >= sizeof(s.id) || strchr(backup_id, '/') ||
+	    backup_id[0] == '.' || backup_id[0] == '\0') {
+		fprintf(stderr, "backup-session: invalid backup id\n");
+		return 2;
+	}
+	ls_strlcpy(s.id, backup_id, sizeof(s.id));
+	if (ls_fmt(s.workdir, sizeof(s.workdir), "%s/lockstep-%s",
+		   cfg->backup_staging_dir, backup_id) < 0)
+		return 2;
+	for (;;) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		Ls__Operation *op;
+		int done;
+
+		rv = ls_frame_read(STDIN_FILENO, 0, &buf, &len);
+		if (rv < 0)
+			break; /* the agent went away: drop everything */
+		op = ls__operation__unpack(NULL, len, buf);
+		free(buf);
+		if (op == NULL) {
+			rv = LS_EPROTO;
+			break;
+		}
+		done = handle(&s, op);
+		ls__operation__free_unpacked(op, NULL);
+		if (done != 0) {
+			rv = done < 0 ? LS_EIO : 0;
+			break;
+		}
+	}
+	release(&s);
+	return rv == 0 ? 0 : 1;
+}

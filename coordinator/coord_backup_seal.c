@@ -1,0 +1,269 @@
+/*
+ * Sealing a backup: every artifact re-read and checked against the size
+ * and SHA-256 its node reported, GitLab's metadata files written, and
+ * Lockstep's manifest written and signed. Runs on its own thread without
+ * the coordinator's lock: it only reads the backup's settled results.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "backup_meta.h"
+#include "coord_backup.h"
+#include "ls_afile.h"
+#include "ls_error.h"
+#include "ls_log.h"
+#include "ls_util.h"
+
+#define MANIFEST_FORMAT 1
+
+static int path_safe(const char *rel)
+{
+	return rel[0] != '/' && strstr(rel, "..") == NULL && rel[0] != '\0';
+}
+
+static int put_file(const char *dir, const char *name, const char *text,
+		    mode_t mode, uint64_t *total)
+{
+	char path[4200];
+	struct ls_afile *f;
+	uint64_t size = 0;
+	int rv;
+
+	if ((rv = ls_fmt(path, sizeof(path), "%s/%s", dir, name)) < 0 ||
+	    (rv = ls_afile_open(&f, path, mode)) < 0)
+		return rv;
+	if ((rv = ls_afile_write(f, text, strlen(text))) < 0) {
+		ls_afile_abort(f);
+		return rv;
+	}
+	if ((rv = ls_afile_commit(f, &size, NULL)) < 0)
+		return rv;
+	*total += size;
+	return 0;
+}
+
+static int verify_artifacts(struct coord_backup *b, uint64_t *total,
+			    uint32_t *count, char *err, size_t errlen)
+{
+	char path[4200], want[65], got[65];
+	size_t i, k;
+	int rv;
+
+	for (i = 0; i < b->nnodes; i++) {
+		const Ls__BackupCopyResult *cp = b->nodes[i].copy;
+
+		for (k = 0; cp != NULL && k < cp->n_artifacts; k++) {
+			const Ls__Artifact *a = cp->artifacts[k];
+			uint8_t sha[32];
+			uint64_t size = 0;
+
+			if (!path_safe(a->path) || a->sha256.len != 32) {
+				snprintf(err, errlen,
+					 "node %s reported an invalid "
+					 "artifact '%s'",
+					 b->nodes[i].node->name, a->path);
+				return LS_EPROTO;
+			}
+			if ((rv = ls_fmt(path, sizeof(path), "%s/%s", b->dest,
+					 a->path)) < 0)
+				return rv;
+			if ((rv = ls_sha256_file(path, &size, sha)) < 0) {
+				snprintf(err, errlen, "artifact %s from %s: %s",
+					 path, b->nodes[i].node->name,
+					 ls_strerror(rv));
+				return rv;
+			}
+			if (size != a->size ||
+			    memcmp(sha, a->sha256.data, 32) != 0) {
+				ls_hex(want, a->sha256.data, 32);
+				ls_hex(got, sha, 32);
+				snprintf(err, errlen,
+					 "artifact %s from %s: %llu bytes "
+					 "sha256 %.16s... reported, %llu bytes "
+					 "sha256 %.16s... in the store",
+					 path, b->nodes[i].node->name,
+					 (unsigned long long)a->size, want,
+					 (unsigned long long)size, got);
+				return LS_EAUTH;
+			}
+			*total += size;
+			(*count)++;
+		}
+	}
+	return 0;
+}
+
+static json_t *cut_json(const struct bk_node *bn)
+{
+	const Ls__BackupCutResult *c = bn->cut;
+	json_t *o = json_object(), *comps = json_array(), *counts;
+	size_t i;
+
+	if (c == NULL)
+		return o;
+	if (c->pg_snapshot)
+		json_object_set_new(o, "pg_snapshot", json_string(c->pg_snapshot));
+	if (c->pg_lsn)
+		json_object_set_new(o, "pg_lsn", json_string(c->pg_lsn));
+	if (c->pg_ci_snapshot)
+		json_object_set_new(o, "pg_ci_snapshot",
+				    json_string(c->pg_ci_snapshot));
+	if (c->db_version)
+		json_object_set_new(o, "db_version", json_string(c->db_version));
+	if (c->has_repos) {
+		json_object_set_new(o, "repositories",
+				    json_integer((json_int_t)c->repos));
+		json_object_set_new(o, "refs", json_integer((json_int_t)c->refs));
+		json_object_set_new(o, "empty_repositories",
+				    json_integer((json_int_t)c->empty_repos));
+	}
+	for (i = 0; i < c->n_components; i++) {
+		const Ls__ComponentCut *cc = c->components[i];
+		json_t *x = json_object();
+		json_object_set_new(x, "name", json_string(cc->name));
+		json_object_set_new(x, "present", json_boolean(cc->present));
+		json_object_set_new(x, "files", json_integer((json_int_t)cc->files));
+		json_object_set_new(x, "bytes", json_integer((json_int_t)cc->bytes));
+		json_object_set_new(x, "hard_linked",
+				    json_boolean(!cc->copied_fallback));
+		json_array_append_new(comps, x);
+	}
+	json_object_set_new(o, "components", comps);
+	if (bn->copy != NULL && bn->copy->n_table_counts > 0) {
+		counts = json_object();
+		for (i = 0; i < bn->copy->n_table_counts; i++)
+			json_object_set_new(
+			    counts, bn->copy->table_counts[i]->table,
+			    json_integer(
+				(json_int_t)bn->copy->table_counts[i]->rows));
+		json_object_set_new(o, "table_rows", counts);
+	}
+	return o;
+}
+
+static char *manifest_text(const struct coord_backup *b)
+{
+	json_t *m = json_object(), *nodes = json_array(), *arts = json_array();
+	char hex[65];
+	size_t i, k;
+	char *text;
+
+	json_object_set_new(m, "format", json_integer(MANIFEST_FORMAT));
+	json_object_set_new(m, "backup_id", json_string(b->id));
+	json_object_set_new(m, "created_at", json_integer(b->created_at));
+	json_object_set_new(m, "gitlab_version", json_string(b->version));
+	json_object_set_new(m, "skipped", json_string(b->skipped));
+	json_object_set_new(m, "compression",
+			    json_string(b->compression ? "zstd" : "gzip"));
+	json_object_set_new(
+	    m, "freeze_window_ms",
+	    json_integer((json_int_t)(b->thaw_us - b->freeze_start_us) / 1000));
+	for (i = 0; i < b->nnodes; i++) {
+		const struct bk_node *bn = &b->nodes[i];
+		json_t *n = json_object(), *roles = json_array();
+
+		for (k = 0; k < bn->node->nroles; k++)
+			json_array_append_new(roles,
+					      json_string(bn->node->roles[k]));
+		json_object_set_new(n, "name", json_string(bn->node->name));
+		json_object_set_new(n, "roles", roles);
+		json_object_set_new(n, "cut", cut_json(bn));
+		json_array_append_new(nodes, n);
+		for (k = 0; bn->copy && k < bn->copy->n_artifacts; k++) {
+			const Ls__Artifact *a = bn->copy->artifacts[k];
+			json_t *x = json_object();
+			ls_hex(hex, a->sha256.data, 32);
+			json_object_set_new(x, "node", json_string(bn->node->name));
+			json_object_set_new(x, "component",
+					    json_string(a->component));
+			json_object_set_new(x, "path", json_string(a->path));
+			json_object_set_new(x, "size",
+					    json_integer((json_int_t)a->size));
+			json_object_set_new(x, "sha256", json_string(hex));
+			json_array_append_new(arts, x);
+		}
+	}
+	json_object_set_new(m, "nodes", nodes);
+	json_object_set_new(m, "artifacts", arts);
+	text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(m);
+	return text;
+}
+
+static const char *db_version(const struct coord_backup *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nnodes; i++)
+		if (b->nodes[i].cut && b->nodes[i].cut->db_version)
+			return b->nodes[i].cut->db_version;
+	return "";
+}
+
+int coord_backup_seal(struct coord *c, struct coord_backup *b,
+		      uint64_t *size, uint32_t *nartifacts, char *err,
+		      size_t errlen)
+{
+	struct backup_meta meta;
+	char *yml = NULL, *json = NULL, *man = NULL, *sig = NULL;
+	char tar_version[128], dir[4200];
+	uint8_t s[crypto_sign_BYTES];
+	uint64_t total = 0;
+	uint32_t count = 0;
+	int rv;
+
+	if ((rv = verify_artifacts(b, &total, &count, err, errlen)) < 0)
+		return rv;
+	snprintf(tar_version, sizeof(tar_version), "lockstep %s (%s)",
+		 LOCKSTEP_VERSION, archive_version_string());
+	memset(&meta, 0, sizeof(meta));
+	meta.backup_id = b->id;
+	meta.created_at = b->created_at;
+	meta.gitlab_version = b->version;
+	meta.db_version = db_version(b);
+	meta.tar_version = tar_version;
+	meta.installation_type = "omnibus-gitlab";
+	meta.skipped = b->skipped;
+	rv = LS_ENOMEM;
+	if ((rv = backup_meta_yml(&meta, &yml)) < 0 ||
+	    (rv = backup_meta_json(&meta, &json)) < 0 ||
+	    (man = manifest_text(b)) == NULL) {
+		snprintf(err, errlen, "cannot render the backup metadata");
+		rv = rv < 0 ? rv : LS_ENOMEM;
+		goto out;
+	}
+	crypto_sign_detached(s, NULL, (const uint8_t *)man, strlen(man),
+			     c->signer.sk);
+	if ((sig = malloc(2 * sizeof(s) + 2)) == NULL) {
+		rv = LS_ENOMEM;
+		goto out;
+	}
+	ls_hex(sig, s, sizeof(s));
+	sig[2 * sizeof(s)] = '\n';
+	sig[2 * sizeof(s) + 1] = '\0';
+	if ((rv = ls_fmt(dir, sizeof(dir), "%s/lockstep", b->dest)) < 0 ||
+	    (rv = put_file(b->dest, "backup_information.yml", yml, 0644,
+			   &total)) < 0 ||
+	    (rv = put_file(b->dest, "backup_information.json", json, 0600,
+			   &total)) < 0 ||
+	    (rv = put_file(dir, "manifest.json", man, 0600, &total)) < 0 ||
+	    (rv = put_file(dir, "manifest.json.sig", sig, 0600, &total)) < 0) {
+		snprintf(err, errlen, "writing metadata into %s: %s", b->dest,
+			 ls_strerror(rv));
+		goto out;
+	}
+	*size = total;
+	*nartifacts = count;
+	rv = 0;
+out:
+	free(yml);
+	free(json);
+	free(man);
+	free(sig);
+	return rv;
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Fleet-wide consistent backups on a real local fleet (PostgreSQL 15, git,
+the GitLab node fixture):
+
+- `lockstep backup create` writes GitLab's layout: backup_information.yml and
+  .json, db/database.sql.gz that loads with psql, repositories in
+  gitaly-backup's manifest layout whose bundles verify and hold the live refs,
+  file components whose listings equal the source trees, and a manifest whose
+  checksums match every artifact;
+- writes that land during the copy are not in the backup;
+- a second backup while one runs is refused, naming the running one;
+- a failed preflight and an agent killed during the copy each fail the backup
+  naming the node, leave no files and nothing listed as complete.
+
+    python3 integration/test_backup.py --build BUILD_DIR [TestCase.test_name]
+"""
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleet  # noqa: E402
+from fleet import Fleet  # noqa: E402
+
+BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
+GIT = "/usr/bin/git"
+GIT_ENV = dict(fleet.GIT_ENV, PATH="/usr/bin:/bin")
+
+
+def git(*args, cwd=None, input=None):
+    p = subprocess.run([GIT] + list(args), capture_output=True, env=GIT_ENV, cwd=cwd,
+                       input=input, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError("git %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+    return p.stdout.decode()
+
+
+def live_refs(gitdir):
+    out = git("--git-dir", gitdir, "for-each-ref", "--format=%(objectname) %(refname)")
+    return sorted(out.splitlines())
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tar_names(path):
+    p = subprocess.run(["tar", "-tzf", path], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError("tar -tzf %s: %s" % (path, p.stderr))
+    return p.stdout.splitlines()
+
+
+def tree_names(root):
+    """What `tar -C root -cf - .` lists, as a set of ./-prefixed names."""
+    names = {"./"}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        if rel != ".":
+            names.add("./" + rel + "/")
+        for fn in filenames:
+            names.add("./" + os.path.normpath(os.path.join(rel, fn)))
+    return names
+
+
+class BackupTest(unittest.TestCase):
+    def create(self, f, *args, timeout=600):
+        p = f.cli("backup", "create", "--json", *args, timeout=timeout)
+        try:
+            out = json.loads(p.stdout)
+        except ValueError:
+            raise AssertionError("backup create printed no JSON (exit %d):\n%s%s\n%s" % (
+                p.returncode, p.stdout, p.stderr, f.coordinator_log()[-4000:]))
+        return p.returncode, out
+
+    def test_backup_gitlab_layout(self):
+        with Fleet(BUILD) as f:
+            rc, out = self.create(f)
+            self.assertEqual(rc, 0, json.dumps(out, indent=1))
+            self.assertEqual(out["state"], "complete", out)
+            bid, dest = out["id"], out["path"]
+            self.assertRegex(bid, r"^\d{10}_\d{4}_\d{2}_\d{2}_17\.8\.2-ee$")
+            self.assertTrue(dest.endswith("/" + bid), dest)
+
+            # GitLab's metadata.
+            with open(os.path.join(dest, "backup_information.yml")) as fh:
+                yml = fh.read()
+            self.assertIn(":gitlab_version: 17.8.2-ee", yml)
+            self.assertRegex(yml, r":db_version: '?\d{14}'?")
+            with open(os.path.join(dest, "backup_information.json")) as fh:
+                info = json.load(fh)
+            self.assertEqual(set(info), {"backup_id", "created_at", "gitlab_version",
+                                         "metadata_version"})
+            self.assertEqual(info["backup_id"], bid)
+            self.assertEqual(info["metadata_version"], 2)
+
+            # The database dump loads into a fresh database.
+            f.psql("CREATE DATABASE restored")
+            with gzip.open(os.path.join(dest, "db", "database.sql.gz"), "rb") as fh:
+                sql = fh.read()
+            self.assertIn(b"DROP TABLE IF EXISTS", sql)
+            p = subprocess.run([fleet.PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", f.pg_socket_dir,
+                                "-p", str(f.pg_port), "-U", fleet.PG_USER, "-d", "restored"],
+                               input=sql, capture_output=True, timeout=120)
+            bad = [ln for ln in p.stderr.decode().splitlines()
+                   if ln and not re.search(r"WARNING:|does not exist|must be owner of", ln)]
+            self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+            self.assertEqual(bad, [])
+            self.assertEqual(f.psql("SELECT count(*) FROM projects", db="restored").strip(),
+                             f.psql("SELECT count(*) FROM projects").strip())
+
+            # Repositories in gitaly-backup's layout.
+            with tempfile.TemporaryDirectory() as tmp:
+                git("init", "--quiet", "--bare", os.path.join(tmp, "probe.git"))
+                for r in f.repos:
+                    rel = r["disk_path"] + ".git"
+                    mdir = os.path.join(dest, "repositories", "manifests", r["storage"], rel)
+                    with open(os.path.join(mdir, bid + ".toml")) as fh:
+                        toml = fh.read()
+                    with open(os.path.join(mdir, "+latest.toml")) as fh:
+                        self.assertEqual(fh.read(), toml)
+                    step = os.path.join(dest, "repositories", r["storage"], rel, bid)
+                    with open(os.path.join(step, "001.refs")) as fh:
+                        refs = [ln for ln in fh.read().splitlines() if not ln.endswith(" HEAD")]
+                    if r["empty"]:
+                        self.assertIn("empty = true", toml)
+                        self.assertEqual(refs, [])
+                        self.assertFalse(os.path.exists(os.path.join(step, "001.bundle")))
+                        continue
+                    self.assertIn("empty = false", toml)
+                    self.assertEqual(sorted(refs), live_refs(r["git_dir"]), r["disk_path"])
+                    bundle = os.path.join(step, "001.bundle")
+                    git("bundle", "verify", bundle, cwd=os.path.join(tmp, "probe.git"))
+                    clone = os.path.join(tmp, "clone-%d" % r["id"])
+                    git("clone", "--quiet", bundle, clone)
+
+            # File components: exactly the source trees.
+            rails = f.node_paths("rails-1")
+            self.assertEqual(set(tar_names(os.path.join(dest, "uploads.tar.gz"))),
+                             tree_names(rails["uploads"]))
+            self.assertEqual(set(tar_names(os.path.join(dest, "artifacts.tar.gz"))),
+                             tree_names(os.path.join(rails["rails_shared"], "artifacts")))
+
+            # The manifest's checksums match every artifact.
+            with open(os.path.join(dest, "lockstep", "manifest.json")) as fh:
+                man = json.load(fh)
+            self.assertEqual(man["backup_id"], bid)
+            self.assertGreaterEqual(man["freeze_window_ms"], 0)
+            self.assertGreater(len(man["artifacts"]), len(f.repos))
+            for a in man["artifacts"]:
+                path = os.path.join(dest, a["path"])
+                self.assertEqual(os.path.getsize(path), a["size"], a["path"])
+                self.assertEqual(sha256(path), a["sha256"], a["path"])
+            with open(os.path.join(dest, "lockstep", "manifest.json.sig")) as fh:
+                self.assertRegex(fh.read(), r"^[0-9a-f]{128}\n$")
+            pg = [n for n in man["nodes"] if n["name"] == "postgresql-1"][0]
+            self.assertEqual(str(pg["cut"]["table_rows"]["public.projects"]),
+                             f.psql("SELECT count(*) FROM projects").strip())
+
+            # Catalog, and nothing left in the nodes' staging directories.
+            lst = f.cli_json("backup", "list")
+            self.assertEqual([(b["id"], b["state"]) for b in lst], [(bid, "complete")])
+            for name, _ in fleet.DEFAULT_NODES:
+                staging = f.node_paths(name)["backups"]
+                self.assertEqual([e for e in os.listdir(staging) if e.startswith("lockstep-")], [],
+                                 name + " kept its backup work directory")
+
+    def test_writes_during_copy_not_in_backup(self):
+        with Fleet(BUILD) as f:
+            rails = f.node_paths("rails-1")
+            # A large upload keeps the copy going for seconds.
+            big = os.path.join(rails["uploads"], "-", "system", "big.bin")
+            with open(big, "wb") as fh:
+                fh.write(os.urandom(96 << 20))
+            repo = [r for r in f.repos if not r["empty"]][0]
+            before = live_refs(repo["git_dir"])
+            p = f.cli("backup", "create", "--detach", "--json", check=True)
+            bid = json.loads(p.stdout)["id"]
+            # Refused while it runs, naming the running backup.
+            p2 = f.cli("backup", "create", "--json")
+            self.assertEqual(p2.returncode, 1, p2.stdout)
+            self.assertIn("another backup is running: " + bid, p2.stderr)
+
+            f.wait_until(lambda: f.cli_json("backup", "show", bid)["phase"] in ("copy", "seal"),
+                         120, "the backup to reach its copy")
+            # Writes after the cut: a commit on a new branch, a row, a file.
+            head = git("--git-dir", repo["git_dir"], "rev-parse", "refs/heads/main").strip()
+            tree = git("--git-dir", repo["git_dir"], "rev-parse", head + "^{tree}").strip()
+            commit = git("--git-dir", repo["git_dir"], "commit-tree", tree, "-p", head, "-m",
+                         "after the cut").strip()
+            git("--git-dir", repo["git_dir"], "update-ref", "refs/heads/after-cut", commit)
+            f.psql("INSERT INTO namespaces (id, name, path, owner_id, type) VALUES "
+                   "(999, 'After Cut', 'after-cut', 1, 'Group')")
+            late = os.path.join(rails["uploads"], "-", "system", "after-cut.txt")
+            with open(late, "w") as fh:
+                fh.write("written after the cut\n")
+            state = f.cli_json("backup", "show", bid)
+            self.assertEqual(state["state"], "running",
+                             "the copy ended before the writes: the test proves nothing")
+            f.wait_until(lambda: f.cli_json("backup", "show", bid)["state"] != "running", 300,
+                         "the backup to finish")
+            out = f.cli_json("backup", "show", bid)
+            self.assertEqual(out["state"], "complete", out)
+            dest = out["path"]
+            step = os.path.join(dest, "repositories", repo["storage"], repo["disk_path"] + ".git", bid)
+            with open(os.path.join(step, "001.refs")) as fh:
+                refs = sorted(ln for ln in fh.read().splitlines() if not ln.endswith(" HEAD"))
+            self.assertEqual(refs, before)
+            self.assertNotIn(commit, "\n".join(refs))
+            with gzip.open(os.path.join(dest, "db", "database.sql.gz"), "rb") as fh:
+                self.assertNotIn(b"after-cut", fh.read())
+            names = tar_names(os.path.join(dest, "uploads.tar.gz"))
+            self.assertIn("./-/system/big.bin", names)
+            self.assertNotIn("./-/system/after-cut.txt", names)
+            # The writes themselves went through.
+            self.assertIn("refs/heads/after-cut", "\n".join(live_refs(repo["git_dir"])))
+
+    def test_preflight_failure_leaves_nothing(self):
+        with Fleet(BUILD) as f:
+            f.set_service("rails-1", "sidekiq", False)
+            rc, out = self.create(f)
+            self.assertEqual(rc, 1)
+            self.assertEqual(out["state"], "failed")
+            self.assertIn("rails-1", out["reason"])
+            self.assertIn("gitlab-ctl:sidekiq", out["reason"])
+            self.assertFalse(os.path.exists(out["path"]), out["path"])
+            self.assertEqual([b["state"] for b in f.cli_json("backup", "list")], ["failed"])
+
+    def test_agent_killed_during_copy(self):
+        with Fleet(BUILD) as f:
+            rails = f.node_paths("rails-1")
+            with open(os.path.join(rails["uploads"], "-", "system", "big.bin"), "wb") as fh:
+                fh.write(os.urandom(96 << 20))
+            p = f.cli("backup", "create", "--detach", "--json", check=True)
+            bid = json.loads(p.stdout)["id"]
+            f.wait_until(lambda: f.cli_json("backup", "show", bid)["phase"] == "copy", 120,
+                         "the backup to reach its copy")
+            f.stop_agent("rails-1", signal.SIGKILL)
+            show = lambda: f.cli_json("backup", "show", bid, ok_codes=(0, 1))  # noqa: E731
+            f.wait_until(lambda: show()["state"] != "running", 4 * f.poll_timeout_s + 60,
+                         "the backup to fail")
+            out = show()
+            self.assertEqual(out["state"], "failed", out)
+            self.assertIn("rails-1", out["reason"])
+            self.assertFalse(os.path.exists(out["path"]), "partial files left in " + out["path"])
+            self.assertNotIn("complete", [b["state"] for b in f.cli_json("backup", "list")])
+
+
+def main():
+    global BUILD
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=BUILD)
+    args, rest = ap.parse_known_args()
+    BUILD = os.path.abspath(args.build)
+    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+# Repositories cut and copy against real git repositories.
+ls_unit_test(test_backup_repos agent_backup_repos)
+set_tests_properties(test_backup_repos PROPERTIES TIMEOUT 300)
+find_program(LS_GIT_FOR_TESTS git)
+if(LS_GIT_FOR_TESTS)
+	target_compile_definitions(test_backup_repos PRIVATE LS_GIT_PATH="${LS_GIT_FOR_TESTS}")
+endif()
