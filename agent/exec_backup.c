@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "agent_config.h"
 #include "backup_artifact.h"
@@ -20,6 +21,7 @@
 #include "backup_repos.h"
 #include "exec_backup.h"
 #include "lockstep.pb-c.h"
+#include "ls_afile.h"
 #include "ls_error.h"
 #include "ls_frame.h"
 #include "ls_log.h"
@@ -206,6 +208,65 @@ static int dump_db(struct session *s, const char *conninfo, const char *snap,
 	return backup_artifacts_add(arts, "db", rel, size, sha);
 }
 
+#define SECRET_FILE_MAX (16 * 1024 * 1024)
+
+/*
+ * GitLab's own backup leaves out gitlab-secrets.json and gitlab.rb, yet a
+ * restore without them loses every encrypted column. Each is sealed to the
+ * fleet's backup key here: the clear text never leaves this process.
+ */
+static int seal_file(struct session *s, const char *src, const char *name,
+		     const Ls__BackupCopy *c, struct backup_artifacts *arts)
+{
+	char rel[512], path[LS_PATH_MAX];
+	char *plain = NULL;
+	uint8_t *sealed = NULL, sha[32];
+	size_t len = 0;
+	uint64_t size;
+	struct ls_afile *f = NULL;
+	int rv;
+
+	rv = ls_read_file(src, SECRET_FILE_MAX, &plain, &len);
+	if (rv == LS_ENOENT)
+		return 0; /* this node has no such file */
+	if (rv < 0) {
+		snprintf(s->err, sizeof(s->err), "%.900s: %s", src,
+			 ls_strerror(rv));
+		return rv;
+	}
+	if ((sealed = malloc(len + crypto_box_SEALBYTES)) == NULL) {
+		rv = LS_ENOMEM;
+		goto out;
+	}
+	if (crypto_box_seal(sealed, (const uint8_t *)plain, len,
+			    c->backup_pk.data) != 0) {
+		rv = LS_ECRYPTO;
+		goto out;
+	}
+	if ((rv = ls_fmt(rel, sizeof(rel), "lockstep/secrets/%s/%s.sealed",
+			 c->node, name)) < 0 ||
+	    (rv = ls_fmt(path, sizeof(path), "%s/%s", c->dest_dir, rel)) < 0 ||
+	    (rv = ls_afile_open(&f, path, 0600)) < 0)
+		goto out;
+	if ((rv = ls_afile_write(f, sealed, len + crypto_box_SEALBYTES)) < 0) {
+		ls_afile_abort(f);
+		goto out;
+	}
+	if ((rv = ls_afile_commit(f, &size, sha)) < 0)
+		goto out;
+	rv = backup_artifacts_add(arts, "secrets", rel, size, sha);
+out:
+	if (rv < 0 && s->err[0] == '\0')
+		snprintf(s->err, sizeof(s->err), "sealing %.900s: %s", src,
+			 ls_strerror(rv));
+	if (plain != NULL) {
+		ls_wipe(plain, len);
+		free(plain);
+	}
+	free(sealed);
+	return rv;
+}
+
 static int do_copy(struct session *s, const Ls__BackupCopy *c,
 		   struct backup_artifacts *arts, struct ls_strlist *failed,
 		   struct counts *counts)
@@ -221,6 +282,17 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 			 "destination %s is not absolute", c->dest_dir);
 		return LS_EINVAL;
 	}
+	if (!c->has_backup_pk || c->backup_pk.len != crypto_box_PUBLICKEYBYTES ||
+	    c->node == NULL || ls_node_name_valid(c->node) < 0) {
+		snprintf(s->err, sizeof(s->err),
+			 "the copy carries no valid backup key or node name");
+		return LS_EPROTO;
+	}
+	if ((rv = seal_file(s, s->cfg->gitlab.secrets_file,
+			    "gitlab-secrets.json", c, arts)) < 0 ||
+	    (rv = seal_file(s, s->cfg->gitlab.config_file, "gitlab.rb", c,
+			    arts)) < 0)
+		return rv;
 	if (s->pg != NULL) {
 		if ((rv = dump_db(s, s->cfg->postgresql.conninfo, s->snapshot,
 				  c->dest_dir, "db/database.sql.gz", z,

@@ -49,22 +49,6 @@ static size_t signed_bytes(uint8_t *out, uint32_t version, const char *node,
 	return o + 32;
 }
 
-int ls_node_name_valid(const char *name)
-{
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n > LS_NODE_NAME_MAX)
-		return LS_EINVAL;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		         (i > 0 && (c == '.' || c == '_' || c == '-'));
-		if (!ok)
-			return LS_EINVAL;
-	}
-	return 0;
-}
-
 int ls_sign_keypair(uint8_t pk[LS_SIGN_PK_LEN], uint8_t sk[LS_SIGN_SK_LEN])
 {
 	if (sodium_init() < 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "lockstep.pb-c.h"
+#include "ls_util.h"
 
 #define LS_ENVELOPE_VERSION 1
 #define LS_COORD_NODE "coordinator"
@@ -24,8 +25,6 @@ struct ls_signer {
 	uint64_t counter; /* last counter used; the next seal uses counter+1 */
 };
 
-/* 0 if name is a valid node name: [a-z0-9][a-z0-9._-]{0,62}. */
-int ls_node_name_valid(const char *name);
 
 /* Fresh Ed25519 key pair. */
 int ls_sign_keypair(uint8_t pk[LS_SIGN_PK_LEN], uint8_t sk[LS_SIGN_SK_LEN]);

@@ -314,3 +314,19 @@ int ls_parse_duration_ms(const char *s, int64_t *out_ms)
 	}
 	return LS_EINVAL;
 }
+
+int ls_node_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 63)
+		return LS_EINVAL;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		         (i > 0 && (c == '.' || c == '_' || c == '-'));
+		if (!ok)
+			return LS_EINVAL;
+	}
+	return 0;
+}

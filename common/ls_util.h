@@ -49,6 +49,9 @@ int ls_parse_int(const char *s, long long min, long long max, long long *out);
 int64_t ls_now(void);
 int64_t ls_mono_ms(void);
 
+/* 0 if name is a valid node name: [a-z0-9][a-z0-9._-]{0,62}. */
+int ls_node_name_valid(const char *name);
+
 /* Wipes secrets in a way the compiler keeps. */
 void ls_wipe(void *p, size_t len);
 

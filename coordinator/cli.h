@@ -32,5 +32,6 @@ int cli_status(struct cli *cli, int argc, char **argv);
 int cli_check(struct cli *cli, int argc, char **argv);
 int cli_ping(struct cli *cli, int argc, char **argv);
 int cli_backup(struct cli *cli, int argc, char **argv);
+int cli_keys(struct cli *cli, int argc, char **argv);
 
 #endif

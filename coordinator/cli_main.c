@@ -35,6 +35,8 @@ static void usage(FILE *f)
 	    "  check [--json] [--timeout DURATION]\n"
 	    "                      run every node's local checks now; exit 1 "
 	    "if any fails\n"
+	    "  keys export-backup-key --out FILE\n"
+	    "                      the private backup key, to keep offline\n"
 	    "  backup create|list|show ...\n"
 	    "                      consistent fleet backups (backup --help)\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
@@ -246,6 +248,8 @@ int main(int argc, char **argv)
 		return cli_ping(&cli, argc, argv);
 	if (strcmp(cmd, "backup") == 0)
 		return cli_backup(&cli, argc, argv);
+	if (strcmp(cmd, "keys") == 0)
+		return cli_keys(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return CLI_USAGE;

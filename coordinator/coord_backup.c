@@ -181,8 +181,6 @@ static void bk_fail(struct coord *c, struct coord_backup *b, const char *fmt,
 	}
 }
 
-static int has_part(const struct bk_node *bn);
-
 typedef void (*build_op_fn)(struct coord_backup *b, struct bk_node *bn,
 			    Ls__Operation *op, void *scratch);
 
@@ -338,11 +336,8 @@ static void copy_done(struct coord *c, struct coord_waiter *w)
 
 	for (i = 0; i < b->nnodes; i++) {
 		struct bk_node *bn = &b->nodes[i];
-		const Ls__OpResult *r;
+		const Ls__OpResult *r = result_of(w, i, bn, why, sizeof(why));
 
-		if (!has_part(bn))
-			continue;
-		r = result_of(w, i, bn, why, sizeof(why));
 		if (r == NULL || r->kind_case != LS__OP_RESULT__KIND_BACKUP_COPY) {
 			bn->phase = "failed";
 			bk_fail(c, b, "copy on %s",
@@ -390,6 +385,10 @@ static void build_copy(struct coord_backup *b, struct bk_node *bn,
 	cp->dest_dir = b->dest;
 	cp->compression = b->compression;
 	cp->allow_partial = b->allow_partial;
+	cp->has_backup_pk = 1;
+	cp->backup_pk.data = b->backup_pk;
+	cp->backup_pk.len = sizeof(b->backup_pk);
+	cp->node = bn->node->name;
 	op->kind_case = LS__OPERATION__KIND_BACKUP_COPY;
 	op->backup_copy = cp;
 }
@@ -404,11 +403,8 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 	b->thaw_us = coord_now_us();
 	for (i = 0; i < b->nnodes; i++) {
 		struct bk_node *bn = &b->nodes[i];
-		const Ls__OpResult *r;
+		const Ls__OpResult *r = result_of(w, i, bn, why, sizeof(why));
 
-		if (!has_part(bn))
-			continue;
-		r = result_of(w, i, bn, why, sizeof(why));
 
 		if (r == NULL || r->kind_case != LS__OP_RESULT__KIND_BACKUP_CUT) {
 			bn->phase = "failed";
@@ -430,8 +426,9 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 	}
 	b->phase = BK_COPY;
 	with_info(c, b, coord_catalog_update);
+	/* Every node copies: each seals its own secrets and configuration. */
 	if (fan_out(c, b, c->cfg->backup_timeout, copy_done, build_copy,
-		    has_part) < 0) {
+		    NULL) < 0) {
 		bk_fail(c, b, "out of memory");
 		phase_release(c, b);
 	}
@@ -500,17 +497,18 @@ static void preflight_done(struct coord *c, struct coord_waiter *w)
 	b->phase = BK_CUT;
 	with_info(c, b, coord_catalog_update);
 	b->freeze_start_us = coord_now_us();
-	if (fan_out(c, b, c->cfg->cut_timeout, cut_done, build_cut, has_part) <
+	if (fan_out(c, b, c->cfg->cut_timeout, cut_done, build_cut, NULL) <
 	    0) {
 		bk_fail(c, b, "out of memory");
 		phase_release(c, b);
 	}
 }
 
-static int has_part(const struct bk_node *bn)
+static int has_data(const struct bk_node *bn)
 {
 	return bn->database || bn->repositories || bn->ncomponents > 0;
 }
+
 
 /* Picks what each node backs up; every node is preflighted. */
 static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
@@ -557,7 +555,7 @@ static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 		}
 	}
 	for (i = 0; i < b->nnodes; i++)
-		if (has_part(&b->nodes[i]))
+		if (has_data(&b->nodes[i]))
 			return 0;
 	snprintf(err, errlen,
 		 "nothing to back up: no connected node has the postgresql, "
@@ -637,6 +635,7 @@ int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
 			 c->cfg->backup_store, ls_strerror(rv));
 		goto fail;
 	}
+	memcpy(b->backup_pk, c->backup_pk, sizeof(b->backup_pk));
 	b->phase = BK_PREFLIGHT;
 	with_info(c, b, coord_catalog_insert);
 	c->backup = b;

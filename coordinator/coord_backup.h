@@ -34,6 +34,7 @@ struct coord_backup {
 	char version[64];  /* GitLab version as in the id: 17.8.2-ee */
 	char dest[4096];   /* <store>/<id> */
 	char skipped[256]; /* GitLab's order, comma-separated */
+	uint8_t backup_pk[32];
 	uint32_t compression;
 	int allow_partial;
 	enum bk_phase phase;

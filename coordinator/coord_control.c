@@ -425,6 +425,21 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 	case LS__CONTROL_REQ__KIND_BACKUP_SHOW:
 		do_backup_show(cc, req->backup_show->id);
 		break;
+	case LS__CONTROL_REQ__KIND_KEYS_EXPORT: {
+		Ls__KeysExportResp kr = LS__KEYS_EXPORT_RESP__INIT;
+
+		/* Only over the 0600 control socket, to the coordinator's
+		 * own user; never logged. */
+		kr.secret_key.data = c->backup_sk;
+		kr.secret_key.len = sizeof(c->backup_sk);
+		kr.public_key.data = c->backup_pk;
+		kr.public_key.len = sizeof(c->backup_pk);
+		resp.kind_case = LS__CONTROL_RESP__KIND_KEYS_EXPORT;
+		resp.keys_export = &kr;
+		log_info("control: the backup private key was exported");
+		send_resp(cc, &resp);
+		break;
+	}
 	case LS__CONTROL_REQ__KIND_PING:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_PING,
 		             req->ping->has_timeout_ms ? req->ping->timeout_ms

@@ -107,6 +107,38 @@ static int load_or_make_signing_key(struct coord *c)
 	return rv;
 }
 
+static int load_or_make_backup_key(struct coord *c)
+{
+	char path[LS_PATH_MAX];
+	char *buf = NULL;
+	size_t len = 0;
+	int rv;
+
+	if ((rv = state_path(c, "backup.key", path, sizeof(path))) < 0)
+		return rv;
+	rv = ls_read_file(path, KEY_MAX, &buf, &len);
+	if (rv == LS_ENOENT) {
+		log_info("creating the fleet backup key pair in %s",
+			 c->cfg->state_dir);
+		crypto_box_keypair(c->backup_pk, c->backup_sk);
+		return ls_write_atomic(path, c->backup_sk, sizeof(c->backup_sk),
+				       0600);
+	}
+	if (rv < 0)
+		return rv;
+	if (len != sizeof(c->backup_sk)) {
+		log_warnx("%s: expected 32 bytes, found %zu", path, len);
+		rv = LS_EINVAL;
+	} else {
+		memcpy(c->backup_sk, buf, sizeof(c->backup_sk));
+		crypto_scalarmult_base(c->backup_pk, c->backup_sk);
+		rv = 0;
+	}
+	ls_wipe(buf, len);
+	free(buf);
+	return rv;
+}
+
 /* Reissued at every start, so a change of server_names takes effect. */
 static int make_server_cert(struct coord *c)
 {
@@ -189,6 +221,7 @@ static void coord_cleanup(struct coord *c)
 	ls_buf_free(&c->server_pem);
 	ls_buf_free(&c->server_key_pem);
 	ls_wipe(&c->signer, sizeof(c->signer));
+	ls_wipe(c->backup_sk, sizeof(c->backup_sk));
 	coord_db_close(c->db);
 }
 
@@ -252,6 +285,8 @@ int main(int argc, char **argv)
 		fatalx("fleet CA: %s", ls_strerror(rv));
 	if ((rv = load_or_make_signing_key(&c)) < 0)
 		fatalx("signing key: %s", ls_strerror(rv));
+	if ((rv = load_or_make_backup_key(&c)) < 0)
+		fatalx("backup key: %s", ls_strerror(rv));
 	if ((rv = make_server_cert(&c)) < 0)
 		fatalx("server certificate: %s", ls_strerror(rv));
 	if ((rv = state_path(&c, "lockstep.db", path, sizeof(path))) < 0 ||

@@ -77,6 +77,9 @@ struct coord {
 
 	struct ls_signer signer;
 	uint8_t sign_pk[LS_SIGN_PK_LEN];
+	/* X25519: nodes seal secrets and configuration to backup_pk; only
+	 * the (exportable) backup_sk opens them. */
+	uint8_t backup_pk[32], backup_sk[32];
 	struct ls_buf ca_pem, ca_key_pem, ca_der, server_pem, server_key_pem;
 	char fleet_url[300];
 	char enroll_url[300];

@@ -170,6 +170,29 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(str(pg["cut"]["table_rows"]["public.projects"]),
                              f.psql("SELECT count(*) FROM projects").strip())
 
+            # Every node's secrets and configuration, sealed: not in clear,
+            # and opened again with the exported backup key.
+            keyfile = os.path.join(f.dir, "backup.key")
+            p = f.cli("keys", "export-backup-key", "--out", keyfile)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(os.stat(keyfile).st_mode & 0o777, 0o600)
+            p = f.cli("keys", "export-backup-key", "--out", keyfile)
+            self.assertEqual(p.returncode, 1, "an existing key file must not be overwritten")
+            for name, _ in fleet.DEFAULT_NODES:
+                src = f.node_paths(name)["secrets_file"]
+                sealed = os.path.join(dest, "lockstep", "secrets", name, "gitlab-secrets.json.sealed")
+                with open(sealed, "rb") as fh:
+                    blob = fh.read()
+                with open(src, "rb") as fh:
+                    plain = json.load(fh)
+                self.assertNotIn(b"secret_key_base", blob)
+                p = f.probe("unseal", "--key", keyfile, "--in", sealed)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(json.loads(p.stdout), plain, name)
+                self.assertTrue(os.path.exists(os.path.join(dest, "lockstep", "secrets", name,
+                                                            "gitlab.rb.sealed")), name)
+            self.assertNotIn("secret_key_base", f.coordinator_log())
+
             # Catalog, and nothing left in the nodes' staging directories.
             lst = f.cli_json("backup", "list")
             self.assertEqual([(b["id"], b["state"]) for b in lst], [(bid, "complete")])

@@ -14,6 +14,9 @@
  *       a correctly signed message from DIR's identity, sent twice as the
  *       same bytes; prints {"first":"...","second":"...","code":N,...}.
  *       DIR's agent must not be running (it would share the replay window).
+ *   ls_fleetprobe unseal --key FILE --in FILE
+ *       opens a sealed secrets file with an exported backup key (LSBK1-hex)
+ *       and writes the clear text to stdout.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -29,6 +32,9 @@
 #include "ls_envelope.h"
 #include "ls_error.h"
 #include "ls_nng.h"
+#include "ls_util.h"
+
+#include <sodium.h>
 
 static unsigned long long rng_state;
 
@@ -270,6 +276,39 @@ static int replay(const struct agent_identity *id, const char *url,
 	return 0;
 }
 
+static int unseal(const char *keyfile, const char *in)
+{
+	uint8_t sk[32], pk[32], *plain;
+	char *key = NULL, *sealed = NULL;
+	size_t klen = 0, slen = 0;
+	int rv = 1;
+
+	if (ls_read_file(keyfile, 4096, &key, &klen) < 0 || klen < 70 ||
+	    strncmp(key, "LSBK1-", 6) != 0) {
+		fprintf(stderr, "ls_fleetprobe: %s: not a backup key\n", keyfile);
+		goto out;
+	}
+	key[70] = '\0';
+	if (ls_unhex(sk, sizeof(sk), key + 6) < 0 ||
+	    ls_read_file(in, 64 << 20, &sealed, &slen) < 0 ||
+	    slen < crypto_box_SEALBYTES)
+		goto out;
+	crypto_scalarmult_base(pk, sk);
+	if ((plain = malloc(slen)) == NULL)
+		goto out;
+	if (crypto_box_seal_open(plain, (uint8_t *)sealed, slen, pk, sk) == 0) {
+		fwrite(plain, 1, slen - crypto_box_SEALBYTES, stdout);
+		rv = 0;
+	} else {
+		fprintf(stderr, "ls_fleetprobe: cannot open %s\n", in);
+	}
+	free(plain);
+out:
+	free(key);
+	free(sealed);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -291,6 +330,9 @@ int main(int argc, char **argv)
 		        "usage: ls_fleetprobe garbage|impersonate ...\n");
 		return 2;
 	}
+	if (strcmp(argv[1], "unseal") == 0 && argc == 6 &&
+	    strcmp(argv[2], "--key") == 0 && strcmp(argv[4], "--in") == 0)
+		return unseal(argv[3], argv[5]);
 	mode = argv[1];
 	optind = 2;
 	rng_state = 1;
