@@ -33,5 +33,7 @@ int cli_check(struct cli *cli, int argc, char **argv);
 int cli_ping(struct cli *cli, int argc, char **argv);
 int cli_backup(struct cli *cli, int argc, char **argv);
 int cli_keys(struct cli *cli, int argc, char **argv);
+/* backup verify | export (cli_verify.c) */
+int cli_backup_files(struct cli *cli, int argc, char **argv);
 
 #endif

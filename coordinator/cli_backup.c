@@ -19,6 +19,8 @@ static const char backup_usage[] =
     "                              [--allow-partial] [--detach] [--json]\n"
     "       lockstep backup list [--json]\n"
     "       lockstep backup show ID [--json]\n"
+    "       lockstep backup verify ID [--json]\n"
+    "       lockstep backup export ID --output DIR [--json]\n"
     "\n"
     "create takes one consistent backup of the whole fleet in GitLab's own\n"
     "layout and follows it to the end (exit 1 if it fails). Components for\n"
@@ -281,6 +283,8 @@ int cli_backup(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "create") == 0)
 		return backup_create(cli, argc - 1, argv + 1);
+	if (strcmp(argv[1], "verify") == 0 || strcmp(argv[1], "export") == 0)
+		return cli_backup_files(cli, argc, argv);
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(backup_usage, stdout);

@@ -296,6 +296,9 @@ static void do_status(struct control_ctx *cc)
 	sr.counters = &fc;
 	sr.fleet_url = c->fleet_url;
 	sr.poll_timeout_ms = (uint64_t)c->cfg->poll_timeout;
+	sr.has_coordinator_sign_pk = 1;
+	sr.coordinator_sign_pk.data = c->sign_pk;
+	sr.coordinator_sign_pk.len = sizeof(c->sign_pk);
 	resp.kind_case = LS__CONTROL_RESP__KIND_STATUS_RESP;
 	resp.status_resp = &sr;
 	send_resp(cc, &resp);

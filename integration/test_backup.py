@@ -201,6 +201,62 @@ class BackupTest(unittest.TestCase):
                 self.assertEqual([e for e in os.listdir(staging) if e.startswith("lockstep-")], [],
                                  name + " kept its backup work directory")
 
+    def test_verify_and_export(self):
+        with Fleet(BUILD) as f:
+            rc, out = self.create(f, "--compression", "zstd")
+            self.assertEqual(rc, 0, out)
+            bid, dest = out["id"], out["path"]
+            v = f.cli_json("backup", "verify", bid)
+            self.assertIs(v["ok"], True, v)
+            self.assertGreater(v["artifacts"], len(f.repos))
+
+            # The export is GitLab's tar: no ./, GitLab's order, no lockstep/.
+            outdir = os.path.join(f.dir, "export")
+            os.makedirs(outdir)
+            e = f.cli_json("backup", "export", bid, "--output", outdir)
+            tarfile = os.path.join(outdir, bid + "_gitlab_backup.tar")
+            self.assertEqual(e["tar"], tarfile)
+            self.assertEqual(os.stat(tarfile).st_mode & 0o777, 0o600)
+            p = subprocess.run(["tar", "-tvf", tarfile], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            names = [ln.split()[-1] for ln in p.stdout.splitlines()]
+            self.assertFalse([n for n in names if n.startswith("./") or n.startswith("lockstep")], names)
+            top = []
+            for n in names:
+                t = n.split("/")[0]
+                if t not in top:
+                    top.append(t)
+            order = ["backup_information.yml", "db", "repositories", "uploads.tar.gz", "builds.tar.gz",
+                     "artifacts.tar.gz", "pages.tar.gz", "lfs.tar.gz", "terraform_state.tar.gz",
+                     "registry.tar.gz", "packages.tar.gz", "ci_secure_files.tar.gz",
+                     "external_diffs.tar.gz"]
+            self.assertEqual(top, [t for t in order if t in top], top)
+            self.assertIn("db", top)
+            self.assertIn("uploads.tar.gz", top)
+            self.assertTrue(all(" git/git " in ln for ln in p.stdout.splitlines()), p.stdout[:500])
+
+            # One flipped byte is found and named.
+            victim = os.path.join(dest, "uploads.tar.gz")
+            with open(victim, "r+b") as fh:
+                fh.seek(os.path.getsize(victim) // 2)
+                b = fh.read(1)
+                fh.seek(-1, 1)
+                fh.write(bytes([b[0] ^ 0x10]))
+            p = f.cli("backup", "verify", bid, "--json")
+            self.assertEqual(p.returncode, 1, p.stdout)
+            v = json.loads(p.stdout)
+            self.assertEqual([x["path"] for x in v["problems"]], ["uploads.tar.gz"], v)
+
+            # A manifest changed by anyone but the coordinator fails its signature.
+            mpath = os.path.join(dest, "lockstep", "manifest.json")
+            with open(mpath) as fh:
+                text = fh.read()
+            with open(mpath, "w") as fh:
+                fh.write(text.replace('"format": 1', '"format": 1 '))
+            p = f.cli("backup", "verify", bid)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("signature", p.stdout)
+
     def test_writes_during_copy_not_in_backup(self):
         with Fleet(BUILD) as f:
             rails = f.node_paths("rails-1")
