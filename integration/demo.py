@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Bring up a local five-node Lockstep fleet, show `lockstep status` and
-`lockstep check`, and tear it down.
+`lockstep check`, take a consistent fleet backup, verify it, and tear it
+all down.
 
     python3 integration/demo.py --build BUILD_DIR
 """
@@ -43,6 +44,24 @@ def main():
                 if p.returncode != 0:
                     print("(exit %d)" % p.returncode)
                     rc = 1
+            heading("lockstep backup create")
+            p = f.cli("backup", "create", timeout=600)
+            sys.stdout.write(p.stdout + p.stderr)
+            bid = next((ln.split()[1] for ln in p.stdout.splitlines()
+                        if ln.startswith("backup ") and len(ln.split()) > 1), None)
+            if p.returncode != 0 or bid is None:
+                print("(exit %d)" % p.returncode)
+                rc = 1
+            else:
+                heading("lockstep backup verify " + bid)
+                p = f.cli("backup", "verify", bid, timeout=600)
+                sys.stdout.write(p.stdout + p.stderr)
+                if p.returncode != 0:
+                    rc = 1
+                heading("backup directory (GitLab's layout)")
+                dest = os.path.join(f.coordinator_state_dir, "backups", bid)
+                for entry in sorted(os.listdir(dest)):
+                    print("  " + entry + ("/" if os.path.isdir(os.path.join(dest, entry)) else ""))
             heading("Teardown")
         print("done in %.1fs" % (time.monotonic() - t0))
         return rc
