@@ -19,7 +19,7 @@ struct agent_backup {
 };
 
 struct agent_backup *agent_backup_new(const struct agent_config *cfg,
-				      const char *config_path)
+                                      const char *config_path)
 {
 	struct agent_backup *b = calloc(1, sizeof(*b));
 
@@ -41,8 +41,8 @@ static void end_session(struct agent_backup *b)
 	ls_exec_wait(&b->proc, 60000, 4096, &res);
 	if (!res.exited || res.status != 0)
 		log_warnx("backup %s: session ended with status %d%s%.300s",
-			  b->backup_id, res.status, res.err_len ? ": " : "",
-			  res.err ? res.err : "");
+		          b->backup_id, res.status, res.err_len ? ": " : "",
+		          res.err ? res.err : "");
 	ls_exec_result_free(&res);
 	b->running = 0;
 	b->backup_id[0] = '\0';
@@ -51,7 +51,7 @@ static void end_session(struct agent_backup *b)
 static int start_session(struct agent_backup *b, const char *backup_id)
 {
 	const char *argv[] = {b->cfg->exec_helper, "--config", b->config_path,
-			      "backup-session", backup_id, NULL};
+	                      "backup-session",    backup_id,  NULL};
 	struct ls_exec_opts o;
 	int rv;
 
@@ -66,7 +66,7 @@ static int start_session(struct agent_backup *b, const char *backup_id)
 }
 
 static int error_result(uint64_t op_id, int status, const char *msg,
-			uint8_t **res, size_t *reslen)
+                        uint8_t **res, size_t *reslen)
 {
 	Ls__OpResult r = LS__OP_RESULT__INIT;
 
@@ -95,7 +95,7 @@ static const char *op_backup_id(const Ls__Operation *op)
 }
 
 int agent_backup_perform(struct agent_backup *b, const Ls__Operation *op,
-			 uint8_t **res, size_t *reslen)
+                         uint8_t **res, size_t *reslen)
 {
 	const char *id = op_backup_id(op);
 	char msg[512];
@@ -107,21 +107,21 @@ int agent_backup_perform(struct agent_backup *b, const Ls__Operation *op,
 	*reslen = 0;
 	if (id == NULL || strlen(id) >= sizeof(b->backup_id))
 		return error_result(op->id, LS_EPROTO, "not a backup operation",
-				    res, reslen);
+		                    res, reslen);
 	if (op->kind_case == LS__OPERATION__KIND_BACKUP_CUT) {
 		if ((rv = start_session(b, id)) < 0) {
 			snprintf(msg, sizeof(msg),
-				 "cannot start the backup session (%s): %s",
-				 b->cfg->exec_helper, ls_strerror(rv));
+			         "cannot start the backup session (%s): %s",
+			         b->cfg->exec_helper, ls_strerror(rv));
 			return error_result(op->id, rv, msg, res, reslen);
 		}
 	} else if (!b->running || strcmp(b->backup_id, id) != 0) {
 		if (op->kind_case == LS__OPERATION__KIND_BACKUP_RELEASE)
 			return error_result(op->id, 0, NULL, res, reslen);
 		snprintf(msg, sizeof(msg),
-			 "no backup session for %s on this node (the agent "
-			 "restarted since the cut?)",
-			 id);
+		         "no backup session for %s on this node (the agent "
+		         "restarted since the cut?)",
+		         id);
 		return error_result(op->id, LS_ESTATE, msg, res, reslen);
 	}
 	len = ls__operation__get_packed_size(op);
@@ -132,11 +132,10 @@ int agent_backup_perform(struct agent_backup *b, const Ls__Operation *op,
 	free(buf);
 	if (rv == 0)
 		rv = ls_frame_read(b->proc.out_fd, (int)b->cfg->op_timeout,
-				   &reply, &rlen);
+		                   &reply, &rlen);
 	if (rv < 0) {
-		snprintf(msg, sizeof(msg),
-			 "backup session for %s failed: %s", id,
-			 ls_strerror(rv));
+		snprintf(msg, sizeof(msg), "backup session for %s failed: %s",
+		         id, ls_strerror(rv));
 		ls_exec_kill(&b->proc);
 		b->running = 0;
 		end_session(b);

@@ -34,6 +34,10 @@ struct agent_session {
 	Ls__NodeFacts *facts;
 	int64_t facts_at_ms;
 	struct agent_backup *backup;
+	/* Maintenance mode this agent turned on and must turn off when the
+	 * lease ends, unless the coordinator does first. */
+	int lease_active;
+	int64_t lease_deadline_ms;
 	volatile int stop;
 };
 
@@ -232,9 +236,8 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	if (op->kind_case == LS__OPERATION__KIND_BACKUP_CUT ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_COPY ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_RELEASE) {
-		if (s->backup == NULL &&
-		    (s->backup = agent_backup_new(s->cfg, s->config_path)) ==
-			NULL)
+		if (s->backup == NULL && (s->backup = agent_backup_new(
+		                              s->cfg, s->config_path)) == NULL)
 			return LS_ENOMEM;
 		if ((rv = agent_backup_perform(s->backup, op, res, reslen)) < 0)
 			return rv;
@@ -245,6 +248,12 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		r.status = 0;
 		return pack_result(&r, res, reslen);
 	}
+	if (op->kind_case == LS__OPERATION__KIND_MAINTENANCE &&
+	    op->maintenance->on && op->maintenance->has_lease_ms) {
+		/* Before the call: maintenance mode turns on during it. */
+		s->lease_active = 1;
+		s->lease_deadline_ms = ls_mono_ms() + op->maintenance->lease_ms;
+	}
 	olen = ls__operation__get_packed_size(op);
 	if ((obuf = malloc(olen ? olen : 1)) == NULL)
 		return LS_ENOMEM;
@@ -254,6 +263,14 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	if (rv == 0 && ex.exited && ex.status == 0) {
 		Ls__OpResult *got =
 		    ls__op_result__unpack(NULL, ex.out_len, ex.out);
+		if (got != NULL && got->op_id == op->id &&
+		    got->kind_case == LS__OP_RESULT__KIND_MAINTENANCE &&
+		    got->maintenance != NULL &&
+		    (got->maintenance->was_on ||
+		     (!op->maintenance->on && got->status == 0))) {
+			/* Already on before us, or turned off: no lease. */
+			s->lease_active = 0;
+		}
 		if (got != NULL && got->op_id == op->id) {
 			*res = ex.out;
 			*reslen = ex.out_len;
@@ -328,6 +345,47 @@ static int open_channel(struct agent_session *s)
 	return rv;
 }
 
+/*
+ * The coordinator went silent past the lease: maintenance mode goes off so
+ * that a crash never leaves GitLab frozen.
+ */
+static void lease_expired(struct agent_session *s)
+{
+	Ls__Operation op = LS__OPERATION__INIT;
+	Ls__Maintenance m = LS__MAINTENANCE__INIT;
+	struct ls_exec_result ex;
+	uint8_t buf[64];
+	size_t len;
+	int rv;
+
+	log_warnx("%s: the maintenance-mode lease ended without word from the "
+	          "coordinator; turning maintenance mode off",
+	          s->id.node);
+	m.on = 0;
+	op.kind_case = LS__OPERATION__KIND_MAINTENANCE;
+	op.maintenance = &m;
+	len = ls__operation__pack(&op, buf);
+	rv = run_exec(s, "op", buf, len, 60000, &ex);
+	if (rv == 0 && ex.exited && ex.status == 0) {
+		Ls__OpResult *r =
+		    ls__op_result__unpack(NULL, ex.out_len, ex.out);
+		if (r != NULL && r->status == 0) {
+			s->lease_active = 0;
+			log_info("%s: maintenance mode is off", s->id.node);
+		} else {
+			log_warnx("%s: turning maintenance mode off failed: "
+			          "%s; retrying",
+			          s->id.node,
+			          r && r->error ? r->error : "no result");
+		}
+		if (r)
+			ls__op_result__free_unpacked(r, NULL);
+	}
+	if (s->lease_active)
+		s->lease_deadline_ms = ls_mono_ms() + 5000;
+	ls_exec_result_free(&ex);
+}
+
 /* Handles a rejection; returns an exit status, or -1 to carry on. */
 static int on_reject(struct agent_session *s, const Ls__Reject *rj)
 {
@@ -384,9 +442,21 @@ int agent_session_run(struct agent_session *s)
 			am.kind_case = LS__AGENT_MSG__KIND_POLL;
 			am.poll = &poll;
 		}
+		if (s->lease_active) {
+			int64_t left = s->lease_deadline_ms - ls_mono_ms();
+			nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO,
+			                  left < 100             ? 100
+			                  : left > REPLY_WAIT_MS ? REPLY_WAIT_MS
+			                                         : (int)left);
+		} else {
+			nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO,
+			                  REPLY_WAIT_MS);
+		}
 		rv = request(s, &am, &reply);
 		if (rv == LS_ESTATE || s->stop)
 			break;
+		if (s->lease_active && ls_mono_ms() >= s->lease_deadline_ms)
+			lease_expired(s);
 		if (rv < 0) {
 			/* Timeouts while disconnected are expected; the dialer
 			 * backs off on its own. */

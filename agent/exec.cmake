@@ -19,7 +19,9 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/check_redis.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_gitaly.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_rails.c
-	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup.c)
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_maint.c
+	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c)
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg
 	agent_backup_pg agent_backup_repos agent_backup_files
 	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL

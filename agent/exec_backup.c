@@ -67,8 +67,8 @@ static void read_db_version(const char *conninfo, char *out, size_t len)
 }
 
 static int do_cut(struct session *s, const Ls__BackupCut *c,
-		  Ls__BackupCutResult *r, Ls__ComponentCut **cc,
-		  Ls__ComponentCut *ccs)
+                  Ls__BackupCutResult *r, Ls__ComponentCut **cc,
+                  Ls__ComponentCut *ccs)
 {
 	char dir[LS_PATH_MAX], snap[LS_PATH_MAX];
 	size_t i;
@@ -76,27 +76,27 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 
 	if ((rv = ls_mkdirs(s->workdir, 0700)) < 0) {
 		snprintf(s->err, sizeof(s->err), "%.900s: %s", s->workdir,
-			 ls_strerror(rv));
+		         ls_strerror(rv));
 		return rv;
 	}
 	if (c->database) {
 		rv = backup_pg_hold(s->cfg->postgresql.conninfo, &s->pg,
-				    s->snapshot, sizeof(s->snapshot), s->lsn,
-				    sizeof(s->lsn), s->err, sizeof(s->err));
+		                    s->snapshot, sizeof(s->snapshot), s->lsn,
+		                    sizeof(s->lsn), s->err, sizeof(s->err));
 		if (rv < 0)
 			return rv;
 		r->pg_snapshot = s->snapshot;
 		r->pg_lsn = s->lsn;
 		read_db_version(s->cfg->postgresql.conninfo, s->db_version,
-				sizeof(s->db_version));
+		                sizeof(s->db_version));
 		if (s->db_version[0] != '\0')
 			r->db_version = s->db_version;
 		if (s->cfg->postgresql.ci_conninfo != NULL) {
 			char lsn[64];
-			rv = backup_pg_hold(s->cfg->postgresql.ci_conninfo,
-					    &s->pg_ci, s->ci_snapshot,
-					    sizeof(s->ci_snapshot), lsn,
-					    sizeof(lsn), s->err, sizeof(s->err));
+			rv = backup_pg_hold(
+			    s->cfg->postgresql.ci_conninfo, &s->pg_ci,
+			    s->ci_snapshot, sizeof(s->ci_snapshot), lsn,
+			    sizeof(lsn), s->err, sizeof(s->err));
 			if (rv < 0)
 				return rv;
 			r->pg_ci_snapshot = s->ci_snapshot;
@@ -108,7 +108,7 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 		if ((rv = sub(dir, sizeof(dir), s->workdir, "repos")) < 0 ||
 		    (rv = ls_mkdirs(dir, 0700)) < 0 ||
 		    (rv = backup_repos_cut(s->cfg, dir, &rc, s->err,
-					   sizeof(s->err))) < 0)
+		                           sizeof(s->err))) < 0)
 			return rv;
 		s->repos = 1;
 		r->has_repos = r->has_refs = r->has_empty_repos = 1;
@@ -123,15 +123,15 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 
 		if (src == NULL || strlen(name) >= sizeof(s->comps[0])) {
 			snprintf(s->err, sizeof(s->err),
-				 "unknown component '%s'", name);
+			         "unknown component '%s'", name);
 			return LS_EINVAL;
 		}
 		if ((rv = ls_fmt(snap, sizeof(snap), "%s/files/%s", s->workdir,
-				 name)) < 0)
+		                 name)) < 0)
 			return rv;
 		memset(&fc, 0, sizeof(fc));
 		if ((rv = backup_files_cut(name, src, snap, &fc, s->err,
-					   sizeof(s->err))) < 0)
+		                           sizeof(s->err))) < 0)
 			return rv;
 		ls__component_cut__init(&ccs[i]);
 		ccs[i].name = (char *)name;
@@ -142,7 +142,7 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 		cc[i] = &ccs[i];
 		if (fc.present)
 			ls_strlcpy(s->comps[s->ncomps++], name,
-				   sizeof(s->comps[0]));
+			           sizeof(s->comps[0]));
 	}
 	r->n_components = i;
 	r->components = cc;
@@ -191,8 +191,8 @@ static void counts_free(struct counts *c)
 }
 
 static int dump_db(struct session *s, const char *conninfo, const char *snap,
-		   const char *dest, const char *rel, enum backup_compression z,
-		   struct backup_artifacts *arts)
+                   const char *dest, const char *rel, enum backup_compression z,
+                   struct backup_artifacts *arts)
 {
 	char path[LS_PATH_MAX];
 	uint8_t sha[32];
@@ -202,7 +202,7 @@ static int dump_db(struct session *s, const char *conninfo, const char *snap,
 	if ((rv = sub(path, sizeof(path), dest, rel)) < 0)
 		return rv;
 	rv = backup_pg_dump(s->cfg->backup.pg_dump, conninfo, snap, path, z,
-			    NULL, NULL, &size, sha, s->err, sizeof(s->err));
+	                    NULL, NULL, &size, sha, s->err, sizeof(s->err));
 	if (rv < 0)
 		return rv;
 	return backup_artifacts_add(arts, "db", rel, size, sha);
@@ -216,7 +216,7 @@ static int dump_db(struct session *s, const char *conninfo, const char *snap,
  * fleet's backup key here: the clear text never leaves this process.
  */
 static int seal_file(struct session *s, const char *src, const char *name,
-		     const Ls__BackupCopy *c, struct backup_artifacts *arts)
+                     const Ls__BackupCopy *c, struct backup_artifacts *arts)
 {
 	char rel[512], path[LS_PATH_MAX];
 	char *plain = NULL;
@@ -231,7 +231,7 @@ static int seal_file(struct session *s, const char *src, const char *name,
 		return 0; /* this node has no such file */
 	if (rv < 0) {
 		snprintf(s->err, sizeof(s->err), "%.900s: %s", src,
-			 ls_strerror(rv));
+		         ls_strerror(rv));
 		return rv;
 	}
 	if ((sealed = malloc(len + crypto_box_SEALBYTES)) == NULL) {
@@ -239,12 +239,12 @@ static int seal_file(struct session *s, const char *src, const char *name,
 		goto out;
 	}
 	if (crypto_box_seal(sealed, (const uint8_t *)plain, len,
-			    c->backup_pk.data) != 0) {
+	                    c->backup_pk.data) != 0) {
 		rv = LS_ECRYPTO;
 		goto out;
 	}
 	if ((rv = ls_fmt(rel, sizeof(rel), "lockstep/secrets/%s/%s.sealed",
-			 c->node, name)) < 0 ||
+	                 c->node, name)) < 0 ||
 	    (rv = ls_fmt(path, sizeof(path), "%s/%s", c->dest_dir, rel)) < 0 ||
 	    (rv = ls_afile_open(&f, path, 0600)) < 0)
 		goto out;
@@ -258,7 +258,7 @@ static int seal_file(struct session *s, const char *src, const char *name,
 out:
 	if (rv < 0 && s->err[0] == '\0')
 		snprintf(s->err, sizeof(s->err), "sealing %.900s: %s", src,
-			 ls_strerror(rv));
+		         ls_strerror(rv));
 	if (plain != NULL) {
 		ls_wipe(plain, len);
 		free(plain);
@@ -268,62 +268,63 @@ out:
 }
 
 static int do_copy(struct session *s, const Ls__BackupCopy *c,
-		   struct backup_artifacts *arts, struct ls_strlist *failed,
-		   struct counts *counts)
+                   struct backup_artifacts *arts, struct ls_strlist *failed,
+                   struct counts *counts)
 {
-	enum backup_compression z = c->compression == 1 ? BACKUP_ZSTD
-							 : BACKUP_GZIP;
+	enum backup_compression z =
+	    c->compression == 1 ? BACKUP_ZSTD : BACKUP_GZIP;
 	char snap[LS_PATH_MAX], path[LS_PATH_MAX], rel[64];
 	size_t i;
 	int rv;
 
 	if (c->dest_dir[0] != '/') {
 		snprintf(s->err, sizeof(s->err),
-			 "destination %s is not absolute", c->dest_dir);
+		         "destination %s is not absolute", c->dest_dir);
 		return LS_EINVAL;
 	}
-	if (!c->has_backup_pk || c->backup_pk.len != crypto_box_PUBLICKEYBYTES ||
-	    c->node == NULL || ls_node_name_valid(c->node) < 0) {
+	if (!c->has_backup_pk ||
+	    c->backup_pk.len != crypto_box_PUBLICKEYBYTES || c->node == NULL ||
+	    ls_node_name_valid(c->node) < 0) {
 		snprintf(s->err, sizeof(s->err),
-			 "the copy carries no valid backup key or node name");
+		         "the copy carries no valid backup key or node name");
 		return LS_EPROTO;
 	}
 	if ((rv = seal_file(s, s->cfg->gitlab.secrets_file,
-			    "gitlab-secrets.json", c, arts)) < 0 ||
+	                    "gitlab-secrets.json", c, arts)) < 0 ||
 	    (rv = seal_file(s, s->cfg->gitlab.config_file, "gitlab.rb", c,
-			    arts)) < 0)
+	                    arts)) < 0)
 		return rv;
 	if (s->pg != NULL) {
 		if ((rv = dump_db(s, s->cfg->postgresql.conninfo, s->snapshot,
-				  c->dest_dir, "db/database.sql.gz", z,
-				  arts)) < 0)
+		                  c->dest_dir, "db/database.sql.gz", z, arts)) <
+		    0)
 			return rv;
 		if ((rv = backup_pg_table_counts(s->pg, count_cb, counts,
-						 s->err, sizeof(s->err))) < 0)
+		                                 s->err, sizeof(s->err))) < 0)
 			return rv;
 	}
 	if (s->pg_ci != NULL &&
 	    (rv = dump_db(s, s->cfg->postgresql.ci_conninfo, s->ci_snapshot,
-			  c->dest_dir, "db/ci_database.sql.gz", z, arts)) < 0)
+	                  c->dest_dir, "db/ci_database.sql.gz", z, arts)) < 0)
 		return rv;
 	if (s->repos) {
 		if ((rv = sub(path, sizeof(path), s->workdir, "repos")) < 0)
 			return rv;
 		rv = backup_repos_copy(s->cfg, path, c->dest_dir, s->id,
-				       c->allow_partial, NULL, NULL, arts,
-				       failed, s->err, sizeof(s->err));
+		                       c->allow_partial, NULL, NULL, arts,
+		                       failed, s->err, sizeof(s->err));
 		if (rv < 0)
 			return rv;
 	}
 	for (i = 0; i < s->ncomps; i++) {
 		if ((rv = ls_fmt(snap, sizeof(snap), "%s/files/%s", s->workdir,
-				 s->comps[i])) < 0 ||
+		                 s->comps[i])) < 0 ||
 		    (rv = ls_fmt(rel, sizeof(rel), "%s.tar.gz", s->comps[i])) <
-			0 ||
+		        0 ||
 		    (rv = sub(path, sizeof(path), c->dest_dir, rel)) < 0)
 			return rv;
 		rv = backup_files_copy(s->comps[i], snap, path, rel, z, NULL,
-				       NULL, arts, s->err, sizeof(s->err));
+		                       NULL, arts, s->err, sizeof(s->err));
 		if (rv < 0)
 			return rv;
 	}
@@ -437,7 +438,7 @@ int exec_backup_session(const struct agent_config *cfg, const char *backup_id)
 	}
 	ls_strlcpy(s.id, backup_id, sizeof(s.id));
 	if (ls_fmt(s.workdir, sizeof(s.workdir), "%s/lockstep-%s",
-		   cfg->backup_staging_dir, backup_id) < 0)
+	           cfg->backup_staging_dir, backup_id) < 0)
 		return 2;
 	for (;;) {
 		uint8_t *buf = NULL;

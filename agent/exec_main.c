@@ -16,6 +16,7 @@
 #include "agent_config.h"
 #include "check.h"
 #include "exec_backup.h"
+#include "exec_maint.h"
 #include "exec_facts.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
@@ -170,6 +171,7 @@ static int write_packed(const ProtobufCMessage *m)
 static int cmd_op(const struct agent_config *cfg)
 {
 	Ls__OpResult res = LS__OP_RESULT__INIT;
+	Ls__MaintenanceResult mres = LS__MAINTENANCE_RESULT__INIT;
 	Ls__Operation *op = NULL;
 	struct check_report report = {0};
 	struct pb_report pb = {0};
@@ -211,6 +213,14 @@ static int cmd_op(const struct agent_config *cfg)
 		res.facts = &facts->msg;
 		res.kind_case = LS__OP_RESULT__KIND_CHECKS;
 		res.checks = &pb.msg;
+		break;
+	case LS__OPERATION__KIND_MAINTENANCE:
+		rv = exec_maintenance(cfg, op->maintenance, &mres, errtext,
+		                      sizeof(errtext));
+		/* Sent even on failure: the coordinator must know whether
+		 * maintenance mode is on now. */
+		res.kind_case = LS__OP_RESULT__KIND_MAINTENANCE;
+		res.maintenance = &mres;
 		break;
 	default:
 		rv = LS_EPROTO;

@@ -30,32 +30,38 @@ static const char backup_usage[] =
 
 static json_t *info_json(const Ls__BackupInfo *b)
 {
-	json_t *o = json_object(), *nodes = json_array(), *failed = json_array();
+	json_t *o = json_object(), *nodes = json_array(),
+	       *failed = json_array();
 	size_t i;
 
 	json_object_set_new(o, "id", json_string(b->id));
 	json_object_set_new(o, "state", json_string(b->state));
 	json_object_set_new(o, "phase", json_string(b->phase ? b->phase : ""));
-	json_object_set_new(o, "reason", json_string(b->reason ? b->reason : ""));
+	json_object_set_new(o, "reason",
+	                    json_string(b->reason ? b->reason : ""));
 	json_object_set_new(o, "created_at", json_integer(b->created_at));
 	json_object_set_new(o, "finished_at", json_integer(b->finished_at));
 	json_object_set_new(o, "size", json_integer((json_int_t)b->size));
-	json_object_set_new(o, "freeze_ms", json_integer((json_int_t)b->freeze_ms));
+	json_object_set_new(o, "freeze_ms",
+	                    json_integer((json_int_t)b->freeze_ms));
 	json_object_set_new(o, "artifacts", json_integer(b->artifacts));
-	json_object_set_new(o, "gitlab_version",
-			    json_string(b->gitlab_version ? b->gitlab_version : ""));
+	json_object_set_new(
+	    o, "gitlab_version",
+	    json_string(b->gitlab_version ? b->gitlab_version : ""));
 	json_object_set_new(o, "path", json_string(b->path ? b->path : ""));
-	json_object_set_new(o, "skipped", json_string(b->skipped ? b->skipped : ""));
+	json_object_set_new(o, "skipped",
+	                    json_string(b->skipped ? b->skipped : ""));
 	for (i = 0; i < b->n_failed_repos; i++)
 		json_array_append_new(failed, json_string(b->failed_repos[i]));
 	json_object_set_new(o, "failed_repositories", failed);
 	for (i = 0; i < b->n_nodes; i++) {
 		json_t *n = json_object();
 		json_object_set_new(n, "node", json_string(b->nodes[i]->node));
-		json_object_set_new(n, "phase", json_string(b->nodes[i]->phase));
+		json_object_set_new(n, "phase",
+		                    json_string(b->nodes[i]->phase));
 		if (b->nodes[i]->error)
 			json_object_set_new(n, "error",
-					    json_string(b->nodes[i]->error));
+			                    json_string(b->nodes[i]->error));
 		json_array_append_new(nodes, n);
 	}
 	json_object_set_new(o, "nodes", nodes);
@@ -112,9 +118,9 @@ static int show_once(struct cli *cli, const char *id, Ls__ControlResp **resp)
 	req.kind_case = LS__CONTROL_REQ__KIND_BACKUP_SHOW;
 	req.backup_show = &sr;
 	rv = cli_call(cli, &req, resp, 30000);
-	if (rv == CLI_OK && ((*resp)->kind_case !=
-				 LS__CONTROL_RESP__KIND_BACKUP_SHOW ||
-			     (*resp)->backup_show == NULL)) {
+	if (rv == CLI_OK &&
+	    ((*resp)->kind_case != LS__CONTROL_RESP__KIND_BACKUP_SHOW ||
+	     (*resp)->backup_show == NULL)) {
 		ls__control_resp__free_unpacked(*resp, NULL);
 		*resp = NULL;
 		return CLI_FAIL;
@@ -143,7 +149,8 @@ static int follow(struct cli *cli, const char *id)
 			ls_strlcpy(last, b->phase, sizeof(last));
 		}
 		if (strcmp(b->state, "running") != 0) {
-			rv = strcmp(b->state, "failed") == 0 ? CLI_FAIL : CLI_OK;
+			rv =
+			    strcmp(b->state, "failed") == 0 ? CLI_FAIL : CLI_OK;
 			if (cli->json)
 				cli_print_json(info_json(b));
 			else
@@ -183,7 +190,7 @@ static int backup_create(struct cli *cli, int argc, char **argv)
 			if (strcmp(optarg, "gzip") != 0 &&
 			    strcmp(optarg, "zstd") != 0) {
 				fprintf(stderr, "lockstep: --compression must "
-						"be gzip or zstd\n");
+				                "be gzip or zstd\n");
 				return CLI_USAGE;
 			}
 			cr.has_compression = 1;
@@ -262,7 +269,7 @@ static int backup_list(struct cli *cli)
 			char size[32], fr[32];
 			human_size(size, sizeof(size), b->size);
 			snprintf(fr, sizeof(fr), "%llums",
-				 (unsigned long long)b->freeze_ms);
+			         (unsigned long long)b->freeze_ms);
 			printf("%-40s %-9s %-10s %-8s %s\n", b->id, b->state,
 			       size, fr, b->reason ? b->reason : "");
 		}
@@ -286,7 +293,8 @@ int cli_backup(struct cli *cli, int argc, char **argv)
 	if (strcmp(argv[1], "verify") == 0 || strcmp(argv[1], "export") == 0)
 		return cli_backup_files(cli, argc, argv);
 	for (i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			fputs(backup_usage, stdout);
 			return CLI_OK;
 		}
@@ -312,7 +320,7 @@ int cli_backup(struct cli *cli, int argc, char **argv)
 		else
 			print_info(resp->backup_show);
 		rv = strcmp(resp->backup_show->state, "failed") == 0 ? CLI_FAIL
-									: CLI_OK;
+		                                                     : CLI_OK;
 		ls__control_resp__free_unpacked(resp, NULL);
 		return rv;
 	}

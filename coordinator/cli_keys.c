@@ -27,7 +27,8 @@ int cli_keys(struct cli *cli, int argc, char **argv)
 	int i, force = 0, rv;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			fputs(keys_usage, stdout);
 			return CLI_OK;
 		}
@@ -49,12 +50,14 @@ int cli_keys(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (out == NULL) {
-		fprintf(stderr, "lockstep: export-backup-key needs --out FILE\n");
+		fprintf(stderr,
+		        "lockstep: export-backup-key needs --out FILE\n");
 		return CLI_USAGE;
 	}
 	if (!force && lstat(out, &st) == 0) {
-		fprintf(stderr, "lockstep: %s exists; use --force to replace it\n",
-			out);
+		fprintf(stderr,
+		        "lockstep: %s exists; use --force to replace it\n",
+		        out);
 		return CLI_FAIL;
 	}
 	req.kind_case = LS__CONTROL_REQ__KIND_KEYS_EXPORT;
@@ -76,16 +79,17 @@ int cli_keys(struct cli *cli, int argc, char **argv)
 	ls_wipe(resp->keys_export->secret_key.data, 32);
 	if (rv < 0) {
 		fprintf(stderr, "lockstep: writing %s: %s\n", out,
-			ls_strerror(rv));
+		        ls_strerror(rv));
 	} else if (cli->json) {
 		char pk[65];
 		ls_hex(pk, resp->keys_export->public_key.data, 32);
 		printf("{\"out\": \"%s\", \"public_key\": \"%s\"}\n", out, pk);
 	} else {
-		printf("Backup private key written to %s (mode 0600). Keep it "
-		       "offline:\nwithout it the sealed secrets of every backup "
-		       "cannot be opened.\n",
-		       out);
+		printf(
+		    "Backup private key written to %s (mode 0600). Keep it "
+		    "offline:\nwithout it the sealed secrets of every backup "
+		    "cannot be opened.\n",
+		    out);
 	}
 	ls__control_resp__free_unpacked(resp, NULL);
 	return rv < 0 ? CLI_FAIL : CLI_OK;

@@ -51,8 +51,7 @@ static void problem(struct problems *p, const char *path, const char *why)
 
 /* Reads every byte through libarchive: a truncated or corrupt stream
  * fails here rather than on restore day. */
-static int decompress_pass(const char *path, int is_tar, char *why,
-			   size_t len)
+static int decompress_pass(const char *path, int is_tar, char *why, size_t len)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
@@ -80,19 +79,19 @@ static int decompress_pass(const char *path, int is_tar, char *why,
 	}
 	if (r != ARCHIVE_EOF) {
 		snprintf(why, len, "does not decompress: %s",
-			 archive_error_string(a) ? archive_error_string(a)
-						 : "corrupt");
+		         archive_error_string(a) ? archive_error_string(a)
+		                                 : "corrupt");
 		rv = LS_EIO;
 	}
 	archive_read_free(a);
 	return rv;
 }
 
-static int bundle_verify(const char *git, const char *probe,
-			 const char *bundle, char *why, size_t len)
+static int bundle_verify(const char *git, const char *probe, const char *bundle,
+                         char *why, size_t len)
 {
-	const char *argv[] = {git, "--git-dir", probe, "bundle", "verify", "-q",
-			      bundle, NULL};
+	const char *argv[] = {git,      "--git-dir", probe,  "bundle",
+	                      "verify", "-q",        bundle, NULL};
 	struct ls_exec_opts o;
 	struct ls_exec_result r;
 	int rv;
@@ -107,7 +106,7 @@ static int bundle_verify(const char *git, const char *probe,
 		rv = LS_ECHILD;
 	if (rv < 0)
 		snprintf(why, len, "git bundle verify failed: %.200s",
-			 r.err && r.err[0] ? r.err : ls_strerror(rv));
+		         r.err && r.err[0] ? r.err : ls_strerror(rv));
 	ls_exec_result_free(&r);
 	return rv;
 }
@@ -119,8 +118,7 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* Fetches a finished backup's path; prints why not and returns < 0. */
-static int backup_path(struct cli *cli, const char *id, char *path,
-		       size_t len)
+static int backup_path(struct cli *cli, const char *id, char *path, size_t len)
 {
 	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
 	Ls__BackupShowReq sr = LS__BACKUP_SHOW_REQ__INIT;
@@ -136,9 +134,9 @@ static int backup_path(struct cli *cli, const char *id, char *path,
 	if (resp->backup_show == NULL)
 		fprintf(stderr, "lockstep: no such backup\n");
 	else if (strcmp(resp->backup_show->state, "complete") != 0 &&
-		 strcmp(resp->backup_show->state, "partial") != 0)
+	         strcmp(resp->backup_show->state, "partial") != 0)
 		fprintf(stderr, "lockstep: backup %s is %s, not complete\n", id,
-			resp->backup_show->state);
+		        resp->backup_show->state);
 	else if (ls_fmt(path, len, "%s", resp->backup_show->path) == 0)
 		rv = 0;
 	ls__control_resp__free_unpacked(resp, NULL);
@@ -166,7 +164,7 @@ static int coordinator_pk(struct cli *cli, uint8_t pk[32])
 }
 
 static void check_artifact(const char *dir, json_t *a, const char *git,
-			   const char *probe, struct problems *p)
+                           const char *probe, struct problems *p)
 {
 	const char *rel = json_string_value(json_object_get(a, "path"));
 	const char *want = json_string_value(json_object_get(a, "sha256"));
@@ -191,14 +189,15 @@ static void check_artifact(const char *dir, json_t *a, const char *git,
 	ls_hex(hex, sha, 32);
 	if ((json_int_t)got != size) {
 		snprintf(why, sizeof(why), "size %llu, manifest says %lld",
-			 (unsigned long long)got, (long long)size);
+		         (unsigned long long)got, (long long)size);
 		problem(p, rel, why);
 		return;
 	}
 	if (strcmp(hex, want) != 0) {
-		snprintf(why, sizeof(why), "SHA-256 %.16s..., manifest says "
-					   "%.16s...",
-			 hex, want);
+		snprintf(why, sizeof(why),
+		         "SHA-256 %.16s..., manifest says "
+		         "%.16s...",
+		         hex, want);
 		problem(p, rel, why);
 		return;
 	}
@@ -234,12 +233,12 @@ static int cmd_verify(struct cli *cli, const char *id, const char *git)
 		goto report;
 	}
 	if (ls_fmt(path, sizeof(path), "%s/lockstep/manifest.json.sig", dir) <
-		0 ||
+	        0 ||
 	    ls_read_file(path, 4096, &sig, &slen) < 0 || slen < 128 ||
 	    (sig[128] = '\0', ls_unhex(s, sizeof(s), sig)) < 0 ||
 	    crypto_sign_verify_detached(s, (uint8_t *)man, mlen, pk) != 0) {
 		problem(&p, "lockstep/manifest.json",
-			"signature does not verify with the coordinator's key");
+		        "signature does not verify with the coordinator's key");
 		goto report;
 	}
 	if ((m = json_loadb(man, mlen, 0, &jerr)) == NULL ||
@@ -252,8 +251,8 @@ static int cmd_verify(struct cli *cli, const char *id, const char *git)
 		goto report;
 	}
 	{
-		const char *argv[] = {git, "init", "--quiet", "--bare", probe,
-				      NULL};
+		const char *argv[] = {git,      "init", "--quiet",
+		                      "--bare", probe,  NULL};
 		struct ls_exec_opts o;
 		struct ls_exec_result r;
 
@@ -268,7 +267,7 @@ static int cmd_verify(struct cli *cli, const char *id, const char *git)
 		check_artifact(dir, json_array_get(arts, i), git, probe, &p);
 		if (!cli->json && isatty(STDERR_FILENO))
 			fprintf(stderr, "\rverified %zu/%zu artifacts", i + 1,
-				json_array_size(arts));
+			        json_array_size(arts));
 	}
 	if (!cli->json && isatty(STDERR_FILENO))
 		fputc('\n', stderr);
@@ -284,17 +283,18 @@ report:
 		json_object_set_new(
 		    o, "artifacts",
 		    json_integer(m ? (json_int_t)json_array_size(
-					 json_object_get(m, "artifacts"))
-				   : 0));
+		                         json_object_get(m, "artifacts"))
+		                   : 0));
 		json_object_set_new(o, "problems", p.list);
 		p.list = NULL;
 		cli_print_json(o);
 	} else {
 		for (i = 0; i < json_array_size(p.list); i++) {
 			json_t *x = json_array_get(p.list, i);
-			printf("BAD  %s: %s\n",
-			       json_string_value(json_object_get(x, "path")),
-			       json_string_value(json_object_get(x, "problem")));
+			printf(
+			    "BAD  %s: %s\n",
+			    json_string_value(json_object_get(x, "path")),
+			    json_string_value(json_object_get(x, "problem")));
 		}
 		printf("backup %s: %s\n", id,
 		       p.n ? "VERIFY FAILED" : "every artifact verified");
@@ -334,7 +334,8 @@ int cli_backup_files(struct cli *cli, int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			fputs(verify_usage, stdout);
 			return CLI_OK;
 		}
@@ -360,8 +361,8 @@ int cli_backup_files(struct cli *cli, int argc, char **argv)
 	if (strcmp(argv[1], "verify") == 0) {
 		if (git == NULL)
 			git = access("/opt/gitlab/embedded/bin/git", X_OK) == 0
-				  ? "/opt/gitlab/embedded/bin/git"
-				  : "/usr/bin/git";
+			          ? "/opt/gitlab/embedded/bin/git"
+			          : "/usr/bin/git";
 		return cmd_verify(cli, id, git);
 	}
 	if (outdir == NULL) {

@@ -19,14 +19,14 @@
 #include "ls_util.h"
 
 static const char *const file_components[] = {
-    "uploads", "builds",   "artifacts", "pages",           "lfs",
-    "terraform_state", "registry", "packages", "ci_secure_files",
+    "uploads",         "builds",   "artifacts", "pages",           "lfs",
+    "terraform_state", "registry", "packages",  "ci_secure_files",
 };
 
 const char *coord_backup_phase_name(enum bk_phase p)
 {
-	static const char *names[] = {"preflight", "cut",     "copy",
-				      "seal",      "release", "done"};
+	static const char *names[] = {"preflight", "freeze", "cut",     "thaw",
+	                              "copy",      "seal",   "release", "done"};
 	return p <= BK_DONE ? names[p] : "?";
 }
 
@@ -76,10 +76,10 @@ static void bk_free(struct coord_backup *b)
 	for (i = 0; i < b->nnodes; i++) {
 		if (b->nodes[i].cut)
 			ls__backup_cut_result__free_unpacked(b->nodes[i].cut,
-							     NULL);
+			                                     NULL);
 		if (b->nodes[i].copy)
 			ls__backup_copy_result__free_unpacked(b->nodes[i].copy,
-							      NULL);
+			                                      NULL);
 	}
 	free(b->nodes);
 	free(b);
@@ -87,25 +87,25 @@ static void bk_free(struct coord_backup *b)
 
 /* The catalog's view of b; strings point into b. */
 static void bk_info(const struct coord_backup *b, Ls__BackupInfo *bi,
-		    Ls__BackupNodeInfo *ni, Ls__BackupNodeInfo **nip,
-		    char **failed, size_t *nfailed)
+                    Ls__BackupNodeInfo *ni, Ls__BackupNodeInfo **nip,
+                    char **failed, size_t *nfailed)
 {
 	size_t i, j, nf = 0;
 
 	ls__backup_info__init(bi);
 	bi->id = (char *)b->id;
 	bi->state = b->phase != BK_DONE ? "running"
-		    : b->failed		 ? "failed"
-		    : *nfailed > 0	 ? "partial"
-					 : "complete";
+	            : b->failed         ? "failed"
+	            : *nfailed > 0      ? "partial"
+	                                : "complete";
 	bi->phase = (char *)coord_backup_phase_name(b->phase);
 	bi->reason = (char *)b->reason;
 	bi->created_at = b->created_at;
 	bi->has_size = bi->has_freeze_ms = bi->has_artifacts = 1;
 	bi->size = b->size;
 	bi->freeze_ms = b->thaw_us > b->freeze_start_us
-			    ? (uint64_t)(b->thaw_us - b->freeze_start_us) / 1000
-			    : 0;
+	                    ? (uint64_t)(b->thaw_us - b->freeze_start_us) / 1000
+	                    : 0;
 	bi->artifacts = b->nartifacts;
 	bi->gitlab_version = (char *)b->version;
 	bi->path = (char *)b->dest;
@@ -139,8 +139,8 @@ static size_t count_failed(const struct coord_backup *b)
 }
 
 /* Builds the catalog row of b and hands it to fn. */
-static void with_info(struct coord *c, struct coord_backup *b,
-		      int (*fn)(sqlite3 *, const Ls__BackupInfo *))
+void coord_bk_record(struct coord *c, struct coord_backup *b,
+                     int (*fn)(sqlite3 *, const Ls__BackupInfo *))
 {
 	size_t nf = count_failed(b);
 	Ls__BackupNodeInfo *ni = calloc(b->nnodes + 1, sizeof(*ni));
@@ -161,14 +161,15 @@ static void with_info(struct coord *c, struct coord_backup *b,
 	free(failed);
 }
 
-static void phase_release(struct coord *c, struct coord_backup *b);
+void coord_bk_release(struct coord *c, struct coord_backup *b);
+void coord_bk_copy(struct coord *c, struct coord_backup *b);
 
-static void bk_fail(struct coord *c, struct coord_backup *b, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
+void coord_bk_fail(struct coord *c, struct coord_backup *b, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
 
 /* Records the first failure; the run goes on to release every node. */
-static void bk_fail(struct coord *c, struct coord_backup *b, const char *fmt,
-		    ...)
+void coord_bk_fail(struct coord *c, struct coord_backup *b, const char *fmt,
+                   ...)
 {
 	va_list ap;
 
@@ -181,13 +182,10 @@ static void bk_fail(struct coord *c, struct coord_backup *b, const char *fmt,
 	}
 }
 
-typedef void (*build_op_fn)(struct coord_backup *b, struct bk_node *bn,
-			    Ls__Operation *op, void *scratch);
-
 /* One operation per node of b (those with `only` set, if given). */
-static int fan_out(struct coord *c, struct coord_backup *b, int64_t timeout,
-		   coord_waiter_done_fn done, build_op_fn build,
-		   int (*wanted)(const struct bk_node *))
+int coord_bk_fan_out(struct coord *c, struct coord_backup *b, int64_t timeout,
+                     coord_waiter_done_fn done, build_op_fn build,
+                     int (*wanted)(const struct bk_node *))
 {
 	struct coord_waiter *w =
 	    coord_waiter_new(c, b->nnodes, timeout, done, b);
@@ -222,27 +220,27 @@ static int fan_out(struct coord *c, struct coord_backup *b, int64_t timeout,
 		}
 		if (coord_op_enqueue(c, bn->node, &op, w, i) < 0)
 			snprintf(bn->error, sizeof(bn->error),
-				 "cannot queue the operation");
+			         "cannot queue the operation");
 	}
 	coord_waiter_arm(c, w);
 	return 0;
 }
 
 /* The result of node i in w, or an error text naming what went wrong. */
-static const Ls__OpResult *result_of(const struct coord_waiter *w, size_t i,
-				     const struct bk_node *bn, char *why,
-				     size_t len)
+const Ls__OpResult *coord_bk_result_of(const struct coord_waiter *w, size_t i,
+                                       const struct bk_node *bn, char *why,
+                                       size_t len)
 {
 	const Ls__OpResult *r = w->results[i];
 
 	if (r == NULL) {
 		snprintf(why, len, "%s did not answer before the deadline%s%s",
-			 bn->node->name, bn->error[0] ? ": " : "", bn->error);
+		         bn->node->name, bn->error[0] ? ": " : "", bn->error);
 		return NULL;
 	}
 	if (r->status != 0) {
 		snprintf(why, len, "%s: %s", bn->node->name,
-			 r->error ? r->error : ls_strerror(r->status));
+		         r->error ? r->error : ls_strerror(r->status));
 		return NULL;
 	}
 	return r;
@@ -261,18 +259,18 @@ static void release_done(struct coord *c, struct coord_waiter *w)
 		int rv = ls_rmtree(b->dest);
 		if (rv < 0)
 			log_warnx("backup %s: cannot remove %s: %s", b->id,
-				  b->dest, ls_strerror(rv));
+			          b->dest, ls_strerror(rv));
 	}
 	b->phase = BK_DONE;
-	with_info(c, b, coord_catalog_update);
+	coord_bk_record(c, b, coord_catalog_update);
 	log_info("backup %s %s%s%s", b->id, b->failed ? "failed: " : "complete",
-		 b->failed ? b->reason : "", "");
+	         b->failed ? b->reason : "", "");
 	c->backup = NULL;
 	bk_free(b);
 }
 
 static void build_release(struct coord_backup *b, struct bk_node *bn,
-			  Ls__Operation *op, void *scratch)
+                          Ls__Operation *op, void *scratch)
 {
 	Ls__BackupRelease *rel = scratch;
 
@@ -287,11 +285,17 @@ static int was_cut(const struct bk_node *bn)
 	return bn->cut != NULL || strcmp(bn->phase, "waiting") != 0;
 }
 
-static void phase_release(struct coord *c, struct coord_backup *b)
+void coord_bk_release(struct coord *c, struct coord_backup *b)
 {
+	if (b->frozen && !b->thawed && !b->was_on) {
+		/* Never leave GitLab frozen on the way out. */
+		coord_bk_thaw_then_release(c, b);
+		return;
+	}
 	b->phase = BK_RELEASE;
-	with_info(c, b, coord_catalog_update);
-	if (fan_out(c, b, 60000, release_done, build_release, was_cut) < 0) {
+	coord_bk_record(c, b, coord_catalog_update);
+	if (coord_bk_fan_out(c, b, 60000, release_done, build_release,
+	                     was_cut) < 0) {
 		b->phase = BK_DONE;
 		c->backup = NULL;
 		bk_free(b);
@@ -320,8 +324,8 @@ static void *seal_thread(void *arg)
 	b->size = size;
 	b->nartifacts = count;
 	if (rv < 0)
-		bk_fail(c, b, "seal: %s", err);
-	phase_release(c, b);
+		coord_bk_fail(c, b, "seal: %s", err);
+	coord_bk_release(c, b);
 	pthread_mutex_unlock(&c->mtx);
 	return NULL;
 }
@@ -336,12 +340,14 @@ static void copy_done(struct coord *c, struct coord_waiter *w)
 
 	for (i = 0; i < b->nnodes; i++) {
 		struct bk_node *bn = &b->nodes[i];
-		const Ls__OpResult *r = result_of(w, i, bn, why, sizeof(why));
+		const Ls__OpResult *r =
+		    coord_bk_result_of(w, i, bn, why, sizeof(why));
 
-		if (r == NULL || r->kind_case != LS__OP_RESULT__KIND_BACKUP_COPY) {
+		if (r == NULL ||
+		    r->kind_case != LS__OP_RESULT__KIND_BACKUP_COPY) {
 			bn->phase = "failed";
-			bk_fail(c, b, "copy on %s",
-				r ? "a node: unexpected answer" : why);
+			coord_bk_fail(c, b, "copy on %s",
+			              r ? "a node: unexpected answer" : why);
 			continue;
 		}
 		bn->copy = w->results[i]->backup_copy;
@@ -349,34 +355,35 @@ static void copy_done(struct coord *c, struct coord_waiter *w)
 		w->results[i]->kind_case = LS__OP_RESULT__KIND__NOT_SET;
 		bn->phase = "copied";
 		if (bn->copy->n_failed_repos > 0 && !b->allow_partial)
-			bk_fail(c, b, "copy on %s: %zu repositories failed",
-				bn->node->name, bn->copy->n_failed_repos);
+			coord_bk_fail(c, b,
+			              "copy on %s: %zu repositories failed",
+			              bn->node->name, bn->copy->n_failed_repos);
 	}
 	coord_waiter_free(w);
 	if (b->failed) {
-		phase_release(c, b);
+		coord_bk_release(c, b);
 		return;
 	}
 	b->phase = BK_SEAL;
-	with_info(c, b, coord_catalog_update);
+	coord_bk_record(c, b, coord_catalog_update);
 	if ((j = malloc(sizeof(*j))) == NULL) {
-		bk_fail(c, b, "out of memory");
-		phase_release(c, b);
+		coord_bk_fail(c, b, "out of memory");
+		coord_bk_release(c, b);
 		return;
 	}
 	j->c = c;
 	j->b = b;
 	if (pthread_create(&th, NULL, seal_thread, j) != 0) {
 		free(j);
-		bk_fail(c, b, "cannot start the seal");
-		phase_release(c, b);
+		coord_bk_fail(c, b, "cannot start the seal");
+		coord_bk_release(c, b);
 		return;
 	}
 	pthread_detach(th);
 }
 
 static void build_copy(struct coord_backup *b, struct bk_node *bn,
-		       Ls__Operation *op, void *scratch)
+                       Ls__Operation *op, void *scratch)
 {
 	Ls__BackupCopy *cp = scratch;
 
@@ -403,13 +410,14 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 	b->thaw_us = coord_now_us();
 	for (i = 0; i < b->nnodes; i++) {
 		struct bk_node *bn = &b->nodes[i];
-		const Ls__OpResult *r = result_of(w, i, bn, why, sizeof(why));
+		const Ls__OpResult *r =
+		    coord_bk_result_of(w, i, bn, why, sizeof(why));
 
-
-		if (r == NULL || r->kind_case != LS__OP_RESULT__KIND_BACKUP_CUT) {
+		if (r == NULL ||
+		    r->kind_case != LS__OP_RESULT__KIND_BACKUP_CUT) {
 			bn->phase = "failed";
-			bk_fail(c, b, "cut on %s",
-				r ? "a node: unexpected answer" : why);
+			coord_bk_fail(c, b, "cut on %s",
+			              r ? "a node: unexpected answer" : why);
 			continue;
 		}
 		bn->cut = w->results[i]->backup_cut;
@@ -418,24 +426,34 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 		bn->phase = "cut";
 	}
 	coord_waiter_free(w);
-	log_info("backup %s: cut on %zu node(s) in %lld ms", b->id, b->nnodes,
-		 (long long)(b->thaw_us - b->freeze_start_us) / 1000);
+	log_info("backup %s: cut on %zu node(s) %lld ms after the freeze began",
+	         b->id, b->nnodes,
+	         (long long)(b->thaw_us - b->freeze_start_us) / 1000);
 	if (b->failed) {
-		phase_release(c, b);
+		coord_bk_release(c, b);
 		return;
 	}
+	if (b->frozen && !b->was_on) {
+		coord_bk_thaw_then_copy(c, b);
+		return;
+	}
+	coord_bk_copy(c, b);
+}
+
+void coord_bk_copy(struct coord *c, struct coord_backup *b)
+{
 	b->phase = BK_COPY;
-	with_info(c, b, coord_catalog_update);
+	coord_bk_record(c, b, coord_catalog_update);
 	/* Every node copies: each seals its own secrets and configuration. */
-	if (fan_out(c, b, c->cfg->backup_timeout, copy_done, build_copy,
-		    NULL) < 0) {
-		bk_fail(c, b, "out of memory");
-		phase_release(c, b);
+	if (coord_bk_fan_out(c, b, c->cfg->backup_timeout, copy_done,
+	                     build_copy, NULL) < 0) {
+		coord_bk_fail(c, b, "out of memory");
+		coord_bk_release(c, b);
 	}
 }
 
 static void build_cut(struct coord_backup *b, struct bk_node *bn,
-		      Ls__Operation *op, void *scratch)
+                      Ls__Operation *op, void *scratch)
 {
 	Ls__BackupCut *cut = scratch;
 
@@ -449,6 +467,8 @@ static void build_cut(struct coord_backup *b, struct bk_node *bn,
 	op->backup_cut = cut;
 }
 
+void coord_bk_cut(struct coord *c, struct coord_backup *b);
+
 static void preflight_done(struct coord *c, struct coord_waiter *w)
 {
 	struct coord_backup *b = w->arg;
@@ -458,20 +478,22 @@ static void preflight_done(struct coord *c, struct coord_waiter *w)
 
 	for (i = 0; i < b->nnodes && !b->failed; i++) {
 		struct bk_node *bn = &b->nodes[i];
-		const Ls__OpResult *r = result_of(w, i, bn, why, sizeof(why));
+		const Ls__OpResult *r =
+		    coord_bk_result_of(w, i, bn, why, sizeof(why));
 
 		if (r == NULL || r->checks == NULL) {
-			bk_fail(c, b, "preflight: %s",
-				r ? "no check report" : why);
+			coord_bk_fail(c, b, "preflight: %s",
+			              r ? "no check report" : why);
 			break;
 		}
 		for (k = 0; k < r->checks->n_results; k++) {
 			const Ls__CheckResult *cr = r->checks->results[k];
 			if (cr->status == LS__CHECK_STATUS__CHECK_FAIL) {
-				bk_fail(c, b,
-					"preflight: node %s: check %s failed: "
-					"%s",
-					bn->node->name, cr->name, cr->reason);
+				coord_bk_fail(
+				    c, b,
+				    "preflight: node %s: check %s failed: "
+				    "%s",
+				    bn->node->name, cr->name, cr->reason);
 				break;
 			}
 		}
@@ -480,27 +502,37 @@ static void preflight_done(struct coord *c, struct coord_waiter *w)
 	if (b->failed) {
 		/* Nothing was cut: no node to release. */
 		b->phase = BK_DONE;
-		with_info(c, b, coord_catalog_update);
+		coord_bk_record(c, b, coord_catalog_update);
 		c->backup = NULL;
 		bk_free(b);
 		return;
 	}
 	/* Created only now: a refused backup leaves nothing in the store. */
 	if ((rv = ls_mkdirs(b->dest, 0750)) < 0) {
-		bk_fail(c, b, "cannot create %s: %s", b->dest, ls_strerror(rv));
+		coord_bk_fail(c, b, "cannot create %s: %s", b->dest,
+		              ls_strerror(rv));
 		b->phase = BK_DONE;
-		with_info(c, b, coord_catalog_update);
+		coord_bk_record(c, b, coord_catalog_update);
 		c->backup = NULL;
 		bk_free(b);
 		return;
 	}
+	coord_bk_freeze(c, b);
+}
+
+void coord_bk_cut(struct coord *c, struct coord_backup *b)
+{
+	int64_t timeout = c->cfg->cut_timeout;
+
+	/* The cut must end inside the lease, or the lease ends the freeze
+	 * under it. */
+	if (b->frozen && timeout > (int64_t)b->lease_ms - 5000)
+		timeout = (int64_t)b->lease_ms - 5000;
 	b->phase = BK_CUT;
-	with_info(c, b, coord_catalog_update);
-	b->freeze_start_us = coord_now_us();
-	if (fan_out(c, b, c->cfg->cut_timeout, cut_done, build_cut, NULL) <
-	    0) {
-		bk_fail(c, b, "out of memory");
-		phase_release(c, b);
+	coord_bk_record(c, b, coord_catalog_update);
+	if (coord_bk_fan_out(c, b, timeout, cut_done, build_cut, NULL) < 0) {
+		coord_bk_fail(c, b, "out of memory");
+		coord_bk_release(c, b);
 	}
 }
 
@@ -509,10 +541,9 @@ static int has_data(const struct bk_node *bn)
 	return bn->database || bn->repositories || bn->ncomponents > 0;
 }
 
-
 /* Picks what each node backs up; every node is preflighted. */
 static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	int64_t now_ms = coord_now_us() / 1000;
 	int have_db = 0, have_rails = 0;
@@ -529,9 +560,9 @@ static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 			continue;
 		if (!coord_node_connected(c, n, now_ms)) {
 			snprintf(err, errlen,
-				 "node %s is not connected: every node must "
-				 "take part in the cut",
-				 n->name);
+			         "node %s is not connected: every node must "
+			         "take part in the cut",
+			         n->name);
 			return LS_ESTATE;
 		}
 		bn = &b->nodes[b->nnodes++];
@@ -546,8 +577,9 @@ static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 			bn->repositories = 1;
 		if (has_role(n, "rails") && !have_rails) {
 			have_rails = 1;
+			bn->freezer = 1;
 			for (k = 0; k < sizeof(file_components) /
-					    sizeof(file_components[0]);
+			                    sizeof(file_components[0]);
 			     k++)
 				if (!skipped(b, file_components[k]))
 					bn->components[bn->ncomponents++] =
@@ -558,15 +590,15 @@ static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 		if (has_data(&b->nodes[i]))
 			return 0;
 	snprintf(err, errlen,
-		 "nothing to back up: no connected node has the postgresql, "
-		 "gitaly or rails role (or all were skipped)");
+	         "nothing to back up: no connected node has the postgresql, "
+	         "gitaly or rails role (or all were skipped)");
 	return LS_ESTATE;
 }
 
 /* Every node must run the same GitLab: GitLab restores only onto its own
  * exact version. */
 static int fleet_version(struct coord *c, struct coord_backup *b, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	const char *v = NULL, *ed = NULL, *first = NULL;
 	size_t i;
@@ -575,8 +607,8 @@ static int fleet_version(struct coord *c, struct coord_backup *b, char *err,
 		const Ls__NodeFacts *f = b->nodes[i].node->facts;
 		if (f == NULL || f->gitlab_version == NULL) {
 			snprintf(err, errlen,
-				 "node %s has not reported its GitLab version",
-				 b->nodes[i].node->name);
+			         "node %s has not reported its GitLab version",
+			         b->nodes[i].node->name);
 			return LS_ESTATE;
 		}
 		if (v == NULL) {
@@ -585,21 +617,21 @@ static int fleet_version(struct coord *c, struct coord_backup *b, char *err,
 			first = b->nodes[i].node->name;
 		} else if (strcmp(v, f->gitlab_version) != 0) {
 			snprintf(err, errlen,
-				 "GitLab versions differ: %s runs %s, %s runs "
-				 "%s",
-				 first, v, b->nodes[i].node->name,
-				 f->gitlab_version);
+			         "GitLab versions differ: %s runs %s, %s runs "
+			         "%s",
+			         first, v, b->nodes[i].node->name,
+			         f->gitlab_version);
 			return LS_ESTATE;
 		}
 	}
 	if (ls_fmt(b->version, sizeof(b->version), "%s%s", v,
-		   ed && strcmp(ed, "ee") == 0 ? "-ee" : "") < 0)
+	           ed && strcmp(ed, "ee") == 0 ? "-ee" : "") < 0)
 		return LS_EINVAL;
 	return 0;
 }
 
 int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
-		       char *id, size_t idlen, char *err, size_t errlen)
+                       char *id, size_t idlen, char *err, size_t errlen)
 {
 	struct coord_backup *b;
 	char store[4096];
@@ -607,13 +639,13 @@ int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
 
 	if (c->backup != NULL) {
 		snprintf(err, errlen, "another backup is running: %s",
-			 c->backup->id);
+		         c->backup->id);
 		return LS_EBUSY;
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return LS_ENOMEM;
 	if ((rv = backup_skip_normalize(req->skip ? req->skip : "", b->skipped,
-					sizeof(b->skipped), err, errlen)) < 0)
+	                                sizeof(b->skipped), err, errlen)) < 0)
 		goto fail;
 	b->compression = req->has_compression ? req->compression : 0;
 	b->allow_partial = req->has_allow_partial && req->allow_partial;
@@ -627,23 +659,26 @@ int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
 		goto fail;
 	b->created_at = ls_now();
 	if ((rv = backup_id_make(b->created_at, b->version, b->id,
-				 sizeof(b->id))) < 0 ||
+	                         sizeof(b->id))) < 0 ||
 	    (rv = coord_backup_store(c, store, sizeof(store))) < 0 ||
 	    (rv = ls_fmt(b->dest, sizeof(b->dest), "%s/%s", store, b->id)) <
-		0) {
+	        0) {
 		snprintf(err, errlen, "backup store %s: %s",
-			 c->cfg->backup_store, ls_strerror(rv));
+		         c->cfg->backup_store, ls_strerror(rv));
 		goto fail;
 	}
 	memcpy(b->backup_pk, c->backup_pk, sizeof(b->backup_pk));
+	b->lease_ms = (uint32_t)c->cfg->freeze_lease;
+	b->sidekiq_wait_ms = (uint32_t)c->cfg->sidekiq_wait;
+	ls_strlcpy(b->message, c->cfg->maintenance_message, sizeof(b->message));
 	b->phase = BK_PREFLIGHT;
-	with_info(c, b, coord_catalog_insert);
+	coord_bk_record(c, b, coord_catalog_insert);
 	c->backup = b;
 	ls_strlcpy(id, b->id, idlen);
 	log_info("backup %s: started on %zu node(s)%s%s", b->id, b->nnodes,
-		 b->skipped[0] ? ", skipping " : "", b->skipped);
-	if ((rv = fan_out(c, b, c->cfg->check_timeout, preflight_done, NULL,
-			  NULL)) < 0) {
+	         b->skipped[0] ? ", skipping " : "", b->skipped);
+	if ((rv = coord_bk_fan_out(c, b, c->cfg->check_timeout, preflight_done,
+	                           NULL, NULL)) < 0) {
 		c->backup = NULL;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -695,14 +730,14 @@ void coord_backup_recover(struct coord *c)
 	size_t n = 0, i;
 
 	if (coord_catalog_fail_running(c->db,
-				       "the coordinator stopped during the "
-				       "backup",
-				       &l, &n) < 0)
+	                               "the coordinator stopped during the "
+	                               "backup",
+	                               &l, &n) < 0)
 		return;
 	for (i = 0; i < n; i++) {
 		log_warnx("backup %s: marked failed (the coordinator stopped "
-			  "during it); removing %s",
-			  l[i]->id, l[i]->path);
+		          "during it); removing %s",
+		          l[i]->id, l[i]->path);
 		if (l[i]->path[0] == '/')
 			ls_rmtree(l[i]->path);
 	}

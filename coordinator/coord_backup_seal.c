@@ -27,7 +27,7 @@ static int path_safe(const char *rel)
 }
 
 static int put_file(const char *dir, const char *name, const char *text,
-		    mode_t mode, uint64_t *total)
+                    mode_t mode, uint64_t *total)
 {
 	char path[4200];
 	struct ls_afile *f;
@@ -48,7 +48,7 @@ static int put_file(const char *dir, const char *name, const char *text,
 }
 
 static int verify_artifacts(struct coord_backup *b, uint64_t *total,
-			    uint32_t *count, char *err, size_t errlen)
+                            uint32_t *count, char *err, size_t errlen)
 {
 	char path[4200], want[65], got[65];
 	size_t i, k;
@@ -64,18 +64,18 @@ static int verify_artifacts(struct coord_backup *b, uint64_t *total,
 
 			if (!path_safe(a->path) || a->sha256.len != 32) {
 				snprintf(err, errlen,
-					 "node %s reported an invalid "
-					 "artifact '%s'",
-					 b->nodes[i].node->name, a->path);
+				         "node %s reported an invalid "
+				         "artifact '%s'",
+				         b->nodes[i].node->name, a->path);
 				return LS_EPROTO;
 			}
 			if ((rv = ls_fmt(path, sizeof(path), "%s/%s", b->dest,
-					 a->path)) < 0)
+			                 a->path)) < 0)
 				return rv;
 			if ((rv = ls_sha256_file(path, &size, sha)) < 0) {
 				snprintf(err, errlen, "artifact %s from %s: %s",
-					 path, b->nodes[i].node->name,
-					 ls_strerror(rv));
+				         path, b->nodes[i].node->name,
+				         ls_strerror(rv));
 				return rv;
 			}
 			if (size != a->size ||
@@ -83,12 +83,12 @@ static int verify_artifacts(struct coord_backup *b, uint64_t *total,
 				ls_hex(want, a->sha256.data, 32);
 				ls_hex(got, sha, 32);
 				snprintf(err, errlen,
-					 "artifact %s from %s: %llu bytes "
-					 "sha256 %.16s... reported, %llu bytes "
-					 "sha256 %.16s... in the store",
-					 path, b->nodes[i].node->name,
-					 (unsigned long long)a->size, want,
-					 (unsigned long long)size, got);
+				         "artifact %s from %s: %llu bytes "
+				         "sha256 %.16s... reported, %llu bytes "
+				         "sha256 %.16s... in the store",
+				         path, b->nodes[i].node->name,
+				         (unsigned long long)a->size, want,
+				         (unsigned long long)size, got);
 				return LS_EAUTH;
 			}
 			*total += size;
@@ -107,30 +107,35 @@ static json_t *cut_json(const struct bk_node *bn)
 	if (c == NULL)
 		return o;
 	if (c->pg_snapshot)
-		json_object_set_new(o, "pg_snapshot", json_string(c->pg_snapshot));
+		json_object_set_new(o, "pg_snapshot",
+		                    json_string(c->pg_snapshot));
 	if (c->pg_lsn)
 		json_object_set_new(o, "pg_lsn", json_string(c->pg_lsn));
 	if (c->pg_ci_snapshot)
 		json_object_set_new(o, "pg_ci_snapshot",
-				    json_string(c->pg_ci_snapshot));
+		                    json_string(c->pg_ci_snapshot));
 	if (c->db_version)
-		json_object_set_new(o, "db_version", json_string(c->db_version));
+		json_object_set_new(o, "db_version",
+		                    json_string(c->db_version));
 	if (c->has_repos) {
 		json_object_set_new(o, "repositories",
-				    json_integer((json_int_t)c->repos));
-		json_object_set_new(o, "refs", json_integer((json_int_t)c->refs));
+		                    json_integer((json_int_t)c->repos));
+		json_object_set_new(o, "refs",
+		                    json_integer((json_int_t)c->refs));
 		json_object_set_new(o, "empty_repositories",
-				    json_integer((json_int_t)c->empty_repos));
+		                    json_integer((json_int_t)c->empty_repos));
 	}
 	for (i = 0; i < c->n_components; i++) {
 		const Ls__ComponentCut *cc = c->components[i];
 		json_t *x = json_object();
 		json_object_set_new(x, "name", json_string(cc->name));
 		json_object_set_new(x, "present", json_boolean(cc->present));
-		json_object_set_new(x, "files", json_integer((json_int_t)cc->files));
-		json_object_set_new(x, "bytes", json_integer((json_int_t)cc->bytes));
+		json_object_set_new(x, "files",
+		                    json_integer((json_int_t)cc->files));
+		json_object_set_new(x, "bytes",
+		                    json_integer((json_int_t)cc->bytes));
 		json_object_set_new(x, "hard_linked",
-				    json_boolean(!cc->copied_fallback));
+		                    json_boolean(!cc->copied_fallback));
 		json_array_append_new(comps, x);
 	}
 	json_object_set_new(o, "components", comps);
@@ -140,7 +145,7 @@ static json_t *cut_json(const struct bk_node *bn)
 			json_object_set_new(
 			    counts, bn->copy->table_counts[i]->table,
 			    json_integer(
-				(json_int_t)bn->copy->table_counts[i]->rows));
+			        (json_int_t)bn->copy->table_counts[i]->rows));
 		json_object_set_new(o, "table_rows", counts);
 	}
 	return o;
@@ -159,7 +164,7 @@ static char *manifest_text(const struct coord_backup *b)
 	json_object_set_new(m, "gitlab_version", json_string(b->version));
 	json_object_set_new(m, "skipped", json_string(b->skipped));
 	json_object_set_new(m, "compression",
-			    json_string(b->compression ? "zstd" : "gzip"));
+	                    json_string(b->compression ? "zstd" : "gzip"));
 	json_object_set_new(
 	    m, "freeze_window_ms",
 	    json_integer((json_int_t)(b->thaw_us - b->freeze_start_us) / 1000));
@@ -169,7 +174,7 @@ static char *manifest_text(const struct coord_backup *b)
 
 		for (k = 0; k < bn->node->nroles; k++)
 			json_array_append_new(roles,
-					      json_string(bn->node->roles[k]));
+			                      json_string(bn->node->roles[k]));
 		json_object_set_new(n, "name", json_string(bn->node->name));
 		json_object_set_new(n, "roles", roles);
 		json_object_set_new(n, "cut", cut_json(bn));
@@ -178,12 +183,13 @@ static char *manifest_text(const struct coord_backup *b)
 			const Ls__Artifact *a = bn->copy->artifacts[k];
 			json_t *x = json_object();
 			ls_hex(hex, a->sha256.data, 32);
-			json_object_set_new(x, "node", json_string(bn->node->name));
+			json_object_set_new(x, "node",
+			                    json_string(bn->node->name));
 			json_object_set_new(x, "component",
-					    json_string(a->component));
+			                    json_string(a->component));
 			json_object_set_new(x, "path", json_string(a->path));
 			json_object_set_new(x, "size",
-					    json_integer((json_int_t)a->size));
+			                    json_integer((json_int_t)a->size));
 			json_object_set_new(x, "sha256", json_string(hex));
 			json_array_append_new(arts, x);
 		}
@@ -205,9 +211,8 @@ static const char *db_version(const struct coord_backup *b)
 	return "";
 }
 
-int coord_backup_seal(struct coord *c, struct coord_backup *b,
-		      uint64_t *size, uint32_t *nartifacts, char *err,
-		      size_t errlen)
+int coord_backup_seal(struct coord *c, struct coord_backup *b, uint64_t *size,
+                      uint32_t *nartifacts, char *err, size_t errlen)
 {
 	struct backup_meta meta;
 	char *yml = NULL, *json = NULL, *man = NULL, *sig = NULL;
@@ -220,7 +225,7 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b,
 	if ((rv = verify_artifacts(b, &total, &count, err, errlen)) < 0)
 		return rv;
 	snprintf(tar_version, sizeof(tar_version), "lockstep %s (%s)",
-		 LOCKSTEP_VERSION, archive_version_string());
+	         LOCKSTEP_VERSION, archive_version_string());
 	memset(&meta, 0, sizeof(meta));
 	meta.backup_id = b->id;
 	meta.created_at = b->created_at;
@@ -238,7 +243,7 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b,
 		goto out;
 	}
 	crypto_sign_detached(s, NULL, (const uint8_t *)man, strlen(man),
-			     c->signer.sk);
+	                     c->signer.sk);
 	if ((sig = malloc(2 * sizeof(s) + 2)) == NULL) {
 		rv = LS_ENOMEM;
 		goto out;
@@ -248,13 +253,13 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b,
 	sig[2 * sizeof(s) + 1] = '\0';
 	if ((rv = ls_fmt(dir, sizeof(dir), "%s/lockstep", b->dest)) < 0 ||
 	    (rv = put_file(b->dest, "backup_information.yml", yml, 0644,
-			   &total)) < 0 ||
+	                   &total)) < 0 ||
 	    (rv = put_file(b->dest, "backup_information.json", json, 0600,
-			   &total)) < 0 ||
+	                   &total)) < 0 ||
 	    (rv = put_file(dir, "manifest.json", man, 0600, &total)) < 0 ||
 	    (rv = put_file(dir, "manifest.json.sig", sig, 0600, &total)) < 0) {
 		snprintf(err, errlen, "writing metadata into %s: %s", b->dest,
-			 ls_strerror(rv));
+		         ls_strerror(rv));
 		goto out;
 	}
 	*size = total;

@@ -7,7 +7,7 @@
 #include "ls_log.h"
 
 #define COLS                                                                   \
-	"id, state, phase, reason, created_at, finished_at, size, "           \
+	"id, state, phase, reason, created_at, finished_at, size, "            \
 	"freeze_ms, artifacts, gitlab_version, path, skipped, failed_repos"
 
 static const char *or_empty(const char *s)
@@ -52,7 +52,7 @@ static int bind_info(sqlite3_stmt *st, const Ls__BackupInfo *b)
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->freeze_ms);
 	sqlite3_bind_int64(st, 9, b->artifacts);
 	sqlite3_bind_text(st, 10, or_empty(b->gitlab_version), -1,
-			  SQLITE_TRANSIENT);
+	                  SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 11, or_empty(b->path), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 12, or_empty(b->skipped), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 13, failed, -1, free);
@@ -79,19 +79,20 @@ out:
 int coord_catalog_insert(sqlite3 *db, const Ls__BackupInfo *b)
 {
 	return exec_info(db,
-			 "INSERT INTO backups(" COLS ") VALUES(?1, ?2, ?3, ?4, "
-			 "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-			 b);
+	                 "INSERT INTO backups(" COLS ") VALUES(?1, ?2, ?3, ?4, "
+	                 "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	                 b);
 }
 
 int coord_catalog_update(sqlite3 *db, const Ls__BackupInfo *b)
 {
-	return exec_info(db,
-			 "UPDATE backups SET state=?2, phase=?3, reason=?4, "
-			 "created_at=?5, finished_at=?6, size=?7, freeze_ms=?8, "
-			 "artifacts=?9, gitlab_version=?10, path=?11, "
-			 "skipped=?12, failed_repos=?13 WHERE id=?1",
-			 b);
+	return exec_info(
+	    db,
+	    "UPDATE backups SET state=?2, phase=?3, reason=?4, "
+	    "created_at=?5, finished_at=?6, size=?7, freeze_ms=?8, "
+	    "artifacts=?9, gitlab_version=?10, path=?11, "
+	    "skipped=?12, failed_repos=?13 WHERE id=?1",
+	    b);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -129,7 +130,7 @@ static Ls__BackupInfo *row_info(sqlite3_stmt *st)
 			break;
 		*nl = '\0';
 		n2 = realloc(b->failed_repos,
-			     (b->n_failed_repos + 1) * sizeof(*n2));
+		             (b->n_failed_repos + 1) * sizeof(*n2));
 		if (n2 == NULL)
 			break;
 		b->failed_repos = n2;
@@ -168,7 +169,7 @@ void coord_catalog_free(Ls__BackupInfo **list, size_t n)
 }
 
 static int query(sqlite3 *db, const char *sql, const char *arg,
-		 Ls__BackupInfo ***out, size_t *n)
+                 Ls__BackupInfo ***out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -201,9 +202,9 @@ static int query(sqlite3 *db, const char *sql, const char *arg,
 int coord_catalog_list(sqlite3 *db, Ls__BackupInfo ***out, size_t *n)
 {
 	return query(db,
-		     "SELECT " COLS " FROM backups ORDER BY created_at DESC, "
-		     "id DESC",
-		     NULL, out, n);
+	             "SELECT " COLS " FROM backups ORDER BY created_at DESC, "
+	             "id DESC",
+	             NULL, out, n);
 }
 
 int coord_catalog_get(sqlite3 *db, const char *id, Ls__BackupInfo **out)
@@ -225,13 +226,13 @@ int coord_catalog_get(sqlite3 *db, const char *id, Ls__BackupInfo **out)
 }
 
 int coord_catalog_fail_running(sqlite3 *db, const char *reason,
-			       Ls__BackupInfo ***out, size_t *n)
+                               Ls__BackupInfo ***out, size_t *n)
 {
 	size_t i;
 	int rv;
 
 	rv = query(db, "SELECT " COLS " FROM backups WHERE state='running'",
-		   NULL, out, n);
+	           NULL, out, n);
 	if (rv < 0)
 		return rv;
 	for (i = 0; i < *n; i++) {

@@ -126,6 +126,23 @@ static const struct ls_cfg_field coord_fields[] = {
      .type = LS_CFG_DURATION,
      .offset = C(cut_timeout),
      .def = "5m"},
+    /* If the coordinator goes silent, the rails agent turns maintenance
+     * mode off when this lease ends. */
+    {.key = "freeze_lease",
+     .type = LS_CFG_DURATION,
+     .offset = C(freeze_lease),
+     .def = "60s",
+     .min = 5 * MS_SECOND,
+     .max = 60 * MS_MINUTE},
+    {.key = "sidekiq_wait",
+     .type = LS_CFG_DURATION,
+     .offset = C(sidekiq_wait),
+     .def = "30s"},
+    {.key = "maintenance_message",
+     .type = LS_CFG_STRING,
+     .offset = C(maintenance_message),
+     .def = "GitLab is read-only for a few seconds while a consistent backup "
+            "is taken."},
     {.key = "backup_timeout",
      .type = LS_CFG_DURATION,
      .offset = C(backup_timeout),

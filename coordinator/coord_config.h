@@ -26,6 +26,9 @@ struct coord_config {
 	uint64_t max_message_size; /* default 16MiB */
 	char *backup_store;       /* file:// path or plain path; "" = <state_dir>/backups */
 	int64_t cut_timeout;      /* default 5m */
+	int64_t freeze_lease;     /* default 60s: maintenance mode's lease */
+	int64_t sidekiq_wait;     /* default 30s: wait for idle Sidekiq */
+	char *maintenance_message;
 	int64_t backup_timeout;   /* default 12h */
 };
 

@@ -918,12 +918,13 @@ class Fleet(FixtureEnv):
 
     def __init__(self, build_dir, poll_timeout="2s", nodes=None,
                  gitlab_version=gitlab_node.DEFAULT_VERSION, versions=None,
-                 check_timeout="60s", keep=None, start_agents=True):
+                 check_timeout="60s", keep=None, start_agents=True, coordinator_extra=None):
         super().__init__(nodes=nodes, gitlab_version=gitlab_version, versions=versions, keep=keep)
         self.build = os.path.abspath(build_dir)
         self.poll_timeout = poll_timeout
         self.poll_timeout_s = parse_duration(poll_timeout)
         self.check_timeout = check_timeout
+        self.coordinator_extra = dict(coordinator_extra or {})
         self.start_agents_flag = start_agents
         self.bin = binaries(self.build)
         self.fleet_port = self.enroll_port = None
@@ -1007,7 +1008,7 @@ class Fleet(FixtureEnv):
             "control_socket: %s" % yq(self.control_socket),
             "poll_timeout: %s" % self.poll_timeout,
             "check_timeout: %s" % self.check_timeout,
-        ]) + "\n"
+        ] + ["%s: %s" % (k, yq(str(v))) for k, v in sorted(self.coordinator_extra.items())]) + "\n"
         with open(self.coordinator_config, "w") as f:
             f.write(text)
 
@@ -1044,6 +1045,9 @@ class Fleet(FixtureEnv):
             p = self.procs.get("coordinator")
             if p and p.alive():
                 raise FleetError("coordinator already running")
+            # Left by a coordinator that was killed: readiness is the new
+            # one's socket, not this file.
+            os.unlink(self.control_socket)
         self._start_coordinator(fresh_ports=False)
         return self.coordinator_proc
 

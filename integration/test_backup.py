@@ -201,6 +201,70 @@ class BackupTest(unittest.TestCase):
                 self.assertEqual([e for e in os.listdir(staging) if e.startswith("lockstep-")], [],
                                  name + " kept its backup work directory")
 
+    @staticmethod
+    def maintenance_history(f):
+        path = os.path.join(f.node_dir("rails-1"), "fixture", "maintenance-history")
+        if not os.path.exists(path):
+            return []
+        with open(path) as fh:
+            return [ln.split()[1] for ln in fh.read().splitlines() if ln.strip()]
+
+    @staticmethod
+    def maintenance_on(f):
+        status, body = f.http("rails-1", "GET", "/api/v4/application/settings")
+        assert status == 200, (status, body)
+        return body["maintenance_mode"]
+
+    def test_freeze_and_thaw(self):
+        with Fleet(BUILD) as f:
+            rc, out = self.create(f)
+            self.assertEqual(rc, 0, out)
+            # Maintenance mode went on for the cut and off right after it.
+            self.assertEqual(self.maintenance_history(f), ["on", "off"])
+            self.assertIs(self.maintenance_on(f), False)
+            self.assertGreater(out["freeze_ms"], 0)
+            with open(os.path.join(out["path"], "lockstep", "manifest.json")) as fh:
+                self.assertEqual(json.load(fh)["freeze_window_ms"], out["freeze_ms"])
+
+            # Already on before a backup: left on.
+            status, _ = f.http("rails-1", "PUT", "/api/v4/application/settings",
+                               data="maintenance_mode=true")
+            self.assertEqual(status, 200)
+            rc, out = self.create(f)
+            self.assertEqual(rc, 0, out)
+            self.assertIs(self.maintenance_on(f), True)
+            self.assertEqual(self.maintenance_history(f), ["on", "off", "on"])
+
+    def test_busy_sidekiq_fails_and_thaws(self):
+        with Fleet(BUILD, coordinator_extra={"sidekiq_wait": "2s"}) as f:
+            with open(os.path.join(f.node_dir("rails-1"), "fixture", "sidekiq-busy"), "w") as fh:
+                fh.write("1\n")
+            rc, out = self.create(f)
+            self.assertEqual(rc, 1, out)
+            self.assertIn("Sidekiq still has 1 busy job", out["reason"])
+            self.assertIn("rails-1", out["reason"])
+            self.assertIs(self.maintenance_on(f), False, "a failed freeze must thaw")
+            self.assertEqual(self.maintenance_history(f), ["on", "off"])
+            self.assertFalse(os.path.exists(out["path"]))
+
+    def test_lease_ends_freeze_when_coordinator_dies(self):
+        with Fleet(BUILD, coordinator_extra={"sidekiq_wait": "3s", "freeze_lease": "6s"}) as f:
+            with open(os.path.join(f.node_dir("rails-1"), "fixture", "sidekiq-busy"), "w") as fh:
+                fh.write("1\n")
+            f.cli("backup", "create", "--detach", check=True)
+            f.wait_until(lambda: self.maintenance_on(f), 30, "maintenance mode to go on")
+            f.stop_coordinator(signal.SIGKILL)
+            # Nobody thaws: the rails agent's lease must.
+            f.wait_until(lambda: not self.maintenance_on(f), 30,
+                         "the rails agent to end the freeze when its lease ran out")
+            self.assertIn("lease ended", f.agent_log("rails-1"))
+            # A restarted coordinator marks the backup failed, files gone.
+            f.start_coordinator()
+            lst = f.cli_json("backup", "list")
+            self.assertEqual([b["state"] for b in lst], ["failed"], lst)
+            self.assertIn("stopped during the backup", lst[0]["reason"])
+            self.assertFalse(os.path.exists(lst[0]["path"]))
+
     def test_verify_and_export(self):
         with Fleet(BUILD) as f:
             rc, out = self.create(f, "--compression", "zstd")

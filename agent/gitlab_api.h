@@ -1,0 +1,30 @@
+/*
+ * The GitLab HTTP API, as an administrator's token sees it (libcurl,
+ * jansson). The token comes from the configured file, goes only into the
+ * PRIVATE-TOKEN header, and is wiped on close.
+ */
+#ifndef GITLAB_API_H
+#define GITLAB_API_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "agent_config.h"
+
+struct gitlab_api {
+	const struct agent_config *cfg;
+	char token[512];
+};
+
+int gitlab_api_open(struct gitlab_api *api, const struct agent_config *cfg,
+		    char *err, size_t errlen);
+/*
+ * method GET or PUT; path starts with /api/v4/. A reply other than 2xx is
+ * an error naming the status; *body (may be NULL) is the parsed JSON.
+ */
+int gitlab_api_call(struct gitlab_api *api, const char *method,
+		    const char *path, json_t **body, char *err, size_t errlen);
+void gitlab_api_close(struct gitlab_api *api);
+
+#endif
