@@ -20,13 +20,18 @@ static const char backup_usage[] =
     "       lockstep backup list [--json]\n"
     "       lockstep backup show ID [--json]\n"
     "       lockstep backup verify ID [--json]\n"
+    "       lockstep backup prune [--keep N] [--older-than DAYS] [--dry-run] "
+    "[--json]\n"
     "       lockstep backup export ID --output DIR [--json]\n"
     "\n"
     "create takes one consistent backup of the whole fleet in GitLab's own\n"
     "layout and follows it to the end (exit 1 if it fails). Components for\n"
     "--skip, as GitLab's SKIP=: db, repositories, uploads, builds, "
     "artifacts,\n"
-    "lfs, terraform_state, registry, pages, packages, ci_secure_files.\n";
+    "lfs, terraform_state, registry, pages, packages, ci_secure_files.\n"
+    "prune keeps the newest N complete backups (--keep) and/or those younger\n"
+    "than DAYS (--older-than); with both, a backup goes only when it breaks\n"
+    "both. The running backup is never touched.\n";
 
 static json_t *info_json(const Ls__BackupInfo *b)
 {
@@ -278,6 +283,85 @@ static int backup_list(struct cli *cli)
 	return CLI_OK;
 }
 
+static int backup_prune(struct cli *cli, int argc, char **argv)
+{
+	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
+	Ls__BackupPruneReq pr = LS__BACKUP_PRUNE_REQ__INIT;
+	Ls__ControlResp *resp = NULL;
+	long long v;
+	size_t k;
+	int i, rv;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			cli->json = 1;
+		} else if (strcmp(argv[i], "--dry-run") == 0) {
+			pr.has_dry_run = pr.dry_run = 1;
+		} else if ((strcmp(argv[i], "--keep") == 0 ||
+		            strcmp(argv[i], "--older-than") == 0) &&
+		           i + 1 < argc) {
+			int keep = argv[i][2] == 'k';
+			if (ls_parse_int(argv[i + 1], keep ? 1 : 0, 100000,
+			                 &v) < 0) {
+				fprintf(stderr,
+				        "lockstep: %s '%s': expected a whole "
+				        "number%s\n",
+				        argv[i], argv[i + 1],
+				        keep ? " of at least 1" : " of days");
+				return CLI_USAGE;
+			}
+			if (keep) {
+				pr.has_keep = 1;
+				pr.keep = (uint32_t)v;
+			} else {
+				pr.has_older_than_days = 1;
+				pr.older_than_days = (uint32_t)v;
+			}
+			i++;
+		} else {
+			fputs(backup_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (!pr.has_keep && !pr.has_older_than_days) {
+		fprintf(stderr,
+		        "lockstep: prune needs --keep N or --older-than "
+		        "DAYS\n");
+		return CLI_USAGE;
+	}
+	req.kind_case = LS__CONTROL_REQ__KIND_BACKUP_PRUNE;
+	req.backup_prune = &pr;
+	if ((rv = cli_call(cli, &req, &resp, 60000)) != CLI_OK)
+		return rv;
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_BACKUP_PRUNE) {
+		ls__control_resp__free_unpacked(resp, NULL);
+		return CLI_FAIL;
+	}
+	if (cli->json) {
+		json_t *o = json_object(), *rm = json_array(),
+		       *kept = json_array();
+		for (k = 0; k < resp->backup_prune->n_removed; k++)
+			json_array_append_new(
+			    rm, json_string(resp->backup_prune->removed[k]));
+		for (k = 0; k < resp->backup_prune->n_kept; k++)
+			json_array_append_new(
+			    kept, json_string(resp->backup_prune->kept[k]));
+		json_object_set_new(o, "dry_run", json_boolean(pr.dry_run));
+		json_object_set_new(o, "removed", rm);
+		json_object_set_new(o, "kept", kept);
+		cli_print_json(o);
+	} else {
+		for (k = 0; k < resp->backup_prune->n_removed; k++)
+			printf("%s %s\n",
+			       pr.dry_run ? "would remove" : "removed",
+			       resp->backup_prune->removed[k]);
+		printf("%zu removed, %zu kept\n", resp->backup_prune->n_removed,
+		       resp->backup_prune->n_kept);
+	}
+	ls__control_resp__free_unpacked(resp, NULL);
+	return CLI_OK;
+}
+
 int cli_backup(struct cli *cli, int argc, char **argv)
 {
 	Ls__ControlResp *resp = NULL;
@@ -292,6 +376,15 @@ int cli_backup(struct cli *cli, int argc, char **argv)
 		return backup_create(cli, argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0 || strcmp(argv[1], "export") == 0)
 		return cli_backup_files(cli, argc, argv);
+	if (strcmp(argv[1], "prune") == 0) {
+		for (i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--help") == 0 ||
+			    strcmp(argv[i], "-h") == 0) {
+				fputs(backup_usage, stdout);
+				return CLI_OK;
+			}
+		return backup_prune(cli, argc, argv);
+	}
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {

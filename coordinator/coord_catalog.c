@@ -247,3 +247,18 @@ int coord_catalog_fail_running(sqlite3 *db, const char *reason,
 	}
 	return 0;
 }
+
+int coord_catalog_delete(sqlite3 *db, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	int rv = LS_EDB;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM backups WHERE id=?1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return LS_EDB;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rv = 0;
+	sqlite3_finalize(st);
+	return rv;
+}

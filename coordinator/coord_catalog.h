@@ -15,6 +15,7 @@ int coord_catalog_list(sqlite3 *db, Ls__BackupInfo ***out, size_t *n);
 /* LS_ENOENT when there is no such backup. */
 int coord_catalog_get(sqlite3 *db, const char *id, Ls__BackupInfo **out);
 void coord_catalog_free(Ls__BackupInfo **list, size_t n);
+int coord_catalog_delete(sqlite3 *db, const char *id);
 /* One entry from coord_catalog_get; NULL-safe. */
 void coord_catalog_info_free(Ls__BackupInfo *b);
 /*

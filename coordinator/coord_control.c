@@ -425,6 +425,20 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 	case LS__CONTROL_REQ__KIND_BACKUP_LIST:
 		do_backup_list(cc);
 		break;
+	case LS__CONTROL_REQ__KIND_BACKUP_PRUNE: {
+		Ls__BackupPruneResp pr = LS__BACKUP_PRUNE_RESP__INIT;
+
+		rv = coord_prune(c, req->backup_prune, &pr, err, sizeof(err));
+		if (rv < 0) {
+			send_error(cc, rv, err);
+		} else {
+			resp.kind_case = LS__CONTROL_RESP__KIND_BACKUP_PRUNE;
+			resp.backup_prune = &pr;
+			send_resp(cc, &resp);
+		}
+		coord_prune_resp_free(&pr);
+		break;
+	}
 	case LS__CONTROL_REQ__KIND_BACKUP_SHOW:
 		do_backup_show(cc, req->backup_show->id);
 		break;

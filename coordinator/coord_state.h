@@ -178,6 +178,11 @@ void coord_backup_recover(struct coord *c);
 /* The store directory (absolute) from backup_store / state_dir. */
 int coord_backup_store(const struct coord *c, char *out, size_t len);
 
+/* lockstep backup prune (coord_prune.c). Caller holds c->mtx. */
+int coord_prune(struct coord *c, const Ls__BackupPruneReq *req,
+		Ls__BackupPruneResp *resp, char *err, size_t errlen);
+void coord_prune_resp_free(Ls__BackupPruneResp *resp);
+
 /* Finishes w at once if nothing is pending (coord_ops.c). */
 void coord_waiter_arm(struct coord *c, struct coord_waiter *w);
 /* Node administration used by the control socket (coord_admin.c). */

@@ -321,6 +321,30 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn("signature", p.stdout)
 
+    def test_prune(self):
+        with Fleet(BUILD) as f:
+            ids = []
+            for _ in range(3):
+                rc, out = self.create(f, "--skip", "repositories,uploads,artifacts,lfs")
+                self.assertEqual(rc, 0, out)
+                ids.append(out["id"])
+                # Backup ids carry whole seconds: keep them distinct.
+                f.wait_until(lambda: int(time.time()) > int(ids[-1].split("_")[0]), 5,
+                             "the next second")
+            self.assertEqual(len(set(ids)), 3)
+            dry = f.cli_json("backup", "prune", "--keep", "1", "--dry-run")
+            self.assertEqual(sorted(dry["removed"]), sorted(ids[:2]))
+            self.assertEqual(len(f.cli_json("backup", "list")), 3, "a dry run removes nothing")
+            out = f.cli_json("backup", "prune", "--keep", "1")
+            self.assertEqual(sorted(out["removed"]), sorted(ids[:2]))
+            self.assertEqual([b["id"] for b in f.cli_json("backup", "list")], [ids[2]])
+            store = os.path.join(f.coordinator_state_dir, "backups")
+            f.wait_until(lambda: sorted(os.listdir(store)) == [ids[2]], 30,
+                         "the pruned directories to be gone")
+            self.assertIs(f.cli_json("backup", "verify", ids[2])["ok"], True)
+            p = f.cli("backup", "prune")
+            self.assertEqual(p.returncode, 2)
+
     def test_writes_during_copy_not_in_backup(self):
         with Fleet(BUILD) as f:
             rails = f.node_paths("rails-1")
