@@ -267,14 +267,45 @@ out:
 	return rv;
 }
 
+struct timings {
+	Ls__ComponentTiming items[MAX_COMPONENTS + 4];
+	Ls__ComponentTiming *ptrs[MAX_COMPONENTS + 4];
+	char names[MAX_COMPONENTS + 4][32];
+	size_t n;
+};
+
+/* One step of the copy: what it wrote since `first` and how long it took. */
+static void timed(struct timings *t, const char *component,
+                  const struct backup_artifacts *arts, size_t first,
+                  int64_t start_ms)
+{
+	Ls__ComponentTiming *x;
+	uint64_t bytes = 0;
+	size_t i;
+
+	if (t->n == sizeof(t->items) / sizeof(t->items[0]))
+		return;
+	for (i = first; i < arts->n; i++)
+		bytes += arts->items[i].size;
+	x = &t->items[t->n];
+	ls__component_timing__init(x);
+	ls_strlcpy(t->names[t->n], component, sizeof(t->names[0]));
+	x->component = t->names[t->n];
+	x->bytes = bytes;
+	x->ms = (uint64_t)(ls_mono_ms() - start_ms);
+	t->ptrs[t->n] = x;
+	t->n++;
+}
+
 static int do_copy(struct session *s, const Ls__BackupCopy *c,
                    struct backup_artifacts *arts, struct ls_strlist *failed,
-                   struct counts *counts)
+                   struct counts *counts, struct timings *t)
 {
 	enum backup_compression z =
 	    c->compression == 1 ? BACKUP_ZSTD : BACKUP_GZIP;
 	char snap[LS_PATH_MAX], path[LS_PATH_MAX], rel[64];
-	size_t i;
+	size_t i, first = arts->n;
+	int64_t t0 = ls_mono_ms();
 	int rv;
 
 	if (c->dest_dir[0] != '/') {
@@ -294,20 +325,27 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 	    (rv = seal_file(s, s->cfg->gitlab.config_file, "gitlab.rb", c,
 	                    arts)) < 0)
 		return rv;
+	timed(t, "secrets", arts, first, t0);
 	if (s->pg != NULL) {
+		first = arts->n;
+		t0 = ls_mono_ms();
 		if ((rv = dump_db(s, s->cfg->postgresql.conninfo, s->snapshot,
 		                  c->dest_dir, "db/database.sql.gz", z, arts)) <
 		    0)
 			return rv;
+		if (s->pg_ci != NULL &&
+		    (rv = dump_db(s, s->cfg->postgresql.ci_conninfo,
+		                  s->ci_snapshot, c->dest_dir,
+		                  "db/ci_database.sql.gz", z, arts)) < 0)
+			return rv;
+		timed(t, "db", arts, first, t0);
 		if ((rv = backup_pg_table_counts(s->pg, count_cb, counts,
 		                                 s->err, sizeof(s->err))) < 0)
 			return rv;
 	}
-	if (s->pg_ci != NULL &&
-	    (rv = dump_db(s, s->cfg->postgresql.ci_conninfo, s->ci_snapshot,
-	                  c->dest_dir, "db/ci_database.sql.gz", z, arts)) < 0)
-		return rv;
 	if (s->repos) {
+		first = arts->n;
+		t0 = ls_mono_ms();
 		if ((rv = sub(path, sizeof(path), s->workdir, "repos")) < 0)
 			return rv;
 		rv = backup_repos_copy(s->cfg, path, c->dest_dir, s->id,
@@ -315,8 +353,11 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 		                       failed, s->err, sizeof(s->err));
 		if (rv < 0)
 			return rv;
+		timed(t, "repositories", arts, first, t0);
 	}
 	for (i = 0; i < s->ncomps; i++) {
+		first = arts->n;
+		t0 = ls_mono_ms();
 		if ((rv = ls_fmt(snap, sizeof(snap), "%s/files/%s", s->workdir,
 		                 s->comps[i])) < 0 ||
 		    (rv = ls_fmt(rel, sizeof(rel), "%s.tar.gz", s->comps[i])) <
@@ -327,6 +368,7 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 		                       NULL, arts, s->err, sizeof(s->err));
 		if (rv < 0)
 			return rv;
+		timed(t, s->comps[i], arts, first, t0);
 	}
 	return 0;
 }
@@ -350,6 +392,7 @@ static int handle(struct session *s, const Ls__Operation *op)
 	struct backup_artifacts arts = {0};
 	struct ls_strlist failed = {0};
 	struct counts counts = {0};
+	struct timings t;
 	Ls__Artifact *av = NULL, **ap = NULL;
 	uint8_t *buf = NULL;
 	size_t len, i;
@@ -366,7 +409,8 @@ static int handle(struct session *s, const Ls__Operation *op)
 		}
 		break;
 	case LS__OPERATION__KIND_BACKUP_COPY:
-		rv = do_copy(s, op->backup_copy, &arts, &failed, &counts);
+		memset(&t, 0, sizeof(t));
+		rv = do_copy(s, op->backup_copy, &arts, &failed, &counts, &t);
 		if (rv < 0)
 			break;
 		av = calloc(arts.n ? arts.n : 1, sizeof(*av));
@@ -390,6 +434,8 @@ static int handle(struct session *s, const Ls__Operation *op)
 		pr.failed_repos = failed.items;
 		pr.n_table_counts = counts.n;
 		pr.table_counts = counts.items;
+		pr.n_timings = t.n;
+		pr.timings = t.ptrs;
 		r.kind_case = LS__OP_RESULT__KIND_BACKUP_COPY;
 		r.backup_copy = &pr;
 		break;

@@ -86,6 +86,42 @@ static void human_size(char *out, size_t len, uint64_t n)
 	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
+/* Node, component, size, time and rate of each copy step, from the
+ * backup's manifest (absent for a backup that failed). */
+static void print_summary(const char *dir)
+{
+	char path[4200];
+	json_t *m, *n, *t;
+	size_t i, k;
+
+	if (ls_fmt(path, sizeof(path), "%s/lockstep/manifest.json", dir) < 0 ||
+	    (m = json_load_file(path, 0, NULL)) == NULL)
+		return;
+	printf("\n  %-16s %-16s %10s %9s %10s\n", "NODE", "COMPONENT", "SIZE",
+	       "TIME", "RATE");
+	json_array_foreach(json_object_get(m, "nodes"), i, n)
+	{
+		json_t *cut = json_object_get(n, "cut");
+		json_array_foreach(json_object_get(cut, "copy"), k, t)
+		{
+			json_int_t bytes =
+			    json_integer_value(json_object_get(t, "bytes"));
+			json_int_t ms =
+			    json_integer_value(json_object_get(t, "ms"));
+			char size[32];
+
+			human_size(size, sizeof(size), (uint64_t)bytes);
+			printf(
+			    "  %-16s %-16s %10s %8.2fs %6.1f MB/s\n",
+			    json_string_value(json_object_get(n, "name")),
+			    json_string_value(json_object_get(t, "component")),
+			    size, (double)ms / 1000.0,
+			    ms > 0 ? (double)bytes / 1e3 / (double)ms : 0.0);
+		}
+	}
+	json_decref(m);
+}
+
 static void print_info(const Ls__BackupInfo *b)
 {
 	char size[32], when[64];
@@ -111,6 +147,10 @@ static void print_info(const Ls__BackupInfo *b)
 		printf("  %-16s %-9s %s\n", b->nodes[i]->node,
 		       b->nodes[i]->phase,
 		       b->nodes[i]->error ? b->nodes[i]->error : "");
+	if (b->path && b->path[0] == '/' &&
+	    (strcmp(b->state, "complete") == 0 ||
+	     strcmp(b->state, "partial") == 0))
+		print_summary(b->path);
 }
 
 static int show_once(struct cli *cli, const char *id, Ls__ControlResp **resp)

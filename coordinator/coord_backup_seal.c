@@ -139,6 +139,21 @@ static json_t *cut_json(const struct bk_node *bn)
 		json_array_append_new(comps, x);
 	}
 	json_object_set_new(o, "components", comps);
+	if (bn->copy != NULL && bn->copy->n_timings > 0) {
+		json_t *tm = json_array();
+		for (i = 0; i < bn->copy->n_timings; i++) {
+			const Ls__ComponentTiming *t = bn->copy->timings[i];
+			json_t *x = json_object();
+			json_object_set_new(x, "component",
+			                    json_string(t->component));
+			json_object_set_new(x, "bytes",
+			                    json_integer((json_int_t)t->bytes));
+			json_object_set_new(x, "ms",
+			                    json_integer((json_int_t)t->ms));
+			json_array_append_new(tm, x);
+		}
+		json_object_set_new(o, "copy", tm);
+	}
 	if (bn->copy != NULL && bn->copy->n_table_counts > 0) {
 		counts = json_object();
 		for (i = 0; i < bn->copy->n_table_counts; i++)
