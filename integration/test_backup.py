@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -320,6 +321,78 @@ class BackupTest(unittest.TestCase):
             p = f.cli("backup", "verify", bid)
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn("signature", p.stdout)
+
+    def test_backup_consistent_under_constant_writes(self):
+        with Fleet(BUILD) as f:
+            repo = [r for r in f.repos if not r["empty"]][0]
+            stop = threading.Event()
+            errors = []
+            counts = {"rows": 0, "commits": 0}
+
+            def writer():
+                n = 1000
+                while not stop.is_set():
+                    try:
+                        f.psql("INSERT INTO namespaces (id, name, path, owner_id, type) VALUES "
+                               "(%d, 'w%d', 'w%d', 1, 'Group'); DELETE FROM namespaces WHERE id = %d"
+                               % (n, n, n, n - 3))
+                        head = git("--git-dir", repo["git_dir"], "rev-parse", "refs/heads/main").strip()
+                        tree = git("--git-dir", repo["git_dir"], "rev-parse", head + "^{tree}").strip()
+                        c = git("--git-dir", repo["git_dir"], "commit-tree", tree, "-p", head,
+                                "-m", "w%d" % n).strip()
+                        git("--git-dir", repo["git_dir"], "update-ref", "refs/heads/main", c, head)
+                        counts["rows"] += 1
+                        counts["commits"] += 1
+                        n += 1
+                    except Exception as e:  # reported below, not swallowed
+                        errors.append(repr(e))
+                        return
+
+            th = threading.Thread(target=writer, daemon=True)
+            th.start()
+            try:
+                f.wait_until(lambda: counts["commits"] >= 5, 60, "the writer to get going")
+                rc, out = self.create(f)
+                before_stop = dict(counts)
+                f.wait_until(lambda: counts["commits"] >= before_stop["commits"] + 3, 60,
+                             "the writer to go on after the backup")
+            finally:
+                stop.set()
+                th.join(30)
+            self.assertEqual(errors, [], "the writer failed: its writes must succeed")
+            self.assertEqual(rc, 0, out)
+            dest, bid = out["path"], out["id"]
+            with open(os.path.join(dest, "lockstep", "manifest.json")) as fh:
+                man = json.load(fh)
+            cut_rows = [n for n in man["nodes"] if n["name"] == "postgresql-1"][0]["cut"]["table_rows"]
+
+            # The dump holds exactly what the snapshot held at the cut.
+            f.psql("CREATE DATABASE atcut")
+            with gzip.open(os.path.join(dest, "db", "database.sql.gz"), "rb") as fh:
+                sql = fh.read()
+            p = subprocess.run([fleet.PSQL, "-X", "-q", "-h", f.pg_socket_dir, "-p", str(f.pg_port),
+                                "-U", fleet.PG_USER, "-d", "atcut"], input=sql, capture_output=True,
+                               timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+            for table in ("namespaces", "projects", "users"):
+                dumped = int(f.psql("SELECT count(*) FROM %s" % table, db="atcut").strip())
+                self.assertEqual(dumped, cut_rows["public." + table], table)
+            live_max = int(f.psql("SELECT max(id) FROM namespaces").strip())
+            dumped_max = int(f.psql("SELECT max(id) FROM namespaces", db="atcut").strip())
+            self.assertLess(dumped_max, live_max, "writes after the cut are not in the dump")
+
+            # The bundle holds exactly the refs recorded at the cut, which
+            # the writer has since moved past.
+            step = os.path.join(dest, "repositories", repo["storage"], repo["disk_path"] + ".git", bid)
+            with open(os.path.join(step, "001.refs")) as fh:
+                recorded = sorted(ln for ln in fh.read().splitlines() if not ln.endswith(" HEAD"))
+            heads = sorted(git("bundle", "list-heads", os.path.join(step, "001.bundle"),
+                               cwd=repo["git_dir"]).splitlines())
+            self.assertEqual([h for h in heads if not h.endswith(" HEAD")], recorded)
+            cut_main = [ln.split()[0] for ln in recorded if ln.endswith(" refs/heads/main")][0]
+            live_main = git("--git-dir", repo["git_dir"], "rev-parse", "refs/heads/main").strip()
+            self.assertNotEqual(cut_main, live_main)
+            git("--git-dir", repo["git_dir"], "merge-base", "--is-ancestor", cut_main, live_main)
 
     def test_prune(self):
         with Fleet(BUILD) as f:
