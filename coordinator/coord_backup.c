@@ -234,7 +234,7 @@ const Ls__OpResult *coord_bk_result_of(const struct coord_waiter *w, size_t i,
 	const Ls__OpResult *r = w->results[i];
 
 	if (r == NULL) {
-		snprintf(why, len, "%s did not answer before the deadline%s%s",
+		snprintf(why, len, "%s did not answer before the deadline%s%.300s",
 		         bn->node->name, bn->error[0] ? ": " : "", bn->error);
 		return NULL;
 	}

@@ -11,6 +11,11 @@ jobs=$(nproc)
 cmake -S . -B build-test -DLOCKSTEP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build build-test -j"$jobs"
 
+# The demo builds optimised, where gcc finds warnings a debug build does
+# not (format truncation after inlining): compile that way too.
+cmake -S . -B build-opt -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build-opt -j"$jobs"
+
 # Fuzz harnesses need clang's libFuzzer: a second, small build.
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DLOCKSTEP_FUZZ=ON \
 	-DCMAKE_BUILD_TYPE=Debug

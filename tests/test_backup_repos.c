@@ -316,8 +316,9 @@ static void check_repo(const char *bdir, const struct trepo *t)
 	char dir[LS_PATH_MAX], p[LS_PATH_MAX + 64], vgd[LS_PATH_MAX + 16];
 	char clone[LS_PATH_MAX], *data, *heads = NULL, *a, *b, *line, *save;
 
-	snprintf(dir, sizeof(dir), "%s/repositories/default/%s/%s", bdir,
-	         t->rel, ID);
+	CHECK_EQ_INT(ls_fmt(dir, sizeof(dir), "%s/repositories/default/%s/%s",
+	                    bdir, t->rel, ID),
+	             0);
 	snprintf(p, sizeof(p), "%s/001.refs", dir);
 	data = slurp(p);
 	CHECK_STR(data, t->cut_refs);
@@ -337,7 +338,8 @@ static void check_repo(const char *bdir, const struct trepo *t)
 	free(b);
 	free(heads);
 	/* Plain git clone of the bundle: every branch at its cut commit. */
-	snprintf(clone, sizeof(clone), "%s/clones/%s", base, t->rel);
+	CHECK_EQ_INT(ls_fmt(clone, sizeof(clone), "%s/clones/%s", base, t->rel),
+	             0);
 	CHECK_EQ_INT(GIT(NULL, NULL, "clone", "-q", p, clone), 0);
 	data = strdup(t->cut_refs);
 	for (line = strtok_r(data, "\n", &save); line;
