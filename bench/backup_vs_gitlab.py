@@ -47,7 +47,7 @@ def generate(f, total_bytes):
            "chunk text)")
     f.psql("INSERT INTO bench_traces (job_id, chunk) SELECT g, CASE WHEN g %% 2 = 0 THEN "
            "repeat('Running with gitlab-runner 17.8.0 on shared-runner ', 19) ELSE "
-           "(SELECT string_agg(md5(random()::text || g::text), '') FROM generate_series(1, 30)) END "
+           "(SELECT string_agg(md5(random()::text || s::text || g::text), '') FROM generate_series(1, 30) s) END "
            "FROM generate_series(1, %d) g" % rows)
     storages = [(node, path) for node, lst in f.storages.items() for _, path in lst]
     per_repo = repo_bytes // REPOS
