@@ -106,7 +106,11 @@ static int backup_pg_append(char *dst, size_t size, size_t *off,
 	p = dst + *off;
 	if (*off > 0)
 		*p++ = ' ';
-	p += sprintf(p, "%s='", key);
+	/* need above counted key, '=', quotes and the escapes. */
+	memcpy(p, key, strlen(key));
+	p += strlen(key);
+	*p++ = '=';
+	*p++ = '\'';
 	for (i = 0; val[i] != '\0'; i++) {
 		if (val[i] == '\'' || val[i] == '\\')
 			*p++ = '\\';

@@ -223,8 +223,13 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 		goto out;
 	/* A later keyword wins in a conninfo: this bounds pg_dump's connect
 	 * like the hold's. The 32 bytes were kept for it. */
-	strcat(j->conninfo,
-	       j->conninfo[0] ? " connect_timeout=10" : "connect_timeout=10");
+	{
+		size_t used = strlen(j->conninfo);
+
+		if ((rv = ls_fmt(j->conninfo + used, sizeof(j->conninfo) - used,
+		                 "%sconnect_timeout=10", used ? " " : "")) < 0)
+			goto out;
+	}
 	/* The password stays out of argv (world-readable in /proc) and goes
 	 * where only this user can read it. */
 	if ((rv = ls_fmt(j->pwenv, sizeof(j->pwenv), "PGPASSWORD=%s", j->pw)) <

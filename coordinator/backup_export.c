@@ -186,8 +186,10 @@ static int backup_exp_header(struct backup_exp *x, const struct stat *st,
 		return backup_exp_fail(x, LS_ETOOBIG, "path too long: %s",
 		                       x->path);
 	archive_entry_clear(e);
-	if (dir)
-		strcat(x->path, "/");
+	if (dir) {
+		x->path[n] = '/';
+		x->path[n + 1] = '\0';
+	}
 	archive_entry_set_pathname(e, x->path);
 	if (dir)
 		x->path[n] = '\0';

@@ -100,6 +100,8 @@ static void chomp(char *s)
 		s[strcspn(s, "\n")] = '\0';
 }
 
+#define OID_BUF 72 /* every oid buffer here: sha256 hex + NUL fits */
+
 /* A commit with one file on top of parent (may be NULL); oid out. */
 static int commit(const char *gd, const char *parent, const char *msg,
                   char *oid)
@@ -121,7 +123,7 @@ static int commit(const char *gd, const char *parent, const char *msg,
 		rv = GIT(NULL, &c, gd, "commit-tree", tree, "-m", msg);
 	if (rv == 0) {
 		chomp(c);
-		strcpy(oid, c);
+		ls_strlcpy(oid, c, OID_BUF);
 	}
 out:
 	free(blob);
@@ -214,8 +216,10 @@ static void expect_refs(struct trepo *t)
 	if (GIT(NULL, &head, gd, "rev-parse", "-q", "--verify", "HEAD") == 0 &&
 	    head != NULL && head[0] != '\0') {
 		chomp(head);
-		t->cut_refs = malloc(strlen(head) + strlen(refs) + 8);
-		sprintf(t->cut_refs, "%s HEAD\n%s", head, refs);
+		size_t need = strlen(head) + strlen(refs) + 8;
+
+		t->cut_refs = malloc(need);
+		snprintf(t->cut_refs, need, "%s HEAD\n%s", head, refs);
 		free(refs);
 	} else {
 		t->cut_refs = refs;
@@ -258,9 +262,11 @@ static char *sorted_lines(const char *s)
 	for (i = 0; i < n; i++)
 		len += strlen(lines[i]) + 1;
 	res = calloc(1, len);
-	for (i = 0; i < n; i++) {
-		strcat(res, lines[i]);
-		strcat(res, "\n");
+	for (i = 0, len = 0; i < n; i++) {
+		size_t l = strlen(lines[i]);
+		memcpy(res + len, lines[i], l);
+		res[len + l] = '\n';
+		len += l + 1;
 	}
 	free(copy);
 	return res;
