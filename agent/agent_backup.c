@@ -16,16 +16,22 @@ struct agent_backup {
 	char backup_id[128];
 	struct ls_proc proc;
 	int running;
+	agent_backup_progress_fn progress;
+	void *progress_arg;
 };
 
 struct agent_backup *agent_backup_new(const struct agent_config *cfg,
-                                      const char *config_path)
+                                      const char *config_path,
+                                      agent_backup_progress_fn progress,
+                                      void *arg)
 {
 	struct agent_backup *b = calloc(1, sizeof(*b));
 
 	if (b == NULL)
 		return NULL;
 	b->cfg = cfg;
+	b->progress = progress;
+	b->progress_arg = arg;
 	ls_strlcpy(b->config_path, config_path, sizeof(b->config_path));
 	b->proc.pid = b->proc.in_fd = b->proc.out_fd = b->proc.err_fd = -1;
 	return b;
@@ -130,9 +136,39 @@ int agent_backup_perform(struct agent_backup *b, const Ls__Operation *op,
 	ls__operation__pack(op, buf);
 	rv = ls_frame_write(b->proc.in_fd, buf, len);
 	free(buf);
-	if (rv == 0)
+	/* Progress frames until the result. */
+	while (rv == 0) {
+		Ls__SessionFrame *f;
+
 		rv = ls_frame_read(b->proc.out_fd, (int)b->cfg->op_timeout,
 		                   &reply, &rlen);
+		if (rv < 0)
+			break;
+		f = ls__session_frame__unpack(NULL, rlen, reply);
+		if (f == NULL) {
+			rv = LS_EPROTO;
+		} else if (f->kind_case == LS__SESSION_FRAME__KIND_PROGRESS) {
+			if (b->progress)
+				b->progress(b->progress_arg, f->progress);
+		} else if (f->kind_case == LS__SESSION_FRAME__KIND_RESULT) {
+			/* Re-packed alone: the caller stores and sends an
+			 * OpResult. */
+			free(reply);
+			rlen = ls__op_result__get_packed_size(f->result);
+			if ((reply = malloc(rlen ? rlen : 1)) == NULL)
+				rv = LS_ENOMEM;
+			else
+				ls__op_result__pack(f->result, reply);
+			ls__session_frame__free_unpacked(f, NULL);
+			break;
+		} else {
+			rv = LS_EPROTO;
+		}
+		if (f)
+			ls__session_frame__free_unpacked(f, NULL);
+		free(reply);
+		reply = NULL;
+	}
 	if (rv < 0) {
 		snprintf(msg, sizeof(msg), "backup session for %s failed: %s",
 		         id, ls_strerror(rv));

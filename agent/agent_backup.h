@@ -14,8 +14,13 @@
 
 struct agent_backup;
 
+/* Called with each progress report of a running copy (may be NULL). */
+typedef void (*agent_backup_progress_fn)(void *arg, const Ls__Progress *p);
+
 struct agent_backup *agent_backup_new(const struct agent_config *cfg,
-				      const char *config_path);
+				      const char *config_path,
+				      agent_backup_progress_fn progress,
+				      void *arg);
 /*
  * Runs a BackupCut, BackupCopy or BackupRelease in the session child and
  * returns its packed OpResult. Errors become an OpResult with a negative

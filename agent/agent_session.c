@@ -38,6 +38,7 @@ struct agent_session {
 	 * lease ends, unless the coordinator does first. */
 	int lease_active;
 	int64_t lease_deadline_ms;
+	int64_t progress_sent_ms;
 	volatile int stop;
 };
 
@@ -215,6 +216,24 @@ static int pack_result(const Ls__OpResult *r, uint8_t **res, size_t *reslen)
 	return 0;
 }
 
+/* Forwards a long operation's progress; the answer only acknowledges. */
+static void forward_progress(void *arg, const Ls__Progress *p)
+{
+	struct agent_session *s = arg;
+	Ls__AgentMsg am = LS__AGENT_MSG__INIT;
+	Ls__CoordMsg *reply = NULL;
+	int64_t now = ls_mono_ms();
+
+	if (now - s->progress_sent_ms < 500)
+		return;
+	s->progress_sent_ms = now;
+	am.kind_case = LS__AGENT_MSG__KIND_PROGRESS;
+	am.progress = (Ls__Progress *)p;
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 10000);
+	if (request(s, &am, &reply) == 0)
+		ls__coord_msg__free_unpacked(reply, NULL);
+}
+
 /* Produces the packed OpResult for op, running it at most once. */
 static int perform(struct agent_session *s, const Ls__Operation *op,
                    uint8_t **res, size_t *reslen)
@@ -236,8 +255,9 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	if (op->kind_case == LS__OPERATION__KIND_BACKUP_CUT ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_COPY ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_RELEASE) {
-		if (s->backup == NULL && (s->backup = agent_backup_new(
-		                              s->cfg, s->config_path)) == NULL)
+		if (s->backup == NULL &&
+		    (s->backup = agent_backup_new(s->cfg, s->config_path,
+		                                  forward_progress, s)) == NULL)
 			return LS_ENOMEM;
 		if ((rv = agent_backup_perform(s->backup, op, res, reslen)) < 0)
 			return rv;

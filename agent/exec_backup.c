@@ -38,8 +38,33 @@ struct session {
 	int repos;
 	char comps[MAX_COMPONENTS][32];
 	size_t ncomps;
+	uint64_t op_id; /* the operation being answered, for progress */
 	char err[1024];
 };
+
+/* Progress of the copy to the agent, which forwards it. The libraries call
+ * this at most every 250 ms, serialised among their threads. */
+static void on_progress(void *arg, const char *component, uint64_t bytes,
+                        uint64_t done, uint64_t total)
+{
+	struct session *s = arg;
+	Ls__SessionFrame f = LS__SESSION_FRAME__INIT;
+	Ls__Progress p = LS__PROGRESS__INIT;
+	uint8_t buf[256];
+	size_t len;
+
+	p.op_id = s->op_id;
+	p.component = (char *)component;
+	p.bytes = bytes;
+	p.items_done = done;
+	p.items_total = total;
+	f.kind_case = LS__SESSION_FRAME__KIND_PROGRESS;
+	f.progress = &p;
+	if (ls__session_frame__get_packed_size(&f) > sizeof(buf))
+		return;
+	len = ls__session_frame__pack(&f, buf);
+	(void)ls_frame_write(STDOUT_FILENO, buf, len);
+}
 
 static int sub(char *out, size_t len, const char *a, const char *b)
 {
@@ -202,7 +227,7 @@ static int dump_db(struct session *s, const char *conninfo, const char *snap,
 	if ((rv = sub(path, sizeof(path), dest, rel)) < 0)
 		return rv;
 	rv = backup_pg_dump(s->cfg->backup.pg_dump, conninfo, snap, path, z,
-	                    NULL, NULL, &size, sha, s->err, sizeof(s->err));
+	                    on_progress, s, &size, sha, s->err, sizeof(s->err));
 	if (rv < 0)
 		return rv;
 	return backup_artifacts_add(arts, "db", rel, size, sha);
@@ -349,7 +374,7 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 		if ((rv = sub(path, sizeof(path), s->workdir, "repos")) < 0)
 			return rv;
 		rv = backup_repos_copy(s->cfg, path, c->dest_dir, s->id,
-		                       c->allow_partial, NULL, NULL, arts,
+		                       c->allow_partial, on_progress, s, arts,
 		                       failed, s->err, sizeof(s->err));
 		if (rv < 0)
 			return rv;
@@ -364,8 +389,9 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 		        0 ||
 		    (rv = sub(path, sizeof(path), c->dest_dir, rel)) < 0)
 			return rv;
-		rv = backup_files_copy(s->comps[i], snap, path, rel, z, NULL,
-		                       NULL, arts, s->err, sizeof(s->err));
+		rv = backup_files_copy(s->comps[i], snap, path, rel, z,
+		                       on_progress, s, arts, s->err,
+		                       sizeof(s->err));
 		if (rv < 0)
 			return rv;
 		timed(t, s->comps[i], arts, first, t0);
@@ -386,6 +412,7 @@ static void release(struct session *s)
 static int handle(struct session *s, const Ls__Operation *op)
 {
 	Ls__OpResult r = LS__OP_RESULT__INIT;
+	Ls__SessionFrame frame = LS__SESSION_FRAME__INIT;
 	Ls__BackupCutResult cr = LS__BACKUP_CUT_RESULT__INIT;
 	Ls__BackupCopyResult pr = LS__BACKUP_COPY_RESULT__INIT;
 	Ls__ComponentCut *cc[MAX_COMPONENTS], ccs[MAX_COMPONENTS];
@@ -399,6 +426,7 @@ static int handle(struct session *s, const Ls__Operation *op)
 	int rv = 0, done = 0;
 
 	s->err[0] = '\0';
+	s->op_id = op->id;
 	r.op_id = op->id;
 	switch (op->kind_case) {
 	case LS__OPERATION__KIND_BACKUP_CUT:
@@ -451,9 +479,11 @@ static int handle(struct session *s, const Ls__Operation *op)
 	r.status = rv;
 	if (rv < 0)
 		r.error = s->err[0] ? s->err : (char *)ls_strerror(rv);
-	len = ls__op_result__get_packed_size(&r);
+	frame.kind_case = LS__SESSION_FRAME__KIND_RESULT;
+	frame.result = &r;
+	len = ls__session_frame__get_packed_size(&frame);
 	if ((buf = malloc(len ? len : 1)) != NULL) {
-		ls__op_result__pack(&r, buf);
+		ls__session_frame__pack(&frame, buf);
 		if (ls_frame_write(STDOUT_FILENO, buf, len) < 0)
 			done = -1;
 	} else {

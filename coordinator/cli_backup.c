@@ -67,6 +67,21 @@ static json_t *info_json(const Ls__BackupInfo *b)
 		if (b->nodes[i]->error)
 			json_object_set_new(n, "error",
 			                    json_string(b->nodes[i]->error));
+		if (b->nodes[i]->progress) {
+			const Ls__Progress *p = b->nodes[i]->progress;
+			json_t *x = json_object();
+			json_object_set_new(x, "component",
+			                    json_string(p->component));
+			json_object_set_new(x, "bytes",
+			                    json_integer((json_int_t)p->bytes));
+			json_object_set_new(
+			    x, "items_done",
+			    json_integer((json_int_t)p->items_done));
+			json_object_set_new(
+			    x, "items_total",
+			    json_integer((json_int_t)p->items_total));
+			json_object_set_new(n, "progress", x);
+		}
 		json_array_append_new(nodes, n);
 	}
 	json_object_set_new(o, "nodes", nodes);
@@ -173,12 +188,85 @@ static int show_once(struct cli *cli, const char *id, Ls__ControlResp **resp)
 	return rv;
 }
 
+struct rate {
+	char node[64];
+	char component[32];
+	uint64_t bytes;
+	int64_t at_ms;
+	double mbps;
+};
+
+/*
+ * One line of every copying node's progress: component, bytes, items,
+ * rate and, when the node knows how many items there are, an ETA.
+ */
+static void print_progress(const Ls__BackupInfo *b, struct rate *rates,
+                           size_t nrates, double elapsed)
+{
+	size_t i, k;
+	int any = 0;
+
+	for (i = 0; i < b->n_nodes; i++) {
+		const Ls__BackupNodeInfo *n = b->nodes[i];
+		const Ls__Progress *p = n->progress;
+		struct rate *r = NULL;
+		char size[32], eta[32] = "";
+		int64_t now = ls_mono_ms();
+
+		if (p == NULL)
+			continue;
+		for (k = 0; k < nrates; k++)
+			if (strcmp(rates[k].node, n->node) == 0 ||
+			    rates[k].node[0] == '\0') {
+				r = &rates[k];
+				break;
+			}
+		if (r != NULL) {
+			if (r->node[0] == '\0' ||
+			    strcmp(r->component, p->component) != 0) {
+				ls_strlcpy(r->node, n->node, sizeof(r->node));
+				ls_strlcpy(r->component, p->component,
+				           sizeof(r->component));
+				r->mbps = 0;
+			} else if (now > r->at_ms && p->bytes >= r->bytes) {
+				r->mbps = (double)(p->bytes - r->bytes) / 1e3 /
+				          (double)(now - r->at_ms);
+			}
+			r->bytes = p->bytes;
+			r->at_ms = now;
+		}
+		if (p->items_total > p->items_done && p->items_done > 0 &&
+		    elapsed > 0)
+			snprintf(eta, sizeof(eta), " ETA %.0fs",
+			         elapsed *
+			             (double)(p->items_total - p->items_done) /
+			             (double)p->items_done);
+		human_size(size, sizeof(size), p->bytes);
+		printf("%s%s %s %s", any ? "; " : "[copying] ", n->node,
+		       p->component, size);
+		if (p->items_total > 0)
+			printf(" %llu/%llu", (unsigned long long)p->items_done,
+			       (unsigned long long)p->items_total);
+		if (r != NULL && r->mbps > 0)
+			printf(" %.1f MB/s", r->mbps);
+		printf("%s", eta);
+		any = 1;
+	}
+	if (any) {
+		putchar('\n');
+		fflush(stdout);
+	}
+}
+
 /* Follows a backup to its end, printing each change of phase. */
 static int follow(struct cli *cli, const char *id)
 {
 	char last[32] = "";
-	int64_t t0 = ls_mono_ms();
-	int rv;
+	int64_t t0 = ls_mono_ms(), next_progress = 0, copy_start = t0;
+	struct rate rates[64];
+	int tty = isatty(STDOUT_FILENO), rv;
+
+	memset(rates, 0, sizeof(rates));
 
 	for (;;) {
 		Ls__ControlResp *resp = NULL;
@@ -187,7 +275,17 @@ static int follow(struct cli *cli, const char *id)
 		if ((rv = show_once(cli, id, &resp)) != CLI_OK)
 			return rv;
 		b = resp->backup_show;
+		if (!cli->json && strcmp(b->phase, "copy") == 0 &&
+		    ls_mono_ms() >= next_progress) {
+			print_progress(
+			    b, rates, sizeof(rates) / sizeof(rates[0]),
+			    (double)(ls_mono_ms() - copy_start) / 1000.0);
+			/* A terminal gets it often; a log, now and then. */
+			next_progress = ls_mono_ms() + (tty ? 2000 : 10000);
+		}
 		if (!cli->json && strcmp(last, b->phase) != 0) {
+			if (strcmp(b->phase, "copy") == 0)
+				copy_start = ls_mono_ms();
 			printf("[%6.1fs] %s\n",
 			       (double)(ls_mono_ms() - t0) / 1000.0, b->phase);
 			fflush(stdout);

@@ -115,6 +115,15 @@ static void bk_info(const struct coord_backup *b, Ls__BackupInfo *bi,
 		ls__backup_node_info__init(&ni[i]);
 		ni[i].node = bn->node->name;
 		ni[i].phase = (char *)bn->phase;
+		/* Progress belongs to this backup's copy while it runs. */
+		if (b->phase == BK_COPY && strcmp(bn->phase, "cut") == 0 &&
+		    bn->node->progress != NULL) {
+			ni[i].progress = bn->node->progress;
+			ni[i].has_progress_age_ms = 1;
+			ni[i].progress_age_ms =
+			    (uint64_t)(coord_now_us() / 1000 -
+			               bn->node->progress_ms);
+		}
 		if (bn->error[0])
 			ni[i].error = (char *)bn->error;
 		nip[i] = &ni[i];
@@ -234,7 +243,8 @@ const Ls__OpResult *coord_bk_result_of(const struct coord_waiter *w, size_t i,
 	const Ls__OpResult *r = w->results[i];
 
 	if (r == NULL) {
-		snprintf(why, len, "%s did not answer before the deadline%s%.300s",
+		snprintf(why, len,
+		         "%s did not answer before the deadline%s%.300s",
 		         bn->node->name, bn->error[0] ? ": " : "", bn->error);
 		return NULL;
 	}
@@ -442,6 +452,15 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 
 void coord_bk_copy(struct coord *c, struct coord_backup *b)
 {
+	size_t i;
+
+	/* Progress shown from now on is this copy's. */
+	for (i = 0; i < b->nnodes; i++)
+		if (b->nodes[i].node->progress != NULL) {
+			ls__progress__free_unpacked(b->nodes[i].node->progress,
+			                            NULL);
+			b->nodes[i].node->progress = NULL;
+		}
 	b->phase = BK_COPY;
 	coord_bk_record(c, b, coord_catalog_update);
 	/* Every node copies: each seals its own secrets and configuration. */

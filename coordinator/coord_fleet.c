@@ -199,8 +199,8 @@ void coord_fleet_sweep(struct coord *c, int64_t now_ms)
 		if (!n->pipe_alive && n->ops != NULL &&
 		    now_ms - n->down_since_ms > c->cfg->poll_timeout)
 			coord_ops_fail_node(c, n, LS_EIO,
-					    "the node disconnected during the "
-					    "operation and did not come back");
+			                    "the node disconnected during the "
+			                    "operation and did not come back");
 	}
 }
 
@@ -416,6 +416,16 @@ static void handle_msg(struct coord *c, struct fleet_ctx *f, nng_msg *msg)
 		break;
 	case LS__AGENT_MSG__KIND_RESULT:
 		handle_result(c, f, n, am);
+		break;
+	case LS__AGENT_MSG__KIND_PROGRESS:
+		/* Kept as it came: the unpacked message is ours now. */
+		if (n->progress)
+			ls__progress__free_unpacked(n->progress, NULL);
+		n->progress = am->progress;
+		n->progress_ms = now_ms;
+		am->progress = NULL;
+		am->kind_case = LS__AGENT_MSG__KIND__NOT_SET;
+		reply_kind(f, LS__COORD_MSG__KIND_ACK);
 		break;
 	default:
 		reply_reject(f, LS_EPROTO, "unknown message kind");

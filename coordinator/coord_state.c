@@ -124,6 +124,8 @@ void coord_node_free(struct coord_node *n)
 		ls__node_facts__free_unpacked(n->facts, NULL);
 	if (n->checks)
 		ls__check_report__free_unpacked(n->checks, NULL);
+	if (n->progress)
+		ls__progress__free_unpacked(n->progress, NULL);
 	free(n);
 }
 

@@ -51,6 +51,8 @@ struct coord_node {
 	int64_t down_since_ms; /* when its connection dropped */
 	Ls__NodeFacts *facts;    /* last reported, may be NULL */
 	Ls__CheckReport *checks; /* last check report, may be NULL */
+	Ls__Progress *progress;  /* latest of a long operation, may be NULL */
+	int64_t progress_ms;
 	int64_t checks_at;
 	struct fleet_ctx *parked; /* a poll held open, or NULL */
 	int64_t parked_deadline_ms;

@@ -436,6 +436,10 @@ class BackupTest(unittest.TestCase):
 
             f.wait_until(lambda: f.cli_json("backup", "show", bid)["phase"] in ("copy", "seal"),
                          120, "the backup to reach its copy")
+            # The copy reports its progress while it runs.
+            f.wait_until(lambda: [n for n in f.cli_json("backup", "show", bid)["nodes"]
+                                  if n["node"] == "rails-1" and n.get("progress")],
+                         60, "rails-1 to report the copy's progress")
             # Writes after the cut: a commit on a new branch, a row, a file.
             head = git("--git-dir", repo["git_dir"], "rev-parse", "refs/heads/main").strip()
             tree = git("--git-dir", repo["git_dir"], "rev-parse", head + "^{tree}").strip()
