@@ -49,17 +49,8 @@ static void prune(const char *dir)
 		if (strlen(de->d_name) != 23 ||
 		    strcmp(de->d_name + 16, ".result") != 0)
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 1024;
-			char **nn = realloc(names, nc * sizeof(*nn));
-			if (nn == NULL)
-				break;
-			names = nn;
-			cap = nc;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL)
+		if (ls_names_push(&names, &n, &cap, de->d_name) < 0)
 			break;
-		n++;
 	}
 	closedir(d);
 	if (n > AGENT_OPSTORE_KEEP) {

@@ -59,14 +59,10 @@ void backup_pg_scrub(char *msg, const char *password)
 		memset(p, '*', pwlen);
 }
 
-static void backup_pg_seterr(char *err, size_t errlen, const char *password,
-                             const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* Every error text goes through here so that none can carry the password,
  * whatever libpq or the server quoted back. */
-static void backup_pg_seterr(char *err, size_t errlen, const char *password,
-                             const char *fmt, ...)
+void backup_pg_seterr(char *err, size_t errlen, const char *password,
+                      const char *fmt, ...)
 {
 	va_list ap;
 

@@ -36,7 +36,8 @@ int backup_pg_table_counts(struct backup_pg_hold *h,
  * compressed to dest_path atomically (ls_afile; mode 0600). Fails, leaving
  * nothing, if pg_dump exits non-zero (error text: its stderr's last line) or
  * the snapshot is gone. size/sha256 of the compressed file are returned.
- * progress (may be NULL) gets ("db", bytes so far, 0, 0) at most every 250 ms.
+ * progress (may be NULL) receives ("db", bytes so far, 0, 0) at most every 250
+ * ms.
  */
 int backup_pg_dump(const char *pg_dump, const char *conninfo,
                    const char *snapshot, const char *dest_path,
@@ -68,5 +69,10 @@ int backup_pg_conninfo_split(const char *conninfo, char *clean, size_t cleanlen,
 
 /* Overwrites every occurrence of password in msg with '*'. */
 void backup_pg_scrub(char *msg, const char *password);
+
+/* An error text with the password blanked out wherever it appears. */
+void backup_pg_seterr(char *err, size_t errlen, const char *password,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

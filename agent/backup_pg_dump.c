@@ -39,23 +39,6 @@ struct backup_pg_job {
 	uint8_t buf[BACKUP_PG_DUMP_CHUNK];
 };
 
-static void backup_pg_dump_err(char *err, size_t errlen, const char *pw,
-                               const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void backup_pg_dump_err(char *err, size_t errlen, const char *pw,
-                               const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	backup_pg_scrub(err, pw);
-}
-
 /* Exported snapshot ids are hex words and dashes ("00000003-0000001B-1"):
  * anything else is not one, and must not reach pg_dump's argv. */
 static int backup_pg_snapshot_ok(const char *s)
@@ -118,7 +101,7 @@ static int backup_pg_archive_open(struct archive **ap, struct backup_pg_sink *s,
 	int rv;
 
 	if ((*ap = a = archive_write_new()) == NULL) {
-		backup_pg_dump_err(err, errlen, NULL, "out of memory");
+		backup_pg_seterr(err, errlen, NULL, "out of memory");
 		return LS_ENOMEM;
 	}
 	if (comp == BACKUP_ZSTD)
@@ -136,10 +119,10 @@ static int backup_pg_archive_open(struct archive **ap, struct backup_pg_sink *s,
 	if (rv || archive_write_set_format_raw(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) {
-		backup_pg_dump_err(err, errlen, NULL, "compression setup: %s",
-		                   archive_error_string(a)
-		                       ? archive_error_string(a)
-		                       : "unsupported compression");
+		backup_pg_seterr(err, errlen, NULL, "compression setup: %s",
+		                 archive_error_string(a)
+		                     ? archive_error_string(a)
+		                     : "unsupported compression");
 		return LS_EINVAL;
 	}
 	/* Faster on a multi-core node; a libzstd without threads refuses
@@ -149,8 +132,8 @@ static int backup_pg_archive_open(struct archive **ap, struct backup_pg_sink *s,
 		                                      "2");
 	if (archive_write_open2(a, s, NULL, backup_pg_sink_write, NULL, NULL) !=
 	    ARCHIVE_OK) {
-		backup_pg_dump_err(err, errlen, NULL, "compression start: %s",
-		                   archive_error_string(a));
+		backup_pg_seterr(err, errlen, NULL, "compression start: %s",
+		                 archive_error_string(a));
 		return s->err < 0 ? s->err : LS_EIO;
 	}
 	return 0;
@@ -162,15 +145,15 @@ static int backup_pg_archive_entry(struct archive *a, char *err, size_t errlen)
 	int rv = 0;
 
 	if (e == NULL) {
-		backup_pg_dump_err(err, errlen, NULL, "out of memory");
+		backup_pg_seterr(err, errlen, NULL, "out of memory");
 		return LS_ENOMEM;
 	}
 	archive_entry_set_pathname(e, "database.sql");
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0600);
 	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		backup_pg_dump_err(err, errlen, NULL, "compression header: %s",
-		                   archive_error_string(a));
+		backup_pg_seterr(err, errlen, NULL, "compression header: %s",
+		                 archive_error_string(a));
 		rv = LS_EIO;
 	}
 	archive_entry_free(e);
@@ -199,21 +182,21 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 	memset(&res, 0, sizeof(res));
 	if (pg_dump == NULL || pg_dump[0] != '/' || dest_path == NULL ||
 	    conninfo == NULL) {
-		backup_pg_dump_err(err, errlen, NULL,
-		                   "backup_pg_dump: bad call (pg_dump must be "
-		                   "an absolute path)");
+		backup_pg_seterr(err, errlen, NULL,
+		                 "backup_pg_dump: bad call (pg_dump must be "
+		                 "an absolute path)");
 		rv = LS_EINVAL;
 		goto out;
 	}
 	if (!backup_pg_snapshot_ok(snapshot)) {
-		backup_pg_dump_err(err, errlen, NULL,
-		                   "'%s' is not an exported snapshot id",
-		                   snapshot ? snapshot : "(null)");
+		backup_pg_seterr(err, errlen, NULL,
+		                 "'%s' is not an exported snapshot id",
+		                 snapshot ? snapshot : "(null)");
 		rv = LS_EINVAL;
 		goto out;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		backup_pg_dump_err(err, errlen, NULL, "out of memory");
+		backup_pg_seterr(err, errlen, NULL, "out of memory");
 		rv = LS_ENOMEM;
 		goto out;
 	}
@@ -236,7 +219,7 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 	        0 ||
 	    (rv = ls_fmt(j->snaparg, sizeof(j->snaparg), "--snapshot=%s",
 	                 snapshot)) < 0) {
-		backup_pg_dump_err(err, errlen, NULL, "argument too long");
+		backup_pg_seterr(err, errlen, NULL, "argument too long");
 		goto out;
 	}
 	argv[0] = pg_dump;
@@ -254,8 +237,8 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 	envp[4] = NULL;
 
 	if ((rv = ls_afile_open(&sink.f, dest_path, 0600)) < 0) {
-		backup_pg_dump_err(err, errlen, NULL, "%s: %s", dest_path,
-		                   ls_strerror(rv));
+		backup_pg_seterr(err, errlen, NULL, "%s: %s", dest_path,
+		                 ls_strerror(rv));
 		goto out;
 	}
 	if ((rv = backup_pg_archive_open(&a, &sink, comp, err, errlen)) < 0 ||
@@ -265,8 +248,8 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 	o.argv = argv;
 	o.envp = envp;
 	if ((rv = ls_exec_spawn(&o, 0, -1, &p)) < 0) {
-		backup_pg_dump_err(err, errlen, NULL, "cannot run %s: %s",
-		                   pg_dump, ls_strerror(rv));
+		backup_pg_seterr(err, errlen, NULL, "cannot run %s: %s",
+		                 pg_dump, ls_strerror(rv));
 		goto out;
 	}
 	last = ls_mono_ms() - BACKUP_PG_DUMP_PROGRESS_MS;
@@ -276,17 +259,17 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 			continue;
 		if (n < 0) {
 			rv = -errno;
-			backup_pg_dump_err(err, errlen, NULL,
-			                   "reading pg_dump's output: %s",
-			                   strerror(-rv));
+			backup_pg_seterr(err, errlen, NULL,
+			                 "reading pg_dump's output: %s",
+			                 strerror(-rv));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (archive_write_data(a, j->buf, (size_t)n) != n) {
 			rv = sink.err < 0 ? sink.err : LS_EIO;
-			backup_pg_dump_err(err, errlen, NULL, "writing %s: %s",
-			                   dest_path, archive_error_string(a));
+			backup_pg_seterr(err, errlen, NULL, "writing %s: %s",
+			                 dest_path, archive_error_string(a));
 			goto out;
 		}
 		total += (uint64_t)n;
@@ -302,30 +285,30 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 	if (rv < 0 || !res.exited || res.status != 0) {
 		backup_pg_dump_reason(res.err, why, sizeof(why));
 		if (rv < 0)
-			backup_pg_dump_err(err, errlen, j->pw,
-			                   "pg_dump did not exit: %s",
-			                   ls_strerror(rv));
+			backup_pg_seterr(err, errlen, j->pw,
+			                 "pg_dump did not exit: %s",
+			                 ls_strerror(rv));
 		else if (!res.exited)
-			backup_pg_dump_err(err, errlen, j->pw,
-			                   "pg_dump killed by signal %d: %s",
-			                   res.status, why);
+			backup_pg_seterr(err, errlen, j->pw,
+			                 "pg_dump killed by signal %d: %s",
+			                 res.status, why);
 		else
-			backup_pg_dump_err(err, errlen, j->pw,
-			                   "pg_dump failed (exit %d): %s",
-			                   res.status, why);
+			backup_pg_seterr(err, errlen, j->pw,
+			                 "pg_dump failed (exit %d): %s",
+			                 res.status, why);
 		rv = rv < 0 ? rv : LS_ECHILD;
 		goto out;
 	}
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		rv = sink.err < 0 ? sink.err : LS_EIO;
-		backup_pg_dump_err(err, errlen, NULL, "writing %s: %s",
-		                   dest_path, archive_error_string(a));
+		backup_pg_seterr(err, errlen, NULL, "writing %s: %s", dest_path,
+		                 archive_error_string(a));
 		goto out;
 	}
 	if ((rv = ls_afile_commit(sink.f, size, sha256)) < 0) {
 		sink.f = NULL;
-		backup_pg_dump_err(err, errlen, NULL, "%s: %s", dest_path,
-		                   ls_strerror(rv));
+		backup_pg_seterr(err, errlen, NULL, "%s: %s", dest_path,
+		                 ls_strerror(rv));
 		goto out;
 	}
 	sink.f = NULL;

@@ -60,7 +60,7 @@ int backup_repos_cut(const struct agent_config *cfg, const char *workdir,
  * allow_partial it is skipped instead and "storage/rel" is appended to
  * failed (the caller frees the strings and the array). Failures to write
  * the destination (ENOSPC, EIO...) fail the call even with allow_partial.
- * progress (may be NULL) gets ("repositories", bytes written, repositories
+ * progress (may be NULL) receives ("repositories", bytes written, repositories
  * done, repositories total) at most every 250 ms, and once at the end.
  */
 int backup_repos_copy(const struct agent_config *cfg, const char *workdir,

@@ -273,20 +273,8 @@ static int index_all(struct backup_repos_copy_ctx *c, const char *workdir)
 		    strncmp(de->d_name, BACKUP_REPOS_CUT_PREFIX, lp) != 0 ||
 		    strcmp(de->d_name + len - ls, BACKUP_REPOS_CUT_SUFFIX) != 0)
 			continue;
-		if (n == cap) {
-			char **np;
-			cap = cap ? cap * 2 : 8;
-			if ((np = realloc(names, cap * sizeof(*np))) == NULL) {
-				rv = LS_ENOMEM;
-				goto out;
-			}
-			names = np;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			rv = LS_ENOMEM;
+		if ((rv = ls_names_push(&names, &n, &cap, de->d_name)) < 0)
 			goto out;
-		}
-		n++;
 	}
 	if (n == 0) {
 		(void)ls_fmt(c->err, sizeof(c->err),

@@ -117,20 +117,8 @@ static int hooks_dir(struct hooks *h, const char *path, const char *name,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (n == cap) {
-			char **np;
-			cap = cap ? cap * 2 : 16;
-			if ((np = realloc(names, cap * sizeof(*np))) == NULL) {
-				rv = LS_ENOMEM;
-				goto out;
-			}
-			names = np;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			rv = LS_ENOMEM;
+		if ((rv = ls_names_push(&names, &n, &cap, de->d_name)) < 0)
 			goto out;
-		}
-		n++;
 	}
 	if (errno != 0) {
 		rv = hooks_src_err(h, path, errno);

@@ -330,3 +330,19 @@ int ls_node_name_valid(const char *name)
 	}
 	return 0;
 }
+
+int ls_names_push(char ***names, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		char **nn = realloc(*names, nc * sizeof(*nn));
+		if (nn == NULL)
+			return LS_ENOMEM;
+		*names = nn;
+		*cap = nc;
+	}
+	if (((*names)[*n] = strdup(s)) == NULL)
+		return LS_ENOMEM;
+	(*n)++;
+	return 0;
+}

@@ -52,6 +52,9 @@ int64_t ls_mono_ms(void);
 /* 0 if name is a valid node name: [a-z0-9][a-z0-9._-]{0,62}. */
 int ls_node_name_valid(const char *name);
 
+/* Appends a copy of s to a growing array of strings (*names, *n, *cap). */
+int ls_names_push(char ***names, size_t *n, size_t *cap, const char *s);
+
 /* Wipes secrets in a way the compiler keeps. */
 void ls_wipe(void *p, size_t len);
 
