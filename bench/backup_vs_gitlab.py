@@ -128,11 +128,24 @@ def lockstep_way(f, compression):
     return secs, out["size"], out["freeze_ms"], out["id"]
 
 
+def detail(f, bid):
+    """Where the time went: the coordinator's phase lines, then `backup show`."""
+    for ln in f.coordinator_log().splitlines():
+        if bid in ln and " took " in ln:
+            print("         " + ln.split(bid + ": ", 1)[-1])
+    p = f.cli("backup", "show", bid)
+    for ln in p.stdout.splitlines():
+        if "MB/s" in ln:
+            print("       " + ln)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True)
     ap.add_argument("--scales", default="1,4")
     ap.add_argument("--gb", type=float, default=1.0, help="data at scale 1, in GB")
+    ap.add_argument("--detail", action="store_true",
+                    help="also print each backup's phase times and per-component summary")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     print("%-6s %-9s %9s %10s %9s %8s %10s" % ("scale", "method", "time", "size", "ratio",
@@ -152,6 +165,8 @@ def main():
                 print("%-6s %-9s %8.1fs %9.0fM %9.2f %7dms" % (
                     "%dx" % scale, "ls-" + comp, secs, size / 1e6, secs / g_secs, freeze),
                     flush=True)
+                if args.detail:
+                    detail(f, bid)
                 f.cli("backup", "prune", "--keep", "1")
             shutil.rmtree(os.path.join(f.dir, "gitlab-way"), ignore_errors=True)
 

@@ -156,7 +156,17 @@ void coord_bk_record(struct coord *c, struct coord_backup *b,
 	Ls__BackupNodeInfo **nip = calloc(b->nnodes + 1, sizeof(*nip));
 	char **failed = calloc(nf + 1, sizeof(*failed));
 	Ls__BackupInfo bi;
+	int64_t now = coord_now_us();
 
+	/* Where a backup's time goes, for administrators and benchmarks. */
+	if (b->phase != b->logged_phase) {
+		if (b->phase_start_us != 0)
+			log_info("backup %s: %s took %lld ms", b->id,
+			         coord_backup_phase_name(b->logged_phase),
+			         (long long)(now - b->phase_start_us) / 1000);
+		b->logged_phase = b->phase;
+		b->phase_start_us = now;
+	}
 	if (ni && nip && failed) {
 		bk_info(b, &bi, ni, nip, failed, &nf);
 		if (b->phase == BK_DONE) {
@@ -410,6 +420,33 @@ static void build_copy(struct coord_backup *b, struct bk_node *bn,
 	op->backup_copy = cp;
 }
 
+/*
+ * A file component whose directory does not exist on the rails node has no
+ * archive: it is listed as skipped, so GitLab's restore does not look for
+ * its archive.
+ */
+static void skip_absent(struct coord_backup *b, const struct bk_node *bn)
+{
+	char csv[sizeof(b->skipped) + 64], err[128];
+	size_t k;
+
+	for (k = 0; k < bn->cut->n_components; k++) {
+		const Ls__ComponentCut *cc = bn->cut->components[k];
+
+		if (cc->present || skipped(b, cc->name))
+			continue;
+		if (ls_fmt(csv, sizeof(csv), "%s%s%s", b->skipped,
+		           b->skipped[0] ? "," : "", cc->name) < 0 ||
+		    backup_skip_normalize(csv, b->skipped, sizeof(b->skipped),
+		                          err, sizeof(err)) < 0)
+			log_warnx("backup %s: cannot list %s as skipped: %s",
+			          b->id, cc->name, err);
+		else
+			log_info("backup %s: %s is absent on %s: skipped",
+			         b->id, cc->name, bn->node->name);
+	}
+}
+
 static void cut_done(struct coord *c, struct coord_waiter *w)
 {
 	struct coord_backup *b = w->arg;
@@ -434,6 +471,7 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 		w->results[i]->backup_cut = NULL;
 		w->results[i]->kind_case = LS__OP_RESULT__KIND__NOT_SET;
 		bn->phase = "cut";
+		skip_absent(b, bn);
 	}
 	coord_waiter_free(w);
 	log_info("backup %s: cut on %zu node(s) %lld ms after the freeze began",
@@ -690,7 +728,8 @@ int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
 	b->lease_ms = (uint32_t)c->cfg->freeze_lease;
 	b->sidekiq_wait_ms = (uint32_t)c->cfg->sidekiq_wait;
 	ls_strlcpy(b->message, c->cfg->maintenance_message, sizeof(b->message));
-	b->phase = BK_PREFLIGHT;
+	b->phase = b->logged_phase = BK_PREFLIGHT;
+	b->phase_start_us = coord_now_us();
 	coord_bk_record(c, b, coord_catalog_insert);
 	c->backup = b;
 	ls_strlcpy(id, b->id, idlen);

@@ -42,6 +42,8 @@ struct coord_backup {
 	uint32_t compression;
 	int allow_partial;
 	enum bk_phase phase;
+	enum bk_phase logged_phase; /* phase_start_us is when it began */
+	int64_t phase_start_us;
 	int failed;
 	char reason[1024];
 	int64_t created_at;

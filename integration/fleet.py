@@ -292,8 +292,12 @@ class FixtureEnv:
     """PostgreSQL, Redis, git repositories and GitLab node fixtures."""
 
     def __init__(self, nodes=None, gitlab_version=gitlab_node.DEFAULT_VERSION,
-                 versions=None, keep=None, quiet=False):
+                 versions=None, keep=None, quiet=False, projects=None):
         nodes = nodes if nodes is not None else DEFAULT_NODES
+        # PROJECTS, then generated ones up to `projects` in all.
+        self.projects = list(PROJECTS) + [
+            (pid, "Project %03d" % pid, "project-%03d" % pid, 1 + pid % len(NAMESPACES), False)
+            for pid in range(len(PROJECTS) + 1, (projects or 0) + 1)]
         if isinstance(nodes, dict):
             nodes = list(nodes.items())
         self.nodes = [(n, list(r.split(",") if isinstance(r, str) else r)) for n, r in nodes]
@@ -610,7 +614,7 @@ class FixtureEnv:
         self.repos = []
         if not storages:
             return
-        for pid, name, path, ns, empty in PROJECTS:
+        for pid, name, path, ns, empty in self.projects:
             sname, (node, root) = storages[(pid - 1) % len(storages)]
             h = hashlib.sha256(str(pid).encode()).hexdigest()
             disk_path = "@hashed/%s/%s/%s" % (h[0:2], h[2:4], h)
@@ -622,10 +626,28 @@ class FixtureEnv:
             if not empty:
                 self._git(env, "--git-dir", gitdir, "fast-import", "--quiet",
                           input=self._history(pid, name))
+            hooks = []
+            if pid == 1:
+                hooks = self._custom_hooks(gitdir)
             self.repos.append({"id": pid, "name": name, "path": path, "namespace_id": ns,
                                "full_path": "%s/%s" % (ns_path[ns], path), "storage": sname,
                                "node": node, "disk_path": disk_path, "hash": h,
-                               "git_dir": gitdir, "empty": empty})
+                               "git_dir": gitdir, "empty": empty, "custom_hooks": hooks})
+
+    @staticmethod
+    def _custom_hooks(gitdir):
+        """Gitaly's server-side custom hooks: <repo>.git/custom_hooks/.
+        Returns their names relative to custom_hooks/."""
+        root = os.path.join(gitdir, "custom_hooks")
+        files = {"pre-receive": "#!/bin/sh\n# refuse pushes to frozen/*\nexit 0\n",
+                 "post-receive.d/notify": "#!/bin/sh\necho notified\n"}
+        for rel, body in files.items():
+            path = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as fh:
+                fh.write(body)
+            os.chmod(path, 0o755)
+        return sorted(files)
 
     def _git(self, env, *args, input=None):
         p = subprocess.run([GIT] + list(args), input=input, capture_output=True, env=env, timeout=60)
@@ -918,8 +940,10 @@ class Fleet(FixtureEnv):
 
     def __init__(self, build_dir, poll_timeout="2s", nodes=None,
                  gitlab_version=gitlab_node.DEFAULT_VERSION, versions=None,
-                 check_timeout="60s", keep=None, start_agents=True, coordinator_extra=None):
-        super().__init__(nodes=nodes, gitlab_version=gitlab_version, versions=versions, keep=keep)
+                 check_timeout="60s", keep=None, start_agents=True, coordinator_extra=None,
+                 projects=None):
+        super().__init__(nodes=nodes, gitlab_version=gitlab_version, versions=versions, keep=keep,
+                         projects=projects)
         self.build = os.path.abspath(build_dir)
         self.poll_timeout = poll_timeout
         self.poll_timeout_s = parse_duration(poll_timeout)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,7 +89,10 @@ class BackupTest(unittest.TestCase):
         return p.returncode, out
 
     def test_backup_gitlab_layout(self):
-        with Fleet(BUILD) as f:
+        with Fleet(BUILD, projects=60) as f:
+            self.assertGreaterEqual(len(f.repos), 50)
+            self.assertTrue(any(r["empty"] for r in f.repos))
+            self.assertTrue(any(r["custom_hooks"] for r in f.repos))
             rc, out = self.create(f)
             self.assertEqual(rc, 0, json.dumps(out, indent=1))
             self.assertEqual(out["state"], "complete", out)
@@ -134,6 +138,16 @@ class BackupTest(unittest.TestCase):
                     with open(os.path.join(mdir, "+latest.toml")) as fh:
                         self.assertEqual(fh.read(), toml)
                     step = os.path.join(dest, "repositories", r["storage"], rel, bid)
+                    hooks_tar = os.path.join(step, "001.custom_hooks.tar")
+                    if r["custom_hooks"]:
+                        p = subprocess.run(["tar", "-tf", hooks_tar], capture_output=True,
+                                           text=True, timeout=60)
+                        self.assertEqual(p.returncode, 0, p.stderr)
+                        names = {n.rstrip("/") for n in p.stdout.splitlines()}
+                        for h in r["custom_hooks"]:
+                            self.assertIn("custom_hooks/" + h, names, r["disk_path"])
+                    else:
+                        self.assertFalse(os.path.exists(hooks_tar), r["disk_path"])
                     with open(os.path.join(step, "001.refs")) as fh:
                         refs = [ln for ln in fh.read().splitlines() if not ln.endswith(" HEAD")]
                     if r["empty"]:
@@ -268,9 +282,18 @@ class BackupTest(unittest.TestCase):
 
     def test_verify_and_export(self):
         with Fleet(BUILD) as f:
+            # A component whose directory does not exist has no archive and
+            # is listed as skipped, so GitLab's restore does not look for it.
+            pages = os.path.join(f.node_paths("rails-1")["rails_shared"], "pages")
+            shutil.rmtree(pages, ignore_errors=True)
             rc, out = self.create(f, "--compression", "zstd")
             self.assertEqual(rc, 0, out)
             bid, dest = out["id"], out["path"]
+            with open(os.path.join(dest, "backup_information.yml")) as fh:
+                skipped = re.search(r"^:skipped: (.*)$", fh.read(), re.M)
+            self.assertIsNotNone(skipped)
+            self.assertIn("pages", skipped.group(1).strip("'").split(","))
+            self.assertFalse(os.path.exists(os.path.join(dest, "pages.tar.gz")))
             v = f.cli_json("backup", "verify", bid)
             self.assertIs(v["ok"], True, v)
             self.assertGreater(v["artifacts"], len(f.repos))
@@ -298,6 +321,7 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(top, [t for t in order if t in top], top)
             self.assertIn("db", top)
             self.assertIn("uploads.tar.gz", top)
+            self.assertNotIn("pages.tar.gz", top)
             self.assertTrue(all(" git/git " in ln for ln in p.stdout.splitlines()), p.stdout[:500])
 
             # One flipped byte is found and named.
