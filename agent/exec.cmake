@@ -20,6 +20,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/check_gitaly.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_rails.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup_copy.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_maint.c
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c)
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg

@@ -20,51 +20,13 @@
 #include "backup_pg.h"
 #include "backup_repos.h"
 #include "exec_backup.h"
+#include "exec_backup_int.h"
 #include "lockstep.pb-c.h"
 #include "ls_afile.h"
 #include "ls_error.h"
 #include "ls_frame.h"
 #include "ls_log.h"
 #include "ls_util.h"
-
-#define MAX_COMPONENTS 16
-
-struct session {
-	const struct agent_config *cfg;
-	char id[128];
-	char workdir[LS_PATH_MAX];
-	struct backup_pg_hold *pg, *pg_ci;
-	char snapshot[128], ci_snapshot[128], lsn[64], db_version[32];
-	int repos;
-	char comps[MAX_COMPONENTS][32];
-	size_t ncomps;
-	uint64_t op_id; /* the operation being answered, for progress */
-	char err[1024];
-};
-
-/* Progress of the copy to the agent, which forwards it. The libraries call
- * this at most every 250 ms, serialised among their threads. */
-static void on_progress(void *arg, const char *component, uint64_t bytes,
-                        uint64_t done, uint64_t total)
-{
-	struct session *s = arg;
-	Ls__SessionFrame f = LS__SESSION_FRAME__INIT;
-	Ls__Progress p = LS__PROGRESS__INIT;
-	uint8_t buf[256];
-	size_t len;
-
-	p.op_id = s->op_id;
-	p.component = (char *)component;
-	p.bytes = bytes;
-	p.items_done = done;
-	p.items_total = total;
-	f.kind_case = LS__SESSION_FRAME__KIND_PROGRESS;
-	f.progress = &p;
-	if (ls__session_frame__get_packed_size(&f) > sizeof(buf))
-		return;
-	len = ls__session_frame__pack(&f, buf);
-	(void)ls_frame_write(STDOUT_FILENO, buf, len);
-}
 
 static int sub(char *out, size_t len, const char *a, const char *b)
 {
@@ -141,7 +103,7 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 		r->refs = rc.refs;
 		r->empty_repos = rc.empty;
 	}
-	for (i = 0; i < c->n_components && i < MAX_COMPONENTS; i++) {
+	for (i = 0; i < c->n_components && i < EXEC_BK_MAX_COMPONENTS; i++) {
 		const char *name = c->components[i];
 		const char *src = backup_component_dir(s->cfg, name);
 		struct backup_files_cut fc;
@@ -165,72 +127,15 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 		ccs[i].bytes = fc.bytes;
 		ccs[i].copied_fallback = fc.copied_fallback;
 		cc[i] = &ccs[i];
-		if (fc.present)
+		if (fc.present) {
+			s->comp_bytes[s->ncomps] = fc.bytes;
 			ls_strlcpy(s->comps[s->ncomps++], name,
 			           sizeof(s->comps[0]));
+		}
 	}
 	r->n_components = i;
 	r->components = cc;
 	return 0;
-}
-
-struct counts {
-	Ls__TableCount **items;
-	size_t n, cap;
-};
-
-static int count_cb(void *arg, const char *table, uint64_t rows)
-{
-	struct counts *c = arg;
-	Ls__TableCount *t;
-
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		Ls__TableCount **n = realloc(c->items, cap * sizeof(*n));
-		if (n == NULL)
-			return LS_ENOMEM;
-		c->items = n;
-		c->cap = cap;
-	}
-	if ((t = malloc(sizeof(*t))) == NULL)
-		return LS_ENOMEM;
-	ls__table_count__init(t);
-	if ((t->table = strdup(table)) == NULL) {
-		free(t);
-		return LS_ENOMEM;
-	}
-	t->rows = rows;
-	c->items[c->n++] = t;
-	return 0;
-}
-
-static void counts_free(struct counts *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->n; i++) {
-		free(c->items[i]->table);
-		free(c->items[i]);
-	}
-	free(c->items);
-}
-
-static int dump_db(struct session *s, const char *conninfo, const char *snap,
-                   const char *dest, const char *rel, enum backup_compression z,
-                   struct backup_artifacts *arts)
-{
-	char path[LS_PATH_MAX];
-	uint8_t sha[32];
-	uint64_t size;
-	int rv;
-
-	if ((rv = sub(path, sizeof(path), dest, rel)) < 0)
-		return rv;
-	rv = backup_pg_dump(s->cfg->backup.pg_dump, conninfo, snap, path, z,
-	                    on_progress, s, &size, sha, s->err, sizeof(s->err));
-	if (rv < 0)
-		return rv;
-	return backup_artifacts_add(arts, "db", rel, size, sha);
 }
 
 #define SECRET_FILE_MAX (16 * 1024 * 1024)
@@ -292,52 +197,11 @@ out:
 	return rv;
 }
 
-struct timings {
-	Ls__ComponentTiming items[MAX_COMPONENTS + 4];
-	Ls__ComponentTiming *ptrs[MAX_COMPONENTS + 4];
-	char names[MAX_COMPONENTS + 4][32];
-	size_t n;
-};
-
-/* One step of the copy: what it wrote since `first` and how long it took. */
-static void timed(struct timings *t, const char *component,
-                  const struct backup_artifacts *arts, size_t first,
-                  int64_t start_ms)
+int exec_bk_seal_secrets(struct session *s, const Ls__BackupCopy *c,
+                         struct backup_artifacts *arts)
 {
-	Ls__ComponentTiming *x;
-	uint64_t bytes = 0;
-	size_t i;
-
-	if (t->n == sizeof(t->items) / sizeof(t->items[0]))
-		return;
-	for (i = first; i < arts->n; i++)
-		bytes += arts->items[i].size;
-	x = &t->items[t->n];
-	ls__component_timing__init(x);
-	ls_strlcpy(t->names[t->n], component, sizeof(t->names[0]));
-	x->component = t->names[t->n];
-	x->bytes = bytes;
-	x->ms = (uint64_t)(ls_mono_ms() - start_ms);
-	t->ptrs[t->n] = x;
-	t->n++;
-}
-
-static int do_copy(struct session *s, const Ls__BackupCopy *c,
-                   struct backup_artifacts *arts, struct ls_strlist *failed,
-                   struct counts *counts, struct timings *t)
-{
-	enum backup_compression z =
-	    c->compression == 1 ? BACKUP_ZSTD : BACKUP_GZIP;
-	char snap[LS_PATH_MAX], path[LS_PATH_MAX], rel[64];
-	size_t i, first = arts->n;
-	int64_t t0 = ls_mono_ms();
 	int rv;
 
-	if (c->dest_dir[0] != '/') {
-		snprintf(s->err, sizeof(s->err),
-		         "destination %s is not absolute", c->dest_dir);
-		return LS_EINVAL;
-	}
 	if (!c->has_backup_pk ||
 	    c->backup_pk.len != crypto_box_PUBLICKEYBYTES || c->node == NULL ||
 	    ls_node_name_valid(c->node) < 0) {
@@ -346,57 +210,9 @@ static int do_copy(struct session *s, const Ls__BackupCopy *c,
 		return LS_EPROTO;
 	}
 	if ((rv = seal_file(s, s->cfg->gitlab.secrets_file,
-	                    "gitlab-secrets.json", c, arts)) < 0 ||
-	    (rv = seal_file(s, s->cfg->gitlab.config_file, "gitlab.rb", c,
-	                    arts)) < 0)
+	                    "gitlab-secrets.json", c, arts)) < 0)
 		return rv;
-	timed(t, "secrets", arts, first, t0);
-	if (s->pg != NULL) {
-		first = arts->n;
-		t0 = ls_mono_ms();
-		if ((rv = dump_db(s, s->cfg->postgresql.conninfo, s->snapshot,
-		                  c->dest_dir, "db/database.sql.gz", z, arts)) <
-		    0)
-			return rv;
-		if (s->pg_ci != NULL &&
-		    (rv = dump_db(s, s->cfg->postgresql.ci_conninfo,
-		                  s->ci_snapshot, c->dest_dir,
-		                  "db/ci_database.sql.gz", z, arts)) < 0)
-			return rv;
-		timed(t, "db", arts, first, t0);
-		if ((rv = backup_pg_table_counts(s->pg, count_cb, counts,
-		                                 s->err, sizeof(s->err))) < 0)
-			return rv;
-	}
-	if (s->repos) {
-		first = arts->n;
-		t0 = ls_mono_ms();
-		if ((rv = sub(path, sizeof(path), s->workdir, "repos")) < 0)
-			return rv;
-		rv = backup_repos_copy(s->cfg, path, c->dest_dir, s->id,
-		                       c->allow_partial, on_progress, s, arts,
-		                       failed, s->err, sizeof(s->err));
-		if (rv < 0)
-			return rv;
-		timed(t, "repositories", arts, first, t0);
-	}
-	for (i = 0; i < s->ncomps; i++) {
-		first = arts->n;
-		t0 = ls_mono_ms();
-		if ((rv = ls_fmt(snap, sizeof(snap), "%s/files/%s", s->workdir,
-		                 s->comps[i])) < 0 ||
-		    (rv = ls_fmt(rel, sizeof(rel), "%s.tar.gz", s->comps[i])) <
-		        0 ||
-		    (rv = sub(path, sizeof(path), c->dest_dir, rel)) < 0)
-			return rv;
-		rv = backup_files_copy(s->comps[i], snap, path, rel, z,
-		                       on_progress, s, arts, s->err,
-		                       sizeof(s->err));
-		if (rv < 0)
-			return rv;
-		timed(t, s->comps[i], arts, first, t0);
-	}
-	return 0;
+	return seal_file(s, s->cfg->gitlab.config_file, "gitlab.rb", c, arts);
 }
 
 static void release(struct session *s)
@@ -415,16 +231,19 @@ static int handle(struct session *s, const Ls__Operation *op)
 	Ls__SessionFrame frame = LS__SESSION_FRAME__INIT;
 	Ls__BackupCutResult cr = LS__BACKUP_CUT_RESULT__INIT;
 	Ls__BackupCopyResult pr = LS__BACKUP_COPY_RESULT__INIT;
-	Ls__ComponentCut *cc[MAX_COMPONENTS], ccs[MAX_COMPONENTS];
+	Ls__ComponentCut *cc[EXEC_BK_MAX_COMPONENTS],
+	    ccs[EXEC_BK_MAX_COMPONENTS];
 	struct backup_artifacts arts = {0};
 	struct ls_strlist failed = {0};
-	struct counts counts = {0};
-	struct timings t;
+	struct exec_bk_copy_out out;
 	Ls__Artifact *av = NULL, **ap = NULL;
 	uint8_t *buf = NULL;
 	size_t len, i;
 	int rv = 0, done = 0;
 
+	memset(&out, 0, sizeof(out));
+	out.arts = &arts;
+	out.failed = &failed;
 	s->err[0] = '\0';
 	s->op_id = op->id;
 	r.op_id = op->id;
@@ -437,8 +256,7 @@ static int handle(struct session *s, const Ls__Operation *op)
 		}
 		break;
 	case LS__OPERATION__KIND_BACKUP_COPY:
-		memset(&t, 0, sizeof(t));
-		rv = do_copy(s, op->backup_copy, &arts, &failed, &counts, &t);
+		rv = exec_bk_copy(s, op->backup_copy, &out);
 		if (rv < 0)
 			break;
 		av = calloc(arts.n ? arts.n : 1, sizeof(*av));
@@ -460,10 +278,10 @@ static int handle(struct session *s, const Ls__Operation *op)
 		pr.artifacts = ap;
 		pr.n_failed_repos = failed.n;
 		pr.failed_repos = failed.items;
-		pr.n_table_counts = counts.n;
-		pr.table_counts = counts.items;
-		pr.n_timings = t.n;
-		pr.timings = t.ptrs;
+		pr.n_table_counts = out.ncounts;
+		pr.table_counts = out.counts;
+		pr.n_timings = out.ntimings;
+		pr.timings = out.ptrs;
 		r.kind_case = LS__OP_RESULT__KIND_BACKUP_COPY;
 		r.backup_copy = &pr;
 		break;
@@ -496,7 +314,7 @@ static int handle(struct session *s, const Ls__Operation *op)
 	for (i = 0; i < failed.n; i++)
 		free(failed.items[i]);
 	free(failed.items);
-	counts_free(&counts);
+	exec_bk_copy_out_free(&out);
 	return done;
 }
 
@@ -507,6 +325,7 @@ int exec_backup_session(const struct agent_config *cfg, const char *backup_id)
 
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
+	pthread_mutex_init(&s.prog_mtx, NULL);
 	if (strlen(backup_id) >= sizeof(s.id) || strchr(backup_id, '/') ||
 	    backup_id[0] == '.' || backup_id[0] == '\0') {
 		fprintf(stderr, "backup-session: invalid backup id\n");
@@ -539,5 +358,6 @@ int exec_backup_session(const struct agent_config *cfg, const char *backup_id)
 		}
 	}
 	release(&s);
+	pthread_mutex_destroy(&s.prog_mtx);
 	return rv == 0 ? 0 : 1;
 }

@@ -38,7 +38,7 @@ def du(path):
     return total
 
 
-def generate(f, total_bytes):
+def generate(f, total_bytes, repack=True):
     """~35% database, ~35% repositories, ~30% upload files; half of each
     is incompressible, half repetitive text."""
     db_bytes, repo_bytes, file_bytes = (int(total_bytes * x) for x in (0.35, 0.35, 0.30))
@@ -67,6 +67,12 @@ def generate(f, total_bytes):
             stream += b"M 100644 :%d file%d.bin\n\n" % (c + 1, c)
         subprocess.run(["git", "--git-dir", gitdir, "fast-import", "--quiet"], input=bytes(stream),
                        check=True, env=GIT_ENV)
+        if repack:
+            # What Gitaly's housekeeping leaves: one pack with deltas and a
+            # bitmap. fast-import's pack has neither, and every bundle of it
+            # would search deltas afresh, which no live repository needs.
+            subprocess.run(["git", "--git-dir", gitdir, "repack", "-a", "-d", "-f", "-b", "-q"],
+                           check=True, env=GIT_ENV)
     uploads = f.node_paths("rails-1")["uploads"]
     n_files = max(10, file_bytes // (1 << 20))
     for i in range(n_files):
@@ -144,6 +150,8 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--scales", default="1,4")
     ap.add_argument("--gb", type=float, default=1.0, help="data at scale 1, in GB")
+    ap.add_argument("--no-repack", action="store_true",
+                    help="leave the generated repositories as fast-import wrote them")
     ap.add_argument("--detail", action="store_true",
                     help="also print each backup's phase times and per-component summary")
     args = ap.parse_args()
@@ -153,7 +161,7 @@ def main():
     for scale in [int(x) for x in args.scales.split(",")]:
         with Fleet(build, check_timeout="600s",
                    coordinator_extra={"cut_timeout": "10m", "freeze_lease": "10m"}) as f:
-            generate(f, int(args.gb * scale * 1e9))
+            generate(f, int(args.gb * scale * 1e9), repack=not args.no_repack)
             data = (du(f.pg_data) + sum(du(p) for _, lst in f.storages.items()
                                                                for _, p in lst)
                     + du(f.node_paths("rails-1")["uploads"]))
