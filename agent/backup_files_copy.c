@@ -42,6 +42,8 @@ static const char *backup_files_aerr(struct archive *a)
 
 struct backup_files_copyctx {
 	const char *component;
+	const char *dest; /* the archive being written */
+	int wrv;          /* why writing it failed (ENOSPC...), or 0 */
 	struct archive *a;
 	struct archive_entry *e;
 	struct ls_afile *af;
@@ -69,8 +71,9 @@ static la_ssize_t backup_files_write_cb(struct archive *a, void *ud,
 	if (c->af == NULL)
 		return -1;
 	if ((rv = ls_afile_write(c->af, buf, len)) < 0) {
-		archive_set_error(a, rv > -1000 ? -rv : EIO,
-		                  "writing the archive: %s", ls_strerror(rv));
+		c->wrv = rv;
+		archive_set_error(a, rv > -1000 ? -rv : EIO, "writing %s: %s",
+		                  c->dest, ls_strerror(rv));
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -240,6 +243,22 @@ static void backup_files_fill(struct backup_files_copyctx *c,
 		archive_entry_copy_gname(c->e, c->gname);
 }
 
+/*
+ * An archive call failed while at c->path. A failed write names the
+ * archive and its error (the store is full: ENOSPC), not just the entry.
+ */
+static int backup_files_failed(struct backup_files_copyctx *c)
+{
+	if (c->wrv < 0) {
+		snprintf(c->err, c->errlen, "%s: writing %s: %s (archiving %s)",
+		         c->component, c->dest, ls_strerror(c->wrv), c->path);
+		return c->wrv;
+	}
+	snprintf(c->err, c->errlen, "%s: archiving %s: %s", c->component,
+	         c->path, backup_files_aerr(c->a));
+	return LS_EIO;
+}
+
 static int backup_files_header(struct backup_files_copyctx *c)
 {
 	int r = archive_write_header(c->a, c->e);
@@ -247,11 +266,8 @@ static int backup_files_header(struct backup_files_copyctx *c)
 	if (r == ARCHIVE_WARN)
 		log_debug("%s: %s: %s", c->component, c->path,
 		          backup_files_aerr(c->a));
-	if (r < ARCHIVE_WARN) {
-		snprintf(c->err, c->errlen, "%s: archiving %s: %s",
-		         c->component, c->path, backup_files_aerr(c->a));
-		return LS_EIO;
-	}
+	if (r < ARCHIVE_WARN)
+		return backup_files_failed(c);
 	return 0;
 }
 
@@ -286,10 +302,7 @@ static int backup_files_data(struct backup_files_copyctx *c, int fd,
 		}
 		w = archive_write_data(c->a, c->buf, (size_t)n);
 		if (w < 0) {
-			rv = LS_EIO;
-			snprintf(c->err, c->errlen, "%s: archiving %s: %s",
-			         c->component, c->path,
-			         backup_files_aerr(c->a));
+			rv = backup_files_failed(c);
 			goto out;
 		}
 		left -= (uint64_t)n;
@@ -474,6 +487,7 @@ int backup_files_copy(const char *component, const char *snapdir,
 
 	memset(&c, 0, sizeof(c));
 	c.component = component;
+	c.dest = dest_path;
 	c.progress = progress;
 	c.arg = arg;
 	c.err = err;
@@ -527,9 +541,13 @@ int backup_files_copy(const char *component, const char *snapdir,
 	if ((rv = backup_files_walk(&c, dfd, 0)) < 0)
 		goto out;
 	if (archive_write_close(c.a) != ARCHIVE_OK) {
-		rv = LS_EIO;
-		snprintf(err, errlen, "%s: finishing %s: %s", component,
-		         dest_path, backup_files_aerr(c.a));
+		rv = c.wrv < 0 ? c.wrv : LS_EIO;
+		if (c.wrv < 0)
+			snprintf(err, errlen, "%s: writing %s: %s", component,
+			         dest_path, ls_strerror(c.wrv));
+		else
+			snprintf(err, errlen, "%s: finishing %s: %s", component,
+			         dest_path, backup_files_aerr(c.a));
 		goto out;
 	}
 	rv = ls_afile_commit(c.af, &size, sha);

@@ -41,6 +41,7 @@ struct one {
 struct one_refs {
 	struct one *o;
 	struct ls_afile *refs;
+	const char *rel; /* of refs, for errors */
 	FILE *packed;
 	size_t oidlen;
 	char buf[ONE_CHUNK];
@@ -65,18 +66,31 @@ static int one_git(struct one *o, const char *gitdir, const char *const *args,
 	return LS_ECHILD;
 }
 
+/* Writing rel in the backup failed (the store is full: ENOSPC): ours. */
+static int one_write_err(struct one *o, const char *rel, int rv)
+{
+	o->fatal = 1;
+	(void)ls_fmt(o->why, o->whylen, "writing %s/%s: %s", o->backup_dir, rel,
+	             ls_strerror(rv));
+	return rv;
+}
+
 static int one_open(struct one *o, const char *rel, struct ls_afile **f)
 {
 	char path[LS_PATH_MAX], dir[LS_PATH_MAX], *slash;
-	int rv;
+	int rv, tries = 0;
 
 	if ((rv = ls_fmt(path, sizeof(path), "%s/%s", o->backup_dir, rel)) < 0)
 		goto out;
 	ls_strlcpy(dir, path, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) != NULL)
 		*slash = '\0';
-	/* repositories/ itself exists (0700); what is below is 0755. */
-	if ((rv = ls_mkdirs(dir, 0755)) < 0)
+	/* repositories/ itself exists (0700); what is below is 0755. A
+	 * failed repository's undo may remove a parent it shares with this
+	 * one (@hashed/ab) between two steps of ls_mkdirs: try again. */
+	while ((rv = ls_mkdirs(dir, 0755)) == -ENOENT && ++tries < 8)
+		;
+	if (rv < 0)
 		goto out;
 	rv = ls_afile_open(f, path, 0644);
 out:
@@ -101,8 +115,7 @@ static int one_commit(struct one *o, struct ls_afile **f, const char *rel,
 		rv = backup_artifacts_add(o->arts, "repositories", rel, size,
 		                          sha);
 	if (rv < 0) {
-		o->fatal = 1;
-		(void)ls_fmt(o->why, o->whylen, "%s: %s", rel, ls_strerror(rv));
+		(void)one_write_err(o, rel, rv);
 		goto out;
 	}
 	if (!counted)
@@ -143,12 +156,15 @@ static int on_ref(void *arg, const char *oid, const char *name)
 		s->bad_oid = 1;
 		return LS_EPROTO;
 	}
-	if (s->packed != NULL && fprintf(s->packed, "%s %s\n", oid, name) < 0)
-		rv = LS_EIO;
-	else
-		rv = refs_put(s, oid, name);
-	if (rv < 0)
+	if (s->packed != NULL && fprintf(s->packed, "%s %s\n", oid, name) < 0) {
+		rv = errno ? -errno : LS_EIO;
 		s->o->fatal = 1;
+		(void)ls_fmt(s->o->why, s->o->whylen,
+		             "writing %s/packed-refs: %s", s->o->tmp,
+		             ls_strerror(rv));
+	} else if ((rv = refs_put(s, oid, name)) < 0) {
+		(void)one_write_err(s->o, s->rel, rv);
+	}
 	return rv;
 }
 
@@ -221,7 +237,7 @@ static int one_head(struct one *o, const struct backup_repos_block *b)
 }
 
 /* Streams `git bundle create - --all` of the scratch repository into f. */
-static int one_bundle(struct one *o, struct ls_afile *f)
+static int one_bundle(struct one *o, struct ls_afile *f, const char *rel)
 {
 	char gd[LS_PATH_MAX + 16];
 	const char *argv[] = {o->cfg->gitaly.git, gd,  "bundle", "create",
@@ -279,9 +295,7 @@ static int one_bundle(struct one *o, struct ls_afile *f)
 		if (n == 0)
 			break;
 		if ((rv = ls_afile_write(f, buf, (size_t)n)) < 0) {
-			o->fatal = 1;
-			(void)ls_fmt(o->why, o->whylen,
-			             "writing the bundle: %s", ls_strerror(rv));
+			(void)one_write_err(o, rel, rv);
 			goto out;
 		}
 		backup_repos_add_bytes(o->ctx, (uint64_t)n);
@@ -347,7 +361,9 @@ static int one_manifest(struct one *o, const struct backup_repos_block *b,
 		           o->job->rel, i == 0 ? id : "+latest", ".toml");
 		/* one_open and one_commit say why themselves. */
 		if (rv == 0 && (rv = one_open(o, rel, &f)) == 0 &&
-		    (rv = ls_afile_write(f, text, strlen(text))) == 0)
+		    (rv = ls_afile_write(f, text, strlen(text))) < 0)
+			(void)one_write_err(o, rel, rv);
+		if (rv == 0)
 			rv = one_commit(o, &f, rel, 0);
 	}
 	if (rv < 0) {
@@ -369,7 +385,7 @@ static int one_data(struct one *o, FILE *cut, char *line,
 {
 	struct one_refs *s = NULL;
 	struct ls_afile *bundle = NULL;
-	char rel[LS_PATH_MAX], packed[LS_PATH_MAX];
+	char rel[LS_PATH_MAX], refs_rel[LS_PATH_MAX], packed[LS_PATH_MAX];
 	uint64_t n = 0;
 	int rv;
 
@@ -381,10 +397,11 @@ static int one_data(struct one *o, FILE *cut, char *line,
 	}
 	s->o = o;
 	s->oidlen = strcmp(o->fmt, "sha256") == 0 ? 64 : 40;
-	if ((rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.refs",
+	if ((rv = ls_fmt(refs_rel, sizeof(refs_rel), "repositories/%s/001.refs",
 	                 o->dir_rel)) < 0 ||
-	    (rv = one_open(o, rel, &s->refs)) < 0)
+	    (rv = one_open(o, refs_rel, &s->refs)) < 0)
 		goto out;
+	s->rel = refs_rel;
 	if (b->headoid[0] != '\0' && strlen(b->headoid) != s->oidlen) {
 		rv = LS_ECHILD;
 		(void)ls_fmt(o->why, o->whylen, "recorded ids are not %s ids",
@@ -393,7 +410,7 @@ static int one_data(struct one *o, FILE *cut, char *line,
 	}
 	if (b->headoid[0] != '\0' &&
 	    (rv = refs_put(s, b->headoid, "HEAD")) < 0) {
-		o->fatal = 1;
+		(void)one_write_err(o, refs_rel, rv);
 		goto out;
 	}
 	if (!*empty) {
@@ -425,7 +442,7 @@ static int one_data(struct one *o, FILE *cut, char *line,
 		goto out;
 	}
 	if ((rv = refs_flush(s)) < 0) {
-		o->fatal = 1;
+		(void)one_write_err(o, refs_rel, rv);
 		goto out;
 	}
 	if (!*empty) {
@@ -433,13 +450,11 @@ static int one_data(struct one *o, FILE *cut, char *line,
 		    (rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.bundle",
 		                 o->dir_rel)) < 0 ||
 		    (rv = one_open(o, rel, &bundle)) < 0 ||
-		    (rv = one_bundle(o, bundle)) < 0 ||
+		    (rv = one_bundle(o, bundle, rel)) < 0 ||
 		    (rv = one_commit(o, &bundle, rel, 1)) < 0)
 			goto out;
 	}
-	if ((rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.refs",
-	                 o->dir_rel)) == 0)
-		rv = one_commit(o, &s->refs, rel, 0);
+	rv = one_commit(o, &s->refs, refs_rel, 0);
 out:
 	if (rv < 0 && !o->why[0])
 		(void)ls_fmt(o->why, o->whylen, "%s", ls_strerror(rv));
@@ -476,12 +491,49 @@ static int one_hooks(struct one *o)
 		goto out;
 	if ((rv = backup_repos_hooks_tar(o->repo, f, o->why, o->whylen)) < 0) {
 		o->fatal = rv != LS_ECHILD;
+		/* Not the hooks' failure but the archive's: name it. */
+		if (o->fatal) {
+			char why[512];
+
+			ls_strlcpy(why, o->why, sizeof(why));
+			(void)ls_fmt(o->why, o->whylen, "writing %s/%s: %s",
+			             o->backup_dir, rel, why);
+		}
 		goto out;
 	}
 	rv = one_commit(o, &f, rel, 0);
 out:
 	ls_afile_abort(f);
 	return rv;
+}
+
+/* Removes top/rel and its parents below top while they are empty. */
+static void one_rmdirs(const char *top, const char *rel)
+{
+	char path[LS_PATH_MAX], *slash;
+	size_t toplen = strlen(top);
+
+	if (ls_fmt(path, sizeof(path), "%s/%s", top, rel) < 0)
+		return;
+	while (strlen(path) > toplen && rmdir(path) == 0 &&
+	       (slash = strrchr(path, '/')) != NULL)
+		*slash = '\0';
+}
+
+/* A failed repository leaves no directory either: its step directory and
+ * manifest directory were made before the failure, empty ones above them
+ * may be its own too. */
+static void one_prune(const struct one *o)
+{
+	char top[LS_PATH_MAX], rel[LS_PATH_MAX];
+
+	if (ls_fmt(top, sizeof(top), "%s/repositories", o->backup_dir) == 0)
+		one_rmdirs(top, o->dir_rel);
+	if (ls_fmt(top, sizeof(top), "%s/repositories/manifests",
+	           o->backup_dir) == 0 &&
+	    ls_fmt(rel, sizeof(rel), "%s/%s", o->job->storage, o->job->rel) ==
+	        0)
+		one_rmdirs(top, rel);
 }
 
 int backup_repos_copy_one(const struct agent_config *cfg,
@@ -516,6 +568,7 @@ int backup_repos_copy_one(const struct agent_config *cfg,
 	                 job->rel, backup_id)) < 0 ||
 	    (rv = ls_fmt(o.tmp, sizeof(o.tmp), "%s", tmpdir)) < 0) {
 		(void)ls_fmt(why, whylen, "path too long");
+		o.dir_rel[0] = '\0'; /* nothing made, nothing to prune */
 		goto out;
 	}
 	if ((b = malloc(sizeof(*b))) == NULL ||
@@ -564,6 +617,8 @@ out:
 	if (rv < 0) {
 		/* Nothing of a failed repository is left behind. */
 		backup_repos_undo(backup_dir, arts, 0);
+		if (o.dir_rel[0] != '\0')
+			one_prune(&o);
 		if (!why[0])
 			(void)ls_fmt(why, whylen, "%s", ls_strerror(rv));
 	}

@@ -169,6 +169,7 @@ static json_t *cut_json(const struct bk_node *bn)
 static char *manifest_text(const struct coord_backup *b)
 {
 	json_t *m = json_object(), *nodes = json_array(), *arts = json_array();
+	json_t *failed = json_array();
 	char hex[65];
 	size_t i, k;
 	char *text;
@@ -208,9 +209,21 @@ static char *manifest_text(const struct coord_backup *b)
 			json_object_set_new(x, "sha256", json_string(hex));
 			json_array_append_new(arts, x);
 		}
+		/* A partial backup names what it lacks: a repository missing
+		 * from it is never taken for one that was not there. */
+		for (k = 0; bn->copy && k < bn->copy->n_failed_repos; k++) {
+			json_t *x = json_object();
+			json_object_set_new(x, "node",
+			                    json_string(bn->node->name));
+			json_object_set_new(
+			    x, "repository",
+			    json_string(bn->copy->failed_repos[k]));
+			json_array_append_new(failed, x);
+		}
 	}
 	json_object_set_new(m, "nodes", nodes);
 	json_object_set_new(m, "artifacts", arts);
+	json_object_set_new(m, "failed_repositories", failed);
 	text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(m);
 	return text;
@@ -235,6 +248,7 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b, uint64_t *size,
 	uint8_t s[crypto_sign_BYTES];
 	uint64_t total = 0;
 	uint32_t count = 0;
+	size_t i, k;
 	int rv;
 
 	if ((rv = verify_artifacts(b, &total, &count, err, errlen)) < 0)
@@ -277,6 +291,14 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b, uint64_t *size,
 		         ls_strerror(rv));
 		goto out;
 	}
+	for (i = 0; i < b->nnodes; i++)
+		for (k = 0;
+		     b->nodes[i].copy && k < b->nodes[i].copy->n_failed_repos;
+		     k++)
+			log_warnx("backup %s: repository %s on %s not backed "
+			          "up (--allow-partial)",
+			          b->id, b->nodes[i].copy->failed_repos[k],
+			          b->nodes[i].node->name);
 	*size = total;
 	*nartifacts = count;
 	rv = 0;
