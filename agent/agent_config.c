@@ -176,6 +176,11 @@ static const struct ls_cfg_field redis_fields[] = {
      .type = LS_CFG_STRING,
      .offset = RD(password_file),
      .check = ls_cfg_check_nonempty},
+    /* Without it the backup asks Redis: CONFIG GET dir and dbfilename. */
+    {.key = "rdb_path",
+     .type = LS_CFG_STRING,
+     .offset = RD(rdb_path),
+     .check = ls_cfg_check_nonempty},
     {.key = NULL},
 };
 

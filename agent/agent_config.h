@@ -50,6 +50,9 @@ struct agent_config {
 		char *host;     /* 127.0.0.1 */
 		long long port; /* 6379 */
 		char *password_file; /* optional, no default */
+		/* optional, no default: the RDB file a backup BGSAVE writes,
+		 * when CONFIG GET cannot say (CONFIG renamed away) */
+		char *rdb_path;
 	} redis;
 	struct {
 		char *git;             /* /opt/gitlab/embedded/bin/git */

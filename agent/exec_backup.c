@@ -18,6 +18,7 @@
 #include "backup_artifact.h"
 #include "backup_files.h"
 #include "backup_pg.h"
+#include "backup_redis.h"
 #include "backup_repos.h"
 #include "exec_backup.h"
 #include "exec_backup_int.h"
@@ -27,6 +28,10 @@
 #include "ls_frame.h"
 #include "ls_log.h"
 #include "ls_util.h"
+
+/* The Redis cut's deadline when the coordinator gives none: inside its
+ * default cut_timeout of 5 minutes. */
+#define REDIS_CUT_DEFAULT_MS (4 * 60 * 1000)
 
 static int sub(char *out, size_t len, const char *a, const char *b)
 {
@@ -58,6 +63,7 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
                   Ls__ComponentCut *ccs)
 {
 	char dir[LS_PATH_MAX], snap[LS_PATH_MAX];
+	int64_t t0 = ls_mono_ms();
 	size_t i;
 	int rv;
 
@@ -135,6 +141,30 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 	}
 	r->n_components = i;
 	r->components = cc;
+	if (c->has_redis && c->redis) {
+		/* What is left of this node's deadline: the BGSAVE is waited
+		 * for while GitLab is frozen. */
+		int64_t ms = (c->has_deadline_ms ? (int64_t)c->deadline_ms
+		                                 : REDIS_CUT_DEFAULT_MS) -
+		             (ls_mono_ms() - t0);
+
+		if ((rv = sub(snap, sizeof(snap), s->workdir,
+		              EXEC_BK_REDIS_SNAP)) < 0 ||
+		    (rv = backup_redis_cut(s->cfg, snap, &s->redis_cut,
+		                           ms > 0 ? ms : 1, s->err,
+		                           sizeof(s->err))) < 0)
+			return rv;
+		s->redis = 1;
+		ls__redis_cut__init(&s->redis_msg);
+		s->redis_msg.address = s->redis_cut.address;
+		s->redis_msg.rdb_bytes = s->redis_cut.rdb_bytes;
+		s->redis_msg.lastsave = s->redis_cut.lastsave;
+		if (s->redis_cut.redis_version[0] != '\0')
+			s->redis_msg.redis_version = s->redis_cut.redis_version;
+		s->redis_msg.bgsave_ms = s->redis_cut.bgsave_ms;
+		s->redis_msg.copied_fallback = s->redis_cut.copied_fallback;
+		r->redis = &s->redis_msg;
+	}
 	return 0;
 }
 

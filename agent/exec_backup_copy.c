@@ -15,6 +15,7 @@
 #include "backup_artifact.h"
 #include "backup_files.h"
 #include "backup_pg.h"
+#include "backup_redis.h"
 #include "backup_repos.h"
 #include "exec_backup_int.h"
 #include "ls_error.h"
@@ -25,7 +26,7 @@
 /* Progress frames from one node at most this often. */
 #define PROG_INTERVAL_MS 250
 
-enum task_kind { TASK_DB, TASK_REPOS, TASK_FILES };
+enum task_kind { TASK_DB, TASK_REPOS, TASK_FILES, TASK_REDIS };
 
 struct task {
 	enum task_kind kind;
@@ -158,6 +159,17 @@ static int count_cb(void *arg, const char *table, uint64_t rows)
 	return 0;
 }
 
+/* A separate CI database's tables under GitLab's name for that database
+ * (config/database.yml "ci:"): "ci:public.ci_builds". */
+static int count_ci_cb(void *arg, const char *table, uint64_t rows)
+{
+	char name[256];
+
+	if (ls_fmt(name, sizeof(name), "ci:%s", table) < 0)
+		return LS_ETOOBIG;
+	return count_cb(arg, name, rows);
+}
+
 static int dump_db(struct runner *r, struct task *t, const char *conninfo,
                    const char *snap, const char *rel)
 {
@@ -188,8 +200,12 @@ static int run_db(struct runner *r, struct task *t)
 	    (rv = dump_db(r, t, s->cfg->postgresql.ci_conninfo, s->ci_snapshot,
 	                  "db/ci_database.sql.gz")) < 0)
 		return rv;
-	/* In the snapshot the cut holds: the counts a restore must match. */
-	return backup_pg_table_counts(s->pg, count_cb, t, t->err,
+	/* In the snapshots the cut holds: the counts a restore must match. */
+	if ((rv = backup_pg_table_counts(s->pg, count_cb, t, t->err,
+	                                 sizeof(t->err))) < 0 ||
+	    s->pg_ci == NULL)
+		return rv;
+	return backup_pg_table_counts(s->pg_ci, count_ci_cb, t, t->err,
 	                              sizeof(t->err));
 }
 
@@ -220,6 +236,25 @@ static int run_files(struct runner *r, struct task *t)
 	                         sizeof(t->err));
 }
 
+/* The cut's RDB, compressed to lockstep/redis/<node>/dump.rdb.gz. */
+static int run_redis(struct runner *r, struct task *t)
+{
+	char snap[LS_PATH_MAX], path[LS_PATH_MAX], rel[128];
+	int rv;
+
+	if ((rv = backup_redis_relpath(r->c->node, rel, sizeof(rel))) < 0) {
+		snprintf(t->err, sizeof(t->err),
+		         "redis: the copy carries no valid node name");
+		return rv;
+	}
+	if ((rv = ls_fmt(snap, sizeof(snap), "%s/%s", r->s->workdir,
+	                 EXEC_BK_REDIS_SNAP)) < 0 ||
+	    (rv = ls_fmt(path, sizeof(path), "%s/%s", r->c->dest_dir, rel)) < 0)
+		return rv;
+	return backup_redis_copy(snap, path, rel, r->z, exec_bk_progress, r->s,
+	                         &t->arts, t->err, sizeof(t->err));
+}
+
 static void *worker(void *arg)
 {
 	struct runner *r = arg;
@@ -243,6 +278,9 @@ static void *worker(void *arg)
 			break;
 		case TASK_FILES:
 			t->rv = run_files(r, t);
+			break;
+		case TASK_REDIS:
+			t->rv = run_redis(r, t);
 			break;
 		}
 		t->ms = ls_mono_ms() - t0;
@@ -277,6 +315,10 @@ static size_t plan(struct session *s, struct task *tasks)
 		tasks[n++] = (struct task){.kind = TASK_FILES,
 		                           .component = s->comps[i],
 		                           .weight = s->comp_bytes[i]};
+	if (s->redis && n < EXEC_BK_MAX_TASKS)
+		tasks[n++] = (struct task){.kind = TASK_REDIS,
+		                           .component = "redis",
+		                           .weight = s->redis_cut.rdb_bytes};
 	qsort(tasks, n, sizeof(*tasks), by_weight);
 	return n;
 }

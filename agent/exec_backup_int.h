@@ -10,11 +10,14 @@
 
 #include "agent_config.h"
 #include "backup_pg.h"
+#include "backup_redis.h"
 #include "lockstep.pb-c.h"
 #include "ls_util.h"
 
 #define EXEC_BK_MAX_COMPONENTS 16
-/* db, repositories, every file component, and room to grow. */
+/* Where the Redis cut keeps its RDB, under the session's workdir. */
+#define EXEC_BK_REDIS_SNAP "redis/dump.rdb"
+/* db, repositories, every file component, redis, and room to grow. */
 #define EXEC_BK_MAX_TASKS (EXEC_BK_MAX_COMPONENTS + 4)
 
 /* One running copy step's latest progress, for the node's combined line. */
@@ -34,7 +37,10 @@ struct session {
 	char comps[EXEC_BK_MAX_COMPONENTS][32];
 	uint64_t comp_bytes[EXEC_BK_MAX_COMPONENTS]; /* at the cut */
 	size_t ncomps;
-	uint64_t op_id; /* the operation being answered, for progress */
+	int redis; /* the cut kept an RDB at EXEC_BK_REDIS_SNAP */
+	struct backup_redis_cut redis_cut;
+	Ls__RedisCut redis_msg; /* in the cut's answer; points into redis_cut */
+	uint64_t op_id;         /* the operation being answered, for progress */
 	char err[1024];
 	/* Progress of concurrent copy steps: one frame writer at a time. */
 	pthread_mutex_t prog_mtx;

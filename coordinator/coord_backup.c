@@ -471,6 +471,13 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 		w->results[i]->backup_cut = NULL;
 		w->results[i]->kind_case = LS__OP_RESULT__KIND__NOT_SET;
 		bn->phase = "cut";
+		/* An agent that predates backup_redis ignores the request:
+		 * the backup must not silently lack Redis. */
+		if (bn->redis && bn->cut->redis == NULL)
+			coord_bk_fail(c, b,
+			              "cut on %s: no Redis snapshot (is its "
+			              "agent older than backup_redis?)",
+			              bn->node->name);
 		skip_absent(b, bn);
 	}
 	coord_waiter_free(w);
@@ -520,6 +527,12 @@ static void build_cut(struct coord_backup *b, struct bk_node *bn,
 	cut->repositories = bn->repositories;
 	cut->n_components = bn->ncomponents;
 	cut->components = (char **)bn->components;
+	if (bn->redis)
+		cut->has_redis = cut->redis = 1;
+	/* A node that waits on something (a BGSAVE) answers with its own
+	 * error before the fan-out gives up on it. */
+	cut->has_deadline_ms = 1;
+	cut->deadline_ms = b->cut_ms;
 	op->kind_case = LS__OPERATION__KIND_BACKUP_CUT;
 	op->backup_cut = cut;
 }
@@ -586,6 +599,11 @@ void coord_bk_cut(struct coord *c, struct coord_backup *b)
 	if (b->frozen && timeout > (int64_t)b->lease_ms - 5000)
 		timeout = (int64_t)b->lease_ms - 5000;
 	b->phase = BK_CUT;
+	/* The nodes' share: time left to send their answer. */
+	b->cut_ms = timeout > (int64_t)UINT32_MAX ? UINT32_MAX
+	            : timeout > 4000              ? (uint32_t)(timeout - 2000)
+	            : timeout > 2                 ? (uint32_t)(timeout / 2)
+	                                          : 1;
 	coord_bk_record(c, b, coord_catalog_update);
 	if (coord_bk_fan_out(c, b, timeout, cut_done, build_cut, NULL) < 0) {
 		coord_bk_fail(c, b, "out of memory");
@@ -595,7 +613,8 @@ void coord_bk_cut(struct coord *c, struct coord_backup *b)
 
 static int has_data(const struct bk_node *bn)
 {
-	return bn->database || bn->repositories || bn->ncomponents > 0;
+	return bn->database || bn->repositories || bn->ncomponents > 0 ||
+	       bn->redis;
 }
 
 /* Picks what each node backs up; every node is preflighted. */
@@ -632,6 +651,8 @@ static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 		}
 		if (has_role(n, "gitaly") && !skipped(b, "repositories"))
 			bn->repositories = 1;
+		if (has_role(n, "redis") && c->cfg->backup_redis)
+			bn->redis = 1;
 		if (has_role(n, "rails") && !have_rails) {
 			have_rails = 1;
 			bn->freezer = 1;

@@ -25,6 +25,7 @@ struct bk_node {
 	struct coord_node *node;
 	int database, repositories;
 	int freezer; /* the rails node whose API sets maintenance mode */
+	int redis;   /* BGSAVE here (coordinator.yml backup_redis) */
 	const char *components[BK_MAX_COMPONENTS];
 	size_t ncomponents;
 	const char *phase; /* waiting, cut, copied, failed, released */
@@ -52,6 +53,7 @@ struct coord_backup {
 	int was_on; /* it was on before: leave it on */
 	int thawed;
 	uint32_t lease_ms, sidekiq_wait_ms;
+	uint32_t cut_ms; /* the cut's deadline, told to the nodes */
 	char message[512];
 	uint64_t size;
 	uint32_t nartifacts;

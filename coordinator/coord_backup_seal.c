@@ -139,6 +139,23 @@ static json_t *cut_json(const struct bk_node *bn)
 		json_array_append_new(comps, x);
 	}
 	json_object_set_new(o, "components", comps);
+	if (c->redis != NULL) {
+		const Ls__RedisCut *rc = c->redis;
+		json_t *x = json_object();
+		json_object_set_new(x, "address", json_string(rc->address));
+		json_object_set_new(x, "rdb_bytes",
+		                    json_integer((json_int_t)rc->rdb_bytes));
+		json_object_set_new(x, "lastsave",
+		                    json_integer((json_int_t)rc->lastsave));
+		if (rc->redis_version)
+			json_object_set_new(x, "redis_version",
+			                    json_string(rc->redis_version));
+		json_object_set_new(x, "bgsave_ms",
+		                    json_integer((json_int_t)rc->bgsave_ms));
+		json_object_set_new(x, "hard_linked",
+		                    json_boolean(!rc->copied_fallback));
+		json_object_set_new(o, "redis", x);
+	}
 	if (bn->copy != NULL && bn->copy->n_timings > 0) {
 		json_t *tm = json_array();
 		for (i = 0; i < bn->copy->n_timings; i++) {

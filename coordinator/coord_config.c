@@ -147,6 +147,14 @@ static const struct ls_cfg_field coord_fields[] = {
      .type = LS_CFG_DURATION,
      .offset = C(backup_timeout),
      .def = "12h"},
+    /* GitLab's backup never includes Redis: Lockstep's own artifact,
+     * lockstep/redis/<node>/dump.rdb.gz, from a BGSAVE at the cut on every
+     * node with the redis role. Off by default, as the save adds its time
+     * to the freeze. */
+    {.key = "backup_redis",
+     .type = LS_CFG_BOOL,
+     .offset = C(backup_redis),
+     .def = "false"},
     {.key = NULL},
 };
 

@@ -30,6 +30,7 @@ struct coord_config {
 	int64_t sidekiq_wait;     /* default 30s: wait for idle Sidekiq */
 	char *maintenance_message;
 	int64_t backup_timeout;   /* default 12h */
+	int backup_redis;         /* default false: BGSAVE on redis nodes */
 };
 
 int coord_config_load(const char *path, struct coord_config *cfg, char *err,
