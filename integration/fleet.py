@@ -52,6 +52,7 @@ GIT = "/usr/bin/git"
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 PG_DB = "gitlabhq_production"
+PG_CI_DB = "gitlabhq_production_ci"  # a separate CI database (Fleet(ci_database=True))
 PG_USER = "postgres"
 PG_OS_USER = "postgres"
 SERVER_NAME = "localhost"
@@ -79,6 +80,94 @@ NAMESPACES = [  # id, name, path, owner_id, type
     (2, "GitLab.org", "gitlab-org", 1, "Group"),
     (3, "Alice", "alice", 2, "User"),
 ]
+
+# A small subset of GitLab's CI tables (db/structure.sql of a decomposed
+# installation: the ci database has its own schema_migrations), with GitLab's
+# table and column names. Seeded by _ci_seed_sql.
+CI_SCHEMA = """
+CREATE TABLE schema_migrations (
+    version character varying NOT NULL PRIMARY KEY,
+    finished_at timestamp with time zone DEFAULT now()
+);
+CREATE TABLE ar_internal_metadata (
+    key character varying NOT NULL PRIMARY KEY,
+    value character varying,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL
+);
+CREATE TABLE ci_pipelines (
+    id bigserial PRIMARY KEY,
+    ref character varying,
+    sha character varying,
+    before_sha character varying,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    tag boolean DEFAULT false,
+    project_id integer,
+    status character varying,
+    started_at timestamp without time zone,
+    finished_at timestamp without time zone,
+    duration integer,
+    user_id integer,
+    lock_version integer DEFAULT 0,
+    source integer,
+    iid integer,
+    partition_id bigint DEFAULT 100 NOT NULL
+);
+CREATE TABLE ci_stages (
+    id bigserial PRIMARY KEY,
+    project_id integer,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    name character varying,
+    status integer,
+    lock_version integer DEFAULT 0,
+    "position" integer,
+    pipeline_id bigint REFERENCES ci_pipelines (id) ON DELETE CASCADE,
+    partition_id bigint DEFAULT 100 NOT NULL
+);
+CREATE TABLE ci_builds (
+    id bigserial PRIMARY KEY,
+    status character varying,
+    finished_at timestamp without time zone,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    started_at timestamp without time zone,
+    name character varying,
+    allow_failure boolean DEFAULT false NOT NULL,
+    stage_idx integer,
+    tag boolean,
+    ref character varying,
+    type character varying,
+    project_id bigint,
+    "when" character varying,
+    queued_at timestamp without time zone,
+    lock_version integer DEFAULT 0,
+    retried boolean,
+    protected boolean,
+    failure_reason integer,
+    commit_id bigint REFERENCES ci_pipelines (id) ON DELETE CASCADE,
+    user_id bigint,
+    stage_id bigint REFERENCES ci_stages (id) ON DELETE CASCADE,
+    partition_id bigint DEFAULT 100 NOT NULL
+);
+CREATE INDEX index_ci_builds_on_commit_id_and_status_and_type ON ci_builds (commit_id, status, type);
+CREATE TABLE ci_job_artifacts (
+    id bigserial PRIMARY KEY,
+    project_id bigint NOT NULL,
+    job_id bigint NOT NULL REFERENCES ci_builds (id) ON DELETE CASCADE,
+    file_type integer NOT NULL,
+    size bigint,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    expire_at timestamp with time zone,
+    file character varying,
+    file_store integer DEFAULT 1,
+    file_sha256 bytea,
+    file_format smallint,
+    partition_id bigint DEFAULT 100 NOT NULL
+);
+"""
 
 GIT_EPOCH = 1700000000
 GIT_ENV = {
@@ -150,6 +239,13 @@ def clean_env(extra=None):
 def yq(s):
     """A YAML double-quoted scalar (JSON string syntax is valid YAML)."""
     return json.dumps(str(s))
+
+
+def yaml_value(v):
+    """A Python value as YAML: booleans bare (true/false), anything else quoted."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return yq(v)
 
 
 def tail(path, lines=40):
@@ -292,8 +388,11 @@ class FixtureEnv:
     """PostgreSQL, Redis, git repositories and GitLab node fixtures."""
 
     def __init__(self, nodes=None, gitlab_version=gitlab_node.DEFAULT_VERSION,
-                 versions=None, keep=None, quiet=False, projects=None):
+                 versions=None, keep=None, quiet=False, projects=None, ci_database=False):
         nodes = nodes if nodes is not None else DEFAULT_NODES
+        # A second database, PG_CI_DB, in the same cluster, as a decomposed
+        # GitLab has; its conninfo goes into the postgresql node's agent.yml.
+        self.ci_database = ci_database
         # PROJECTS, then generated ones up to `projects` in all.
         self.projects = list(PROJECTS) + [
             (pid, "Project %03d" % pid, "project-%03d" % pid, 1 + pid % len(NAMESPACES), False)
@@ -372,6 +471,8 @@ class FixtureEnv:
         t = time.monotonic()
         self._start_postgres()
         self._load_schema()
+        if self.ci_database:
+            self._load_ci_schema()
         self._t("postgres", t)
         t = time.monotonic()
         self._start_redis()
@@ -414,6 +515,10 @@ class FixtureEnv:
     @property
     def pg_conninfo(self):
         return "host=%s port=%d dbname=%s user=%s" % (self.pg_socket_dir, self.pg_port, PG_DB, PG_USER)
+
+    @property
+    def pg_ci_conninfo(self):
+        return "host=%s port=%d dbname=%s user=%s" % (self.pg_socket_dir, self.pg_port, PG_CI_DB, PG_USER)
 
     @property
     def redis_dir(self):
@@ -523,6 +628,45 @@ class FixtureEnv:
         with open(os.path.join(FIXTURE, "schema.sql")) as f:
             schema = f.read()
         self.psql(schema + "\n" + self._seed_sql())
+
+    def _load_ci_schema(self):
+        self.psql("CREATE DATABASE %s;" % PG_CI_DB, db="postgres")
+        self.psql(CI_SCHEMA + "\n" + self._ci_seed_sql(), db=PG_CI_DB)
+
+    def _ci_seed_sql(self):
+        """Pipelines with stages, builds and artifacts for the first projects."""
+        ts = "'2025-02-21 10:00:00'"
+        out = ["BEGIN;",
+               "INSERT INTO schema_migrations (version) VALUES ('20250115083001'), ('20250129124422'), "
+               "('20250206114301');",
+               "INSERT INTO ar_internal_metadata VALUES ('environment', 'production', %s, %s);" % (ts, ts)]
+        sha = lambda *a: hashlib.sha1(repr(a).encode()).hexdigest()  # noqa: E731
+        pipeline = stage = build = 0
+        for pid in range(1, 4):
+            for iid in range(1, 4):
+                pipeline += 1
+                out.append("INSERT INTO ci_pipelines (id, ref, sha, created_at, updated_at, project_id, status, "
+                           "started_at, finished_at, duration, user_id, source, iid) VALUES "
+                           "(%d, 'main', '%s', %s, %s, %d, 'success', %s, %s, 60, 1, 1, %d);" % (
+                               pipeline, sha(pid, iid), ts, ts, pid, ts, ts, iid))
+                for pos, sname in enumerate(("build", "test")):
+                    stage += 1
+                    out.append("INSERT INTO ci_stages (id, project_id, created_at, updated_at, name, status, "
+                               "\"position\", pipeline_id) VALUES (%d, %d, %s, %s, '%s', 1, %d, %d);" % (
+                                   stage, pid, ts, ts, sname, pos, pipeline))
+                    for j in range(2):
+                        build += 1
+                        out.append("INSERT INTO ci_builds (id, status, created_at, updated_at, name, stage_idx, "
+                                   "ref, type, project_id, \"when\", commit_id, user_id, stage_id) VALUES "
+                                   "(%d, 'success', %s, %s, '%s %d', %d, 'main', 'Ci::Build', %d, 'on_success', "
+                                   "%d, 1, %d);" % (build, ts, ts, sname, j + 1, pos, pid, pipeline, stage))
+                        out.append("INSERT INTO ci_job_artifacts (project_id, job_id, file_type, size, created_at, "
+                                   "updated_at, file, file_format) VALUES (%d, %d, 3, 1024, %s, %s, "
+                                   "'job.log', 3);" % (pid, build, ts, ts))
+        for table in ("ci_pipelines", "ci_stages", "ci_builds", "ci_job_artifacts"):
+            out.append("SELECT setval('%s_id_seq', (SELECT max(id) FROM %s));" % (table, table))
+        out.append("COMMIT;")
+        return "\n".join(out) + "\n"
 
     def _seed_sql(self):
         q = lambda s: "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"  # noqa: E731
@@ -941,9 +1085,9 @@ class Fleet(FixtureEnv):
     def __init__(self, build_dir, poll_timeout="2s", nodes=None,
                  gitlab_version=gitlab_node.DEFAULT_VERSION, versions=None,
                  check_timeout="60s", keep=None, start_agents=True, coordinator_extra=None,
-                 projects=None):
+                 projects=None, ci_database=False):
         super().__init__(nodes=nodes, gitlab_version=gitlab_version, versions=versions, keep=keep,
-                         projects=projects)
+                         projects=projects, ci_database=ci_database)
         self.build = os.path.abspath(build_dir)
         self.poll_timeout = poll_timeout
         self.poll_timeout_s = parse_duration(poll_timeout)
@@ -1032,7 +1176,7 @@ class Fleet(FixtureEnv):
             "control_socket: %s" % yq(self.control_socket),
             "poll_timeout: %s" % self.poll_timeout,
             "check_timeout: %s" % self.check_timeout,
-        ] + ["%s: %s" % (k, yq(str(v))) for k, v in sorted(self.coordinator_extra.items())]) + "\n"
+        ] + ["%s: %s" % (k, yaml_value(v)) for k, v in sorted(self.coordinator_extra.items())]) + "\n"
         with open(self.coordinator_config, "w") as f:
             f.write(text)
 
@@ -1199,6 +1343,8 @@ class Fleet(FixtureEnv):
         ]
         if "postgresql" in roles:
             lines += ["postgresql:", "  conninfo: %s" % yq(self.pg_conninfo)]
+            if self.ci_database:
+                lines.append("  ci_conninfo: %s" % yq(self.pg_ci_conninfo))
         if "redis" in roles:
             lines += ["redis:", "  socket: %s" % yq(self.redis_socket)]
         if "gitaly" in roles:
