@@ -205,15 +205,19 @@ static int seal_file(struct session *s, const char *src, const char *name,
 	}
 	if ((rv = ls_fmt(rel, sizeof(rel), "lockstep/secrets/%s/%s.sealed",
 	                 c->node, name)) < 0 ||
-	    (rv = ls_fmt(path, sizeof(path), "%s/%s", c->dest_dir, rel)) < 0 ||
-	    (rv = ls_afile_open(&f, path, 0600)) < 0)
+	    (rv = ls_fmt(path, sizeof(path), "%s/%s", c->dest_dir, rel)) < 0)
 		goto out;
-	if ((rv = ls_afile_write(f, sealed, len + crypto_box_SEALBYTES)) < 0) {
+	/* A full or failing store is named by the file being written. */
+	if ((rv = ls_afile_open(&f, path, 0600)) == 0 &&
+	    (rv = ls_afile_write(f, sealed, len + crypto_box_SEALBYTES)) < 0)
 		ls_afile_abort(f);
+	else if (rv == 0)
+		rv = ls_afile_commit(f, &size, sha); /* frees f either way */
+	if (rv < 0) {
+		snprintf(s->err, sizeof(s->err), "writing %.900s: %s", path,
+		         ls_strerror(rv));
 		goto out;
 	}
-	if ((rv = ls_afile_commit(f, &size, sha)) < 0)
-		goto out;
 	rv = backup_artifacts_add(arts, "secrets", rel, size, sha);
 out:
 	if (rv < 0 && s->err[0] == '\0')

@@ -205,7 +205,7 @@ static void check_artifact(const char *dir, json_t *a, const char *git,
 		rv = bundle_verify(git, probe, path, why, sizeof(why));
 	else if (ends_with(rel, ".tar.gz"))
 		rv = decompress_pass(path, 1, why, sizeof(why));
-	else if (ends_with(rel, ".sql.gz"))
+	else if (ends_with(rel, ".sql.gz") || ends_with(rel, ".rdb.gz"))
 		rv = decompress_pass(path, 0, why, sizeof(why));
 	else
 		rv = 0;
