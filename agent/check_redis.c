@@ -6,93 +6,14 @@
 #include <hiredis/hiredis.h>
 
 #include "agent_config.h"
+#include "agent_redis.h"
 #include "check.h"
 #include "check_redisinfo.h"
 #include "ls_error.h"
 #include "ls_util.h"
 
 #define REDIS_TIMEOUT_S 5
-#define REDIS_PASSWORD_MAX 4096
 #define REDIS_INFO_MAX (1024 * 1024)
-
-static void target_name(const struct agent_config *cfg, char *buf, size_t n)
-{
-	if (cfg->redis.socket != NULL && cfg->redis.socket[0] != '\0')
-		ls_fmt(buf, n, "%s", cfg->redis.socket);
-	else
-		ls_fmt(buf, n, "%s:%lld", cfg->redis.host, cfg->redis.port);
-}
-
-/* The password is read with a cap, wiped after use and never logged. */
-static int redis_auth(const struct agent_config *cfg, redisContext *c,
-                      char *err, size_t errlen)
-{
-	redisReply *rep = NULL;
-	char *pw = NULL;
-	size_t len = 0, size = 0;
-	int rv;
-
-	rv = ls_read_file(cfg->redis.password_file, REDIS_PASSWORD_MAX, &pw,
-	                  &len);
-	if (rv < 0) {
-		ls_fmt(err, errlen, "password file %s: %s",
-		       cfg->redis.password_file, ls_strerror(rv));
-		goto out;
-	}
-	size = len;
-	while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
-		len--;
-	rep = redisCommand(c, "AUTH %b", pw, len);
-	if (rep == NULL) {
-		ls_fmt(err, errlen, "AUTH: %s", c->errstr);
-		rv = LS_EIO;
-	} else if (rep->type == REDIS_REPLY_ERROR) {
-		ls_fmt(err, errlen, "AUTH refused: %.*s",
-		       (int)(rep->len > 200 ? 200 : rep->len), rep->str);
-		rv = LS_EAUTH;
-	}
-out:
-	if (rep != NULL)
-		freeReplyObject(rep);
-	if (pw != NULL) {
-		ls_wipe(pw, size);
-		free(pw);
-	}
-	return rv;
-}
-
-static redisContext *redis_open(const struct agent_config *cfg, char *err,
-                                size_t errlen)
-{
-	struct timeval tv = {REDIS_TIMEOUT_S, 0};
-	redisContext *c;
-
-	if (cfg->redis.socket != NULL && cfg->redis.socket[0] != '\0')
-		c = redisConnectUnixWithTimeout(cfg->redis.socket, tv);
-	else
-		c = redisConnectWithTimeout(cfg->redis.host,
-		                            (int)cfg->redis.port, tv);
-	if (c == NULL) {
-		ls_fmt(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (c->err) {
-		ls_fmt(err, errlen, "connect: %s", c->errstr);
-		goto fail;
-	}
-	if (redisSetTimeout(c, tv) != REDIS_OK) {
-		ls_fmt(err, errlen, "cannot set timeout: %s", c->errstr);
-		goto fail;
-	}
-	if (cfg->redis.password_file != NULL &&
-	    cfg->redis.password_file[0] != '\0' &&
-	    redis_auth(cfg, c, err, errlen) < 0)
-		goto fail;
-	return c;
-fail:
-	redisFree(c);
-	return NULL;
-}
 
 static int ping(redisContext *c, char *err, size_t errlen)
 {
@@ -154,9 +75,10 @@ void check_redis(const struct agent_config *cfg, struct check_report *r)
 {
 	char target[512], err[CHECK_REASON_MAX];
 	redisContext *c;
+	int rv;
 
-	target_name(cfg, target, sizeof(target));
-	c = redis_open(cfg, err, sizeof(err));
+	agent_redis_target(cfg, target, sizeof(target));
+	c = agent_redis_open(cfg, REDIS_TIMEOUT_S, &rv, err, sizeof(err));
 	if (c == NULL || ping(c, err, sizeof(err)) < 0) {
 		check_add(r, "redis:ping", CHECK_ST_FAIL, "%s: %s", target,
 		          err);
