@@ -4,9 +4,11 @@
  * Lockstep's manifest written and signed. Runs on its own thread without
  * the coordinator's lock: it only reads the backup's settled results.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <jansson.h>
@@ -47,55 +49,128 @@ static int put_file(const char *dir, const char *name, const char *text,
 	return 0;
 }
 
+/* Checksumming is most of a seal: artifacts are read by several threads. */
+#define SEAL_MAX_THREADS 8
+
+struct verify {
+	struct coord_backup *b;
+	pthread_mutex_t mtx;
+	size_t node, art; /* the next artifact to take */
+	uint64_t total;
+	uint32_t count;
+	int rv; /* the first failure stops every thread */
+	char *err;
+	size_t errlen;
+};
+
+/* The next artifact to check, or NULL when done or failed; under v->mtx. */
+static const Ls__Artifact *verify_next(struct verify *v, size_t *node)
+{
+	while (v->rv == 0 && v->node < v->b->nnodes) {
+		const Ls__BackupCopyResult *cp = v->b->nodes[v->node].copy;
+
+		if (cp != NULL && v->art < cp->n_artifacts) {
+			*node = v->node;
+			return cp->artifacts[v->art++];
+		}
+		v->node++;
+		v->art = 0;
+	}
+	return NULL;
+}
+
+static int verify_one(struct verify *v, const char *name, const Ls__Artifact *a,
+                      uint64_t *size, char *err, size_t errlen)
+{
+	char path[4200], want[65], got[65];
+	uint8_t sha[32];
+	int rv;
+
+	if (!path_safe(a->path) || a->sha256.len != 32) {
+		snprintf(err, errlen,
+		         "node %s reported an invalid artifact '%s'", name,
+		         a->path);
+		return LS_EPROTO;
+	}
+	if ((rv = ls_fmt(path, sizeof(path), "%s/%s", v->b->dest, a->path)) < 0)
+		return rv;
+	if ((rv = ls_sha256_file(path, size, sha)) < 0) {
+		snprintf(err, errlen, "artifact %s from %s: %s", path, name,
+		         ls_strerror(rv));
+		return rv;
+	}
+	if (*size != a->size || memcmp(sha, a->sha256.data, 32) != 0) {
+		ls_hex(want, a->sha256.data, 32);
+		ls_hex(got, sha, 32);
+		snprintf(err, errlen,
+		         "artifact %s from %s: %llu bytes sha256 %.16s... "
+		         "reported, %llu bytes sha256 %.16s... in the store",
+		         path, name, (unsigned long long)a->size, want,
+		         (unsigned long long)*size, got);
+		return LS_EAUTH;
+	}
+	return 0;
+}
+
+static void *verify_worker(void *arg)
+{
+	struct verify *v = arg;
+	char err[1024];
+
+	for (;;) {
+		const Ls__Artifact *a;
+		uint64_t size = 0;
+		size_t node;
+		int rv;
+
+		pthread_mutex_lock(&v->mtx);
+		a = verify_next(v, &node);
+		pthread_mutex_unlock(&v->mtx);
+		if (a == NULL)
+			return NULL;
+		err[0] = '\0';
+		rv = verify_one(v, v->b->nodes[node].node->name, a, &size, err,
+		                sizeof(err));
+		pthread_mutex_lock(&v->mtx);
+		if (rv < 0 && v->rv == 0) {
+			v->rv = rv;
+			ls_strlcpy(v->err, err, v->errlen);
+		} else if (rv == 0) {
+			v->total += size;
+			v->count++;
+		}
+		pthread_mutex_unlock(&v->mtx);
+	}
+}
+
 static int verify_artifacts(struct coord_backup *b, uint64_t *total,
                             uint32_t *count, char *err, size_t errlen)
 {
-	char path[4200], want[65], got[65];
-	size_t i, k;
-	int rv;
+	pthread_t th[SEAL_MAX_THREADS];
+	struct verify v;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i, nth = 0;
 
-	for (i = 0; i < b->nnodes; i++) {
-		const Ls__BackupCopyResult *cp = b->nodes[i].copy;
-
-		for (k = 0; cp != NULL && k < cp->n_artifacts; k++) {
-			const Ls__Artifact *a = cp->artifacts[k];
-			uint8_t sha[32];
-			uint64_t size = 0;
-
-			if (!path_safe(a->path) || a->sha256.len != 32) {
-				snprintf(err, errlen,
-				         "node %s reported an invalid "
-				         "artifact '%s'",
-				         b->nodes[i].node->name, a->path);
-				return LS_EPROTO;
-			}
-			if ((rv = ls_fmt(path, sizeof(path), "%s/%s", b->dest,
-			                 a->path)) < 0)
-				return rv;
-			if ((rv = ls_sha256_file(path, &size, sha)) < 0) {
-				snprintf(err, errlen, "artifact %s from %s: %s",
-				         path, b->nodes[i].node->name,
-				         ls_strerror(rv));
-				return rv;
-			}
-			if (size != a->size ||
-			    memcmp(sha, a->sha256.data, 32) != 0) {
-				ls_hex(want, a->sha256.data, 32);
-				ls_hex(got, sha, 32);
-				snprintf(err, errlen,
-				         "artifact %s from %s: %llu bytes "
-				         "sha256 %.16s... reported, %llu bytes "
-				         "sha256 %.16s... in the store",
-				         path, b->nodes[i].node->name,
-				         (unsigned long long)a->size, want,
-				         (unsigned long long)size, got);
-				return LS_EAUTH;
-			}
-			*total += size;
-			(*count)++;
-		}
-	}
-	return 0;
+	memset(&v, 0, sizeof(v));
+	v.b = b;
+	v.err = err;
+	v.errlen = errlen;
+	pthread_mutex_init(&v.mtx, NULL);
+	if (n < 1)
+		n = 1;
+	if (n > SEAL_MAX_THREADS)
+		n = SEAL_MAX_THREADS;
+	for (i = 0; i < (size_t)n; i++)
+		if (pthread_create(&th[nth], NULL, verify_worker, &v) == 0)
+			nth++;
+	if (nth == 0)
+		verify_worker(&v);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&v.mtx);
+	*total += v.total;
+	*count += v.count;
+	return v.rv;
 }
 
 static json_t *cut_json(const struct bk_node *bn)
