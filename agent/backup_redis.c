@@ -245,7 +245,7 @@ static int backup_redis_next_second(redisContext *c, const char *addr,
                                     int64_t timeout_ms, char *err,
                                     size_t errlen)
 {
-	int64_t now;
+	int64_t now = since;
 	int rv;
 
 	for (;;) {

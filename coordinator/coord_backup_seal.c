@@ -115,7 +115,7 @@ static int verify_one(struct verify *v, const char *name, const Ls__Artifact *a,
 static void *verify_worker(void *arg)
 {
 	struct verify *v = arg;
-	char err[1024];
+	char err[4800]; /* a whole store path and more */
 
 	for (;;) {
 		const Ls__Artifact *a;
