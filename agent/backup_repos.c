@@ -1,15 +1,20 @@
 /*
- * Repositories cut: find every repository of every storage and record its
- * refs and HEAD while GitLab is frozen.
+ * Repositories cut: find every repository of every storage and snapshot its
+ * ref storage while GitLab is frozen, without a git process per repository
+ * (backup_repos_snap.c says how and why).
  *
  * Cut file, one per storage (workdir/repos.<storage>.cut), line based:
- *   lockstep-repos-cut 1
+ *   lockstep-repos-cut 2
  *   storage <name>
  *   repo <relative path>          one block per repository...
+ *   format <sha1|sha256>          ...its object format
+ *   reftable <n>                  ...refs in reftable/: tables linked into
+ *                                    repos.<storage>.snap/<n>.git
  *   head <refname>                ...HEAD's target when HEAD is symbolic
- *   headoid <oid>                 ...HEAD's object id when it resolves
- *   ref <oid> <refname>           ...every ref, in for-each-ref order
- *   end                           (or "broken <why>" instead of refs+end)
+ *   headoid <oid>                 ...HEAD's object id when it is detached
+ *   ref <oid> <refname>           ...every ref (loose ones, then packed)
+ *   symref <refname> <target>     ...a loose symbolic ref
+ *   end                           (or "broken <why>" after "repo")
  *   total <repositories>
  * Refnames and object ids never hold spaces or newlines; relative paths
  * with a newline are refused at the walk.
@@ -56,6 +61,7 @@ struct cut_ctx {
 	size_t next;
 	int rv;
 	char err[768];
+	char **snaps; /* per storage: workdir/repos.<storage>.snap */
 	uint64_t refs, empty;
 };
 
@@ -180,144 +186,62 @@ static int cut_repo_cmp(const void *a, const void *b)
 	return strcmp(x->rel, y->rel);
 }
 
-/* First line of git's stdout, without its newline; 0 if well formed. */
-static int first_line(const struct ls_exec_result *res, char *dst, size_t size)
+static int cut_emit(void *arg, const char *s, size_t len)
 {
-	const char *nl = memchr(res->out, '\n', res->out_len);
-	size_t n = nl ? (size_t)(nl - (const char *)res->out) : res->out_len;
-
-	if (n == 0 || n >= size)
-		return -1;
-	memcpy(dst, res->out, n);
-	dst[n] = '\0';
-	return 0;
+	return cut_buf_add(arg, s, len);
 }
 
 /*
- * Reads one repository's HEAD (target into head, id into oid) and refs
- * (ref lines into refs). 0: read; 1: git cannot read it (why says why);
- * <0: our own failure (memory).
+ * Snapshots one repository (n: its index, which numbers a reftable
+ * snapshot) into hdr (repo, format, HEAD lines) and refs (ref lines and
+ * end), or a broken block into hdr when it cannot be read. Returns <0 only
+ * for our own failures (workdir, memory).
  */
-static int cut_read(struct cut_ctx *c, const char *gitdir, struct cut_buf *refs,
-                    char *head, size_t headlen, char *oid, uint64_t *nrefs,
-                    char *why, size_t whylen)
-{
-	static const char *const a_sym[] = {"symbolic-ref", "-q", "HEAD", NULL};
-	static const char *const a_refs[] = {
-	    "for-each-ref", "--format=%(objectname) %(refname)", NULL};
-	static const char *const a_head[] = {"rev-parse", "-q", "--verify",
-	                                     "HEAD", NULL};
-	struct ls_exec_result res;
-	const char *p, *end;
-	int rv;
-
-	/* HEAD first: its target decides which ref line carries its id. */
-	rv = backup_repos_git(c->cfg, gitdir, a_sym, 2 * BACKUP_REPOS_LINE_MAX,
-	                      &res);
-	if (rv == 0 && res.exited && res.status == 0) {
-		if (first_line(&res, head, headlen) < 0 ||
-		    !backup_repos_refname_ok(head, strlen(head))) {
-			(void)ls_fmt(why, whylen, "HEAD: unexpected '%.64s'",
-			             (const char *)res.out);
-			rv = 1;
-			goto out;
-		}
-	} else if (!(rv == 0 && res.exited && res.status == 1)) {
-		/* 1 is "HEAD is detached"; anything else is not a repo. */
-		backup_repos_why(why, whylen, "git symbolic-ref", rv, &res);
-		rv = 1;
-		goto out;
-	}
-	ls_exec_result_free(&res);
-	rv = backup_repos_git(c->cfg, gitdir, a_refs, BACKUP_REPOS_REFS_OUT_MAX,
-	                      &res);
-	if (rv < 0 || !res.exited || res.status != 0) {
-		backup_repos_why(why, whylen, "git for-each-ref", rv, &res);
-		rv = 1;
-		goto out;
-	}
-	p = (const char *)res.out;
-	end = p + res.out_len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *sp = nl ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
-
-		if (sp == NULL || !backup_repos_oid_ok(p, (size_t)(sp - p)) ||
-		    !backup_repos_refname_ok(sp + 1, (size_t)(nl - sp - 1))) {
-			(void)ls_fmt(why, whylen,
-			             "git for-each-ref: unexpected output");
-			rv = 1;
-			goto out;
-		}
-		if (head[0] != '\0' && (size_t)(nl - sp - 1) == strlen(head) &&
-		    memcmp(sp + 1, head, strlen(head)) == 0) {
-			memcpy(oid, p, (size_t)(sp - p));
-			oid[sp - p] = '\0';
-		}
-		if ((rv = cut_buf_add(refs, "ref ", 4)) < 0 ||
-		    (rv = cut_buf_add(refs, p, (size_t)(nl - p) + 1)) < 0)
-			goto out;
-		(*nrefs)++;
-		p = nl + 1;
-	}
-	ls_exec_result_free(&res);
-	rv = 0;
-	if (head[0] == '\0') {
-		/* Detached HEAD: its id, if it names an object. */
-		rv = backup_repos_git(c->cfg, gitdir, a_head, 256, &res);
-		if (rv == 0 && res.exited && res.status == 0) {
-			if (first_line(&res, oid, 72) < 0 ||
-			    !backup_repos_oid_ok(oid, strlen(oid))) {
-				(void)ls_fmt(why, whylen,
-				             "HEAD: unexpected id");
-				rv = 1;
-				goto out;
-			}
-		} else {
-			oid[0] = '\0';
-		}
-		rv = 0;
-	}
-out:
-	ls_exec_result_free(&res);
-	return rv;
-}
-
-/*
- * Records one repository into hdr (repo/head/headoid lines) and refs (ref
- * lines and end), or a broken block into hdr when git cannot read it.
- * Returns <0 only for our own failures (memory). *empty: no ref and no
- * resolvable HEAD.
- */
-static int cut_one(struct cut_ctx *c, const struct cut_repo *r,
-                   struct cut_buf *hdr, struct cut_buf *refs, uint64_t *nrefs,
+static int cut_one(struct cut_ctx *c, size_t n, struct cut_buf *hdr,
+                   struct cut_buf *refs, struct backup_repos_snap *s,
                    int *empty)
 {
-	char gitdir[LS_PATH_MAX], head[BACKUP_REPOS_LINE_MAX], oid[72];
-	char why[512];
+	const struct cut_repo *r = &c->repos[n];
+	char gitdir[LS_PATH_MAX], dst[LS_PATH_MAX], num[64], why[512];
 	size_t i;
 	int rv;
 
-	head[0] = oid[0] = why[0] = '\0';
-	*nrefs = 0;
+	why[0] = '\0';
 	*empty = 0;
+	if ((rv = ls_fmt(dst, sizeof(dst), "%s/%zu.git", c->snaps[r->st], n)) <
+	    0)
+		goto out;
 	if (ls_fmt(gitdir, sizeof(gitdir), "%s/%s", c->sts[r->st].path,
 	           r->rel) < 0) {
 		(void)ls_fmt(why, sizeof(why), "path too long");
 		rv = 1;
 	} else {
-		rv = cut_read(c, gitdir, refs, head, sizeof(head), oid, nrefs,
-		              why, sizeof(why));
+		rv = backup_repos_snapshot(c->cfg, gitdir, dst, cut_emit, refs,
+		                           s, why, sizeof(why));
 	}
-	if (rv < 0)
+	if (rv < 0) {
+		pthread_mutex_lock(&c->mu);
+		if (c->rv == 0) {
+			c->rv = rv;
+			(void)ls_fmt(c->err, sizeof(c->err), "%s/%s: %s",
+			             c->sts[r->st].name, r->rel, why);
+		}
+		pthread_mutex_unlock(&c->mu);
 		goto out;
+	}
 	if (rv == 0) {
+		(void)ls_fmt(num, sizeof(num), "%zu", n);
 		if ((rv = cut_buf_str(hdr, "repo ", r->rel)) < 0 ||
-		    (head[0] && (rv = cut_buf_str(hdr, "head ", head)) < 0) ||
-		    (oid[0] && (rv = cut_buf_str(hdr, "headoid ", oid)) < 0) ||
+		    (rv = cut_buf_str(hdr, "format ", s->fmt)) < 0 ||
+		    (s->reftable &&
+		     (rv = cut_buf_str(hdr, "reftable ", num)) < 0) ||
+		    (s->head[0] &&
+		     (rv = cut_buf_str(hdr, "head ", s->head)) < 0) ||
+		    (s->headoid[0] &&
+		     (rv = cut_buf_str(hdr, "headoid ", s->headoid)) < 0) ||
 		    (rv = cut_buf_add(refs, "end\n", 4)) < 0)
 			goto out;
-		*empty = *nrefs == 0 && oid[0] == '\0';
+		*empty = !s->reftable && s->nrefs == 0 && !s->headoid[0];
 		goto out;
 	}
 	/* Recorded, so that the copy fails it (or lists it as failed). */
@@ -327,7 +251,9 @@ static int cut_one(struct cut_ctx *c, const struct cut_repo *r,
 	log_warnx("repository %s/%s unreadable at the cut: %s",
 	          c->sts[r->st].name, r->rel, why);
 	hdr->n = refs->n = 0;
-	*nrefs = 0;
+	s->nrefs = 0;
+	if (s->reftable)
+		(void)ls_rmtree(dst);
 	if ((rv = cut_buf_str(hdr, "repo ", r->rel)) == 0)
 		rv = cut_buf_str(hdr, "broken ", why[0] ? why : "unreadable");
 out:
@@ -338,45 +264,55 @@ static void *cut_worker(void *arg)
 {
 	struct cut_ctx *c = arg;
 	struct cut_buf hdr = {0}, refs = {0};
+	struct backup_repos_snap *s = malloc(sizeof(*s));
 
 	for (;;) {
-		const struct cut_repo *r;
-		uint64_t nrefs = 0;
+		size_t n;
 		int rv, empty = 0;
 
 		pthread_mutex_lock(&c->mu);
+		if (s == NULL && c->rv == 0) {
+			c->rv = LS_ENOMEM;
+			(void)ls_fmt(c->err, sizeof(c->err), "%s",
+			             ls_strerror(LS_ENOMEM));
+		}
 		if (c->rv < 0 || c->next >= c->n) {
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
-		r = &c->repos[c->next++];
+		n = c->next++;
 		pthread_mutex_unlock(&c->mu);
 		hdr.n = refs.n = 0;
-		rv = cut_one(c, r, &hdr, &refs, &nrefs, &empty);
+		rv = cut_one(c, n, &hdr, &refs, s, &empty);
 		pthread_mutex_lock(&c->mu);
 		/* Whole blocks only: a block is one repository's. */
 		if (rv == 0 &&
-		    (rv = ls_afile_write(c->files[r->st], hdr.p, hdr.n)) == 0 &&
+		    (rv = ls_afile_write(c->files[c->repos[n].st], hdr.p,
+		                         hdr.n)) == 0 &&
 		    refs.n > 0)
-			rv = ls_afile_write(c->files[r->st], refs.p, refs.n);
+			rv = ls_afile_write(c->files[c->repos[n].st], refs.p,
+			                    refs.n);
 		if (rv < 0 && c->rv == 0) {
 			c->rv = rv;
 			(void)ls_fmt(c->err, sizeof(c->err),
-			             "recording %s/%s: %s", c->sts[r->st].name,
-			             r->rel, ls_strerror(rv));
+			             "recording %s/%s: %s",
+			             c->sts[c->repos[n].st].name,
+			             c->repos[n].rel, ls_strerror(rv));
 		}
 		if (rv == 0) {
-			c->refs += nrefs;
+			c->refs += s->nrefs;
 			c->empty += empty != 0;
 		}
 		pthread_mutex_unlock(&c->mu);
 	}
 	free(hdr.p);
 	free(refs.p);
+	free(s);
 	return NULL;
 }
 
-/* Removes cut files of an earlier run, so that only this cut is read. */
+/* Removes cut files and snapshots of an earlier run, so that only this
+ * cut is read. */
 static void cut_remove_stale(const char *workdir)
 {
 	size_t lp = strlen(BACKUP_REPOS_CUT_PREFIX);
@@ -388,10 +324,20 @@ static void cut_remove_stale(const char *workdir)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
-		if (n > lp + ls &&
-		    strncmp(de->d_name, BACKUP_REPOS_CUT_PREFIX, lp) == 0 &&
-		    strcmp(de->d_name + n - ls, BACKUP_REPOS_CUT_SUFFIX) == 0)
+		size_t lsn = strlen(BACKUP_REPOS_SNAP_SUFFIX);
+		char path[LS_PATH_MAX];
+
+		if (n <= lp + ls ||
+		    strncmp(de->d_name, BACKUP_REPOS_CUT_PREFIX, lp) != 0)
+			continue;
+		if (strcmp(de->d_name + n - ls, BACKUP_REPOS_CUT_SUFFIX) == 0)
 			unlinkat(dirfd(d), de->d_name, 0);
+		else if (n > lp + lsn &&
+		         strcmp(de->d_name + n - lsn,
+		                BACKUP_REPOS_SNAP_SUFFIX) == 0 &&
+		         ls_fmt(path, sizeof(path), "%s/%s", workdir,
+		                de->d_name) == 0)
+			(void)ls_rmtree(path);
 	}
 	closedir(d);
 }
@@ -435,11 +381,22 @@ int backup_repos_cut(const struct agent_config *cfg, const char *workdir,
 	if (c.n > 0)
 		qsort(c.repos, c.n, sizeof(*c.repos), cut_repo_cmp);
 	cut_remove_stale(workdir);
-	if ((c.files = calloc(c.nst ? c.nst : 1, sizeof(*c.files))) == NULL) {
+	if ((c.files = calloc(c.nst ? c.nst : 1, sizeof(*c.files))) == NULL ||
+	    (c.snaps = calloc(c.nst ? c.nst : 1, sizeof(*c.snaps))) == NULL) {
 		rv = LS_ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < c.nst; i++) {
+		if ((rv = ls_fmt(path, sizeof(path), "%s/%s%s%s", workdir,
+		                 BACKUP_REPOS_CUT_PREFIX, c.sts[i].name,
+		                 BACKUP_REPOS_SNAP_SUFFIX)) < 0 ||
+		    (rv = ls_mkdirs(path, 0700)) < 0 ||
+		    (c.snaps[i] = strdup(path)) == NULL) {
+			rv = rv < 0 ? rv : LS_ENOMEM;
+			(void)ls_fmt(c.err, sizeof(c.err), "%s: %s", path,
+			             ls_strerror(rv));
+			goto out;
+		}
 		if ((rv = ls_fmt(path, sizeof(path), "%s/%s%s%s", workdir,
 		                 BACKUP_REPOS_CUT_PREFIX, c.sts[i].name,
 		                 BACKUP_REPOS_CUT_SUFFIX)) < 0 ||
@@ -499,6 +456,9 @@ out:
 	for (i = 0; c.files != NULL && i < c.nst; i++)
 		ls_afile_abort(c.files[i]);
 	free(c.files);
+	for (i = 0; c.snaps != NULL && i < c.nst; i++)
+		free(c.snaps[i]);
+	free(c.snaps);
 	for (i = 0; i < c.n; i++)
 		free(c.repos[i].rel);
 	free(c.repos);

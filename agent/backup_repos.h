@@ -23,22 +23,26 @@
 
 struct backup_repos_cut {
 	uint64_t repos; /* repositories recorded, unreadable ones included */
-	uint64_t refs;  /* refs under refs/ over all repositories */
-	uint64_t empty; /* repositories with no ref and no resolvable HEAD */
+	uint64_t refs;  /* refs under refs/ over all repositories (files
+	                 * backend; reftable repositories count 0 here: their
+	                 * refs are counted by the copy's 001.refs only) */
+	uint64_t empty; /* repositories with no ref and no detached HEAD */
 };
 
 /*
  * Walks every configured storage for repositories (directories named
  * *.git: @hashed/ab/cd/<sha256>.git and legacy <namespace>/<project>.git;
- * +gitaly/ is skipped and no *.git directory is descended into), and records
- * each one's refs (`git for-each-ref`) and HEAD (`git symbolic-ref -q HEAD`
- * and its object id when it resolves) into workdir/repos.<storage>.cut, one
- * file per storage, each written atomically. Runs cfg->backup.jobs
- * repositories in parallel (0 = cores). A repository git cannot read is
- * recorded as unreadable (and logged) rather than failing the cut: the copy
- * then fails it, or skips it with allow_partial. A missing or unreadable
- * storage directory, or a storage name unusable as a path component, fails
- * the cut. Counts go to out.
+ * +gitaly/ is skipped and no *.git directory is descended into), and
+ * records each one's refs, HEAD and object format without running git
+ * (backup_repos_snap.c reads loose refs, packed-refs and HEAD as git's
+ * files backend does; a reftable repository's tables are hard-linked into
+ * workdir/repos.<storage>.snap/<n>.git) into workdir/repos.<storage>.cut, one
+ * file per storage, each written atomically. Symlinks are never followed. Runs
+ * cfg->backup.jobs repositories in parallel (0 = cores). A repository
+ * that cannot be read is recorded as unreadable (and logged) rather than
+ * failing the cut: the copy then fails it, or skips it with allow_partial.
+ * A missing or unreadable storage directory, or a storage name unusable as
+ * a path component, fails the cut. Counts go to out.
  */
 int backup_repos_cut(const struct agent_config *cfg, const char *workdir,
                      struct backup_repos_cut *out, char *err, size_t errlen);
@@ -74,7 +78,8 @@ int backup_repos_copy(const struct agent_config *cfg, const char *workdir,
 /* workdir/repos.<storage>.cut */
 #define BACKUP_REPOS_CUT_PREFIX "repos."
 #define BACKUP_REPOS_CUT_SUFFIX ".cut"
-#define BACKUP_REPOS_CUT_MAGIC "lockstep-repos-cut 1"
+#define BACKUP_REPOS_CUT_MAGIC "lockstep-repos-cut 2"
+#define BACKUP_REPOS_SNAP_SUFFIX ".snap"
 /* Longest line of a cut file, and so of a relative path or a refname. */
 #define BACKUP_REPOS_LINE_MAX 8192
 /* Bound on one repository's for-each-ref output held in memory. */
@@ -107,14 +112,37 @@ int backup_repos_git(const struct agent_config *cfg, const char *gitdir,
 void backup_repos_why(char *why, size_t len, const char *what, int rv,
                       const struct ls_exec_result *res);
 
+/* What the cut took of one repository (backup_repos_snap.c). */
+struct backup_repos_snap {
+	char head[BACKUP_REPOS_LINE_MAX]; /* HEAD's target when symbolic */
+	char headoid[72];                 /* HEAD's id when detached */
+	char fmt[8];                      /* object format: sha1, sha256 */
+	int reftable;                     /* refs in reftable/ */
+	uint64_t nrefs;                   /* files backend: refs under refs/ */
+};
+/* Receives the snapshot's "ref"/"symref" lines; <0 stops it. */
+typedef int (*backup_repos_emit_fn)(void *arg, const char *s, size_t len);
+/*
+ * Snapshots the refs of the repository at repo: files backend, every ref
+ * as a line to emit ("ref <oid> <refname>\n", or "symref <refname>
+ * <target>\n" for a loose symbolic ref), HEAD and counts into s; reftable,
+ * its tables hard-linked into the new directory dst. 0: taken; 1: the
+ * repository cannot be read (why says why; lines emitted are void); <0:
+ * our own failure (dst's filesystem, memory, emit's).
+ */
+int backup_repos_snapshot(const struct agent_config *cfg, const char *repo,
+                          const char *dst, backup_repos_emit_fn emit, void *arg,
+                          struct backup_repos_snap *s, char *why,
+                          size_t whylen);
+
 /* One repository's block of a cut file, as read back. */
 struct backup_repos_block {
 	char rel[BACKUP_REPOS_LINE_MAX];
-	char head[BACKUP_REPOS_LINE_MAX];   /* "" when HEAD is detached */
-	char headoid[72];                   /* "" when HEAD does not resolve */
-	char broken[BACKUP_REPOS_LINE_MAX]; /* why git could not read it */
-	uint64_t total;                     /* from the closing "total" line */
-	int pending; /* the scratch line holds the first ref line or "end" */
+	char broken[BACKUP_REPOS_LINE_MAX]; /* why it could not be read */
+	uint64_t snap; /* reftable: its snapshot, <snap>.git */
+	struct backup_repos_snap s;
+	uint64_t total; /* from the closing "total" line */
+	int pending;    /* the scratch line holds the first ref line or "end" */
 };
 /*
  * Reads a block's header at f's position into b, with line (of
@@ -123,8 +151,9 @@ struct backup_repos_block {
  * file is malformed.
  */
 int backup_repos_block_head(FILE *f, char *line, struct backup_repos_block *b);
+/* A ref line: target is NULL for "ref", oid NULL for "symref". */
 typedef int (*backup_repos_ref_fn)(void *arg, const char *oid,
-                                   const char *refname);
+                                   const char *refname, const char *target);
 /* Reads the block's refs through "end", calling fn (may be NULL) on each;
  * fn's negative return stops and is returned. */
 int backup_repos_block_refs(FILE *f, char *line, struct backup_repos_block *b,
@@ -135,7 +164,8 @@ struct backup_repos_job {
 	const char *storage;      /* name */
 	const char *storage_path; /* from cfg */
 	const char *cut_path;     /* the cut file holding its block */
-	long offset;              /* of its "repo" line */
+	const char *snap_root; /* reftable snapshots: workdir/repos.<st>.snap */
+	long offset;           /* of its "repo" line */
 	uint64_t nrefs;
 	char *rel;
 };
@@ -151,10 +181,10 @@ void backup_repos_undo(const char *backup_dir, struct backup_artifacts *a,
 
 /*
  * Copies one repository (backup_repos_one.c). tmpdir is a fresh scratch
- * path for its temporary repository. The written files' artifacts go to
- * arts (relative to backup_dir); on failure nothing of it is left behind.
- * *fatal is set when the failure is the destination's, not the
- * repository's.
+ * path for its temporary repository (a reftable one uses its snapshot). The
+ * written files' artifacts go to arts (relative to backup_dir); on failure
+ * nothing of it is left behind. *fatal is set when the failure is the
+ * destination's, not the repository's.
  */
 int backup_repos_copy_one(const struct agent_config *cfg,
                           const struct backup_repos_job *job,
@@ -162,6 +192,16 @@ int backup_repos_copy_one(const struct agent_config *cfg,
                           const char *tmpdir, struct backup_repos_copy_ctx *ctx,
                           struct backup_artifacts *arts, int *fatal, char *why,
                           size_t whylen);
+
+/*
+ * Makes the scratch bare repository tmp of the real repository repo for
+ * the block b read from cut (backup_repos_scratch.c; a reftable one's tmp
+ * is its snapshot, which only gets config, HEAD and alternates). <0 on
+ * failure, why says why, *fatal set when the failure is ours.
+ */
+int backup_repos_scratch(const char *repo, const char *tmp, FILE *cut,
+                         char *line, struct backup_repos_block *b, int *fatal,
+                         char *why, size_t whylen);
 
 /*
  * Writes the uncompressed tar (pax restricted) of <repo_path>/custom_hooks

@@ -21,6 +21,7 @@
 
 struct copy_file {
 	char *path;
+	char *snap_root;
 	const struct agent_gitaly_storage *st;
 };
 
@@ -73,15 +74,18 @@ static int starts(const char *line, const char *kw, const char **rest)
 
 int backup_repos_block_head(FILE *f, char *line, struct backup_repos_block *b)
 {
+	struct backup_repos_snap *s = &b->s;
 	const char *v;
-	int rv;
+	long long t;
+	int rv, fmt = 0;
 
-	b->rel[0] = b->head[0] = b->headoid[0] = b->broken[0] = '\0';
+	memset(s, 0, sizeof(*s));
+	b->rel[0] = b->broken[0] = '\0';
+	b->snap = 0;
 	b->pending = 0;
 	if ((rv = read_line(f, line)) <= 0)
 		return rv < 0 ? rv : LS_EPROTO;
 	if (starts(line, "total ", &v)) {
-		long long t;
 		if (ls_parse_int(v, 0, INT64_MAX, &t) < 0)
 			return LS_EPROTO;
 		b->total = (uint64_t)t;
@@ -93,21 +97,33 @@ int backup_repos_block_head(FILE *f, char *line, struct backup_repos_block *b)
 	for (;;) {
 		if ((rv = read_line(f, line)) <= 0)
 			return rv < 0 ? rv : LS_EPROTO;
-		if (starts(line, "head ", &v) && b->head[0] == '\0' &&
-		    b->headoid[0] == '\0' &&
-		    backup_repos_refname_ok(v, strlen(v))) {
-			ls_strlcpy(b->head, v, sizeof(b->head));
-		} else if (starts(line, "headoid ", &v) &&
-		           b->headoid[0] == '\0' &&
-		           backup_repos_oid_ok(v, strlen(v))) {
-			ls_strlcpy(b->headoid, v, sizeof(b->headoid));
-		} else if (starts(line, "broken ", &v)) {
+		if (starts(line, "broken ", &v) && !fmt) {
 			ls_strlcpy(b->broken, v[0] ? v : "unreadable",
 			           sizeof(b->broken));
 			return 1;
-		} else {
+		} else if (starts(line, "format ", &v) && !fmt &&
+		           (strcmp(v, "sha1") == 0 ||
+		            strcmp(v, "sha256") == 0)) {
+			ls_strlcpy(s->fmt, v, sizeof(s->fmt));
+			fmt = 1;
+		} else if (starts(line, "reftable ", &v) && fmt &&
+		           !s->reftable &&
+		           ls_parse_int(v, 0, INT64_MAX, &t) == 0) {
+			b->snap = (uint64_t)t;
+			s->reftable = 1;
+		} else if (starts(line, "head ", &v) && fmt && !s->head[0] &&
+		           !s->headoid[0] &&
+		           backup_repos_refname_ok(v, strlen(v))) {
+			ls_strlcpy(s->head, v, sizeof(s->head));
+		} else if (starts(line, "headoid ", &v) && fmt && !s->head[0] &&
+		           !s->headoid[0] &&
+		           backup_repos_oid_ok(v, strlen(v))) {
+			ls_strlcpy(s->headoid, v, sizeof(s->headoid));
+		} else if (fmt) {
 			b->pending = 1;
 			return 1;
+		} else {
+			return LS_EPROTO;
 		}
 	}
 }
@@ -117,7 +133,7 @@ int backup_repos_block_refs(FILE *f, char *line, struct backup_repos_block *b,
 {
 	const char *v;
 	char *sp;
-	int rv;
+	int rv, sym;
 
 	*n = 0;
 	for (;;) {
@@ -127,13 +143,20 @@ int backup_repos_block_refs(FILE *f, char *line, struct backup_repos_block *b,
 			return rv < 0 ? rv : LS_EPROTO;
 		if (strcmp(line, "end") == 0)
 			return 0;
-		if (!starts(line, "ref ", &v) ||
-		    (sp = strchr(v, ' ')) == NULL ||
-		    !backup_repos_oid_ok(v, (size_t)(sp - v)) ||
+		if (starts(line, "ref ", &v))
+			sym = 0;
+		else if (starts(line, "symref ", &v) && !b->s.reftable)
+			sym = 1;
+		else
+			return LS_EPROTO;
+		if ((sp = strchr(v, ' ')) == NULL ||
+		    (sym ? !backup_repos_refname_ok(v, (size_t)(sp - v))
+		         : !backup_repos_oid_ok(v, (size_t)(sp - v))) ||
 		    !backup_repos_refname_ok(sp + 1, strlen(sp + 1)))
 			return LS_EPROTO;
 		*sp = '\0';
-		if (fn != NULL && (rv = fn(arg, v, sp + 1)) < 0)
+		if (fn != NULL && (rv = sym ? fn(arg, NULL, v, sp + 1)
+		                            : fn(arg, v, sp + 1, NULL)) < 0)
 			return rv;
 		(*n)++;
 	}
@@ -159,6 +182,7 @@ static int add_job(struct backup_repos_copy_ctx *c, const struct copy_file *cf,
 	j->storage = cf->st->name;
 	j->storage_path = cf->st->path;
 	j->cut_path = cf->path;
+	j->snap_root = cf->snap_root;
 	j->offset = offset;
 	j->nrefs = nrefs;
 	c->njobs++;
@@ -299,6 +323,16 @@ static int index_all(struct backup_repos_copy_ctx *c, const char *workdir)
 			rv = LS_ENOMEM;
 			goto out;
 		}
+		/* repos.<storage>.cut -> repos.<storage>.snap */
+		if ((c->files[i].snap_root = malloc(strlen(path) + 8)) ==
+		    NULL) {
+			free(c->files[i].path);
+			rv = LS_ENOMEM;
+			goto out;
+		}
+		memcpy(c->files[i].snap_root, path, strlen(path) - ls);
+		strcpy(c->files[i].snap_root + strlen(path) - ls,
+		       BACKUP_REPOS_SNAP_SUFFIX);
 		c->nfiles++;
 		if ((rv = index_file(c, storage, &c->files[i])) < 0)
 			goto out;
@@ -558,8 +592,10 @@ out:
 	for (i = 0; i < c.njobs; i++)
 		free(c.jobs[i].rel);
 	free(c.jobs);
-	for (i = 0; i < c.nfiles; i++)
+	for (i = 0; i < c.nfiles; i++) {
 		free(c.files[i].path);
+		free(c.files[i].snap_root);
+	}
 	free(c.files);
 	pthread_mutex_destroy(&c.mu);
 	return rv;

@@ -1,12 +1,22 @@
 /*
- * One repository's copy, in gitaly-backup's manifest layout: a scratch bare
- * repository borrows the real repository's objects (objects/info/alternates)
- * and holds exactly the refs and HEAD recorded at the cut, and the bundle
- * is made there, so pushes since the cut do not show and the real
- * repository is never written to. Git keeps objects reachable from the
- * recorded refs for the gc grace period, so they are still there.
+ * One repository's copy, in gitaly-backup's manifest layout. A scratch bare
+ * repository is made from the cut: a config in git's documented repository
+ * format (no `git init`), HEAD as read at the cut, a packed-refs of the
+ * cut's ref lines (loose symbolic refs as loose files), and
+ * objects/info/alternates borrowing the real repository's objects. One
+ * `git for-each-ref` there gives 001.refs and `git bundle create` the
+ * bundle, so pushes since the cut do not show and the real repository is
+ * never written to. Git keeps objects reachable from the recorded refs for
+ * the gc grace period, so they are still there. An empty repository needs
+ * no git at all.
+ *
+ * A reftable repository's scratch repository is its snapshot directory,
+ * whose tables are hard links to the real repository's: they are only ever
+ * read (every file written here is a new one, unlinked first), so the real
+ * repository cannot be changed through them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,35 +46,6 @@ struct one {
 	char *why;
 	size_t whylen;
 };
-
-/* Where each ref line goes: 001.refs and the scratch packed-refs. */
-struct one_refs {
-	struct one *o;
-	struct ls_afile *refs;
-	const char *rel; /* of refs, for errors */
-	FILE *packed;
-	size_t oidlen;
-	char buf[ONE_CHUNK];
-	size_t n;
-	int bad_oid;
-};
-
-/* A git failure is the repository's; anything else is ours. */
-static int one_git(struct one *o, const char *gitdir, const char *const *args,
-                   const char *what, struct ls_exec_result *res)
-{
-	int rv = backup_repos_git(o->cfg, gitdir, args, 4096, res);
-
-	if (rv == 0 && res->exited && res->status == 0)
-		return 0;
-	backup_repos_why(o->why, o->whylen, what, rv, res);
-	/* Not being able to run git at all fails every repository. */
-	if (rv < 0 && rv != LS_ETIMEDOUT && rv != LS_ETOOBIG) {
-		o->fatal = 1;
-		return rv;
-	}
-	return LS_ECHILD;
-}
 
 /* Writing rel in the backup failed (the store is full: ENOSPC): ours. */
 static int one_write_err(struct one *o, const char *rel, int rv)
@@ -124,114 +105,119 @@ out:
 	return rv;
 }
 
-static int refs_flush(struct one_refs *s)
+/* reftable: HEAD could not be read at the cut without a reftable reader;
+ * git reads it from the snapshot's tables, which are the cut's. */
+static int one_reftable_head(struct one *o, struct backup_repos_snap *s)
 {
-	int rv = s->n > 0 ? ls_afile_write(s->refs, s->buf, s->n) : 0;
-
-	s->n = 0;
-	return rv;
-}
-
-static int refs_put(struct one_refs *s, const char *oid, const char *name)
-{
-	size_t lo = strlen(oid), ln = strlen(name);
-	int rv;
-
-	if (lo + ln + 2 > sizeof(s->buf) - s->n && (rv = refs_flush(s)) < 0)
-		return rv;
-	memcpy(s->buf + s->n, oid, lo);
-	s->buf[s->n + lo] = ' ';
-	memcpy(s->buf + s->n + lo + 1, name, ln);
-	s->buf[s->n + lo + 1 + ln] = '\n';
-	s->n += lo + ln + 2;
-	return 0;
-}
-
-static int on_ref(void *arg, const char *oid, const char *name)
-{
-	struct one_refs *s = arg;
-	int rv;
-
-	if (strlen(oid) != s->oidlen) {
-		s->bad_oid = 1;
-		return LS_EPROTO;
-	}
-	if (s->packed != NULL && fprintf(s->packed, "%s %s\n", oid, name) < 0) {
-		rv = errno ? -errno : LS_EIO;
-		s->o->fatal = 1;
-		(void)ls_fmt(s->o->why, s->o->whylen,
-		             "writing %s/packed-refs: %s", s->o->tmp,
-		             ls_strerror(rv));
-	} else if ((rv = refs_put(s, oid, name)) < 0) {
-		(void)one_write_err(s->o, s->rel, rv);
-	}
-	return rv;
-}
-
-/* The scratch repository: same object format, the real objects borrowed. */
-static int one_scratch(struct one *o)
-{
-	char fmtopt[32], objs[LS_PATH_MAX], alt[LS_PATH_MAX], *real = NULL;
-	const char *a_init[] = {
-	    "init", "--bare", "--quiet", "--template=", fmtopt, o->tmp, NULL};
+	static const char *const a_sym[] = {"symbolic-ref", "-q", "HEAD", NULL};
+	static const char *const a_det[] = {"rev-parse", "-q", "--verify",
+	                                    "HEAD", NULL};
 	struct ls_exec_result res;
-	FILE *f = NULL;
+	size_t n;
 	int rv;
 
-	memset(&res, 0, sizeof(res));
-	(void)ls_fmt(fmtopt, sizeof(fmtopt), "--object-format=%s", o->fmt);
-	if ((rv = one_git(o, NULL, a_init, "git init", &res)) < 0) {
-		o->fatal = 1; /* the scratch space is ours */
-		goto out;
-	}
-	if ((rv = ls_fmt(objs, sizeof(objs), "%s/objects", o->repo)) < 0)
-		goto out;
-	if ((real = realpath(objs, NULL)) == NULL) {
+	rv = backup_repos_git(o->cfg, o->tmp, a_sym, 2 * BACKUP_REPOS_LINE_MAX,
+	                      &res);
+	if (rv == 0 && res.exited && res.status == 1) {
+		ls_exec_result_free(&res);
+		rv = backup_repos_git(o->cfg, o->tmp, a_det, 256, &res);
+		if (rv == 0 && res.exited && res.status == 0 &&
+		    (n = strcspn((const char *)res.out, "\n")) <
+		        sizeof(s->headoid) &&
+		    backup_repos_oid_ok((const char *)res.out, n)) {
+			memcpy(s->headoid, res.out, n);
+			s->headoid[n] = '\0';
+		}
+		rv = 0;
+	} else if (rv == 0 && res.exited && res.status == 0 &&
+	           (n = strcspn((const char *)res.out, "\n")) <
+	               sizeof(s->head) &&
+	           backup_repos_refname_ok((const char *)res.out, n)) {
+		memcpy(s->head, res.out, n);
+		s->head[n] = '\0';
+	} else {
+		backup_repos_why(o->why, o->whylen, "git symbolic-ref", rv,
+		                 &res);
 		rv = LS_ECHILD;
-		(void)ls_fmt(o->why, o->whylen, "%s: %s", objs,
-		             strerror(errno));
-		goto out;
 	}
-	/* From here on a failure is the scratch space's, so ours. */
-	o->fatal = 1;
-	if ((rv = ls_fmt(alt, sizeof(alt), "%s/objects/info", o->tmp)) < 0 ||
-	    (rv = ls_mkdirs(alt, 0700)) < 0 ||
-	    (rv = ls_fmt(alt, sizeof(alt), "%s/objects/info/alternates",
-	                 o->tmp)) < 0)
-		goto out;
-	if ((f = fopen(alt, "we")) == NULL) {
-		rv = -errno;
-		goto out;
-	}
-	if (fprintf(f, "%s\n", real) < 0)
-		rv = LS_EIO;
-	if (fclose(f) != 0 && rv == 0)
-		rv = -errno;
-	if (rv == 0)
-		o->fatal = 0;
-out:
-	if (rv < 0 && !o->why[0])
-		(void)ls_fmt(o->why, o->whylen, "scratch repository %s: %s",
-		             o->tmp, ls_strerror(rv));
-	free(real);
 	ls_exec_result_free(&res);
 	return rv;
 }
 
-/* HEAD of the scratch repository as recorded at the cut. */
-static int one_head(struct one *o, const struct backup_repos_block *b)
+/*
+ * 001.refs into f: HEAD's line first when it resolves, then every ref of
+ * the scratch repository as `git for-each-ref` lists them. A ref git says
+ * it is ignoring (a name it refuses) fails the repository: 001.refs and
+ * the bundle must hold every ref of the cut. Other warnings (an unreadable
+ * $HOME config) are not the repository's.
+ */
+static int one_refs(struct one *o, struct backup_repos_snap *s,
+                    struct ls_afile *f, const char *rel, int *empty)
 {
-	const char *a_sym[] = {"symbolic-ref", "HEAD", b->head, NULL};
-	const char *a_det[] = {"update-ref", "--no-deref", "HEAD", b->headoid,
-	                       NULL};
+	static const char *const a_refs[] = {
+	    "for-each-ref", "--format=%(objectname) %(refname)", NULL};
 	struct ls_exec_result res;
-	int rv = 0;
+	size_t oidlen = strcmp(s->fmt, "sha256") == 0 ? 64 : 40, hl;
+	const char *p, *end;
+	char line[80];
+	uint64_t n = 0;
+	int rv;
 
-	memset(&res, 0, sizeof(res));
-	if (b->head[0] != '\0')
-		rv = one_git(o, o->tmp, a_sym, "git symbolic-ref", &res);
-	else if (b->headoid[0] != '\0')
-		rv = one_git(o, o->tmp, a_det, "git update-ref HEAD", &res);
+	rv = backup_repos_git(o->cfg, o->tmp, a_refs, BACKUP_REPOS_REFS_OUT_MAX,
+	                      &res);
+	if (rv < 0 || !res.exited || res.status != 0 ||
+	    (res.err != NULL && strstr(res.err, "ignoring") != NULL)) {
+		backup_repos_why(o->why, o->whylen, "git for-each-ref", rv,
+		                 &res);
+		if (rv == 0 || rv == LS_ETIMEDOUT || rv == LS_ETOOBIG)
+			rv = LS_ECHILD;
+		else
+			o->fatal = 1;
+		goto out;
+	}
+	hl = strlen(s->head);
+	p = (const char *)res.out;
+	end = p + res.out_len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *sp = nl ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
+
+		if (sp == NULL || (size_t)(sp - p) != oidlen ||
+		    !backup_repos_oid_ok(p, oidlen) ||
+		    !backup_repos_refname_ok(sp + 1, (size_t)(nl - sp - 1))) {
+			(void)ls_fmt(o->why, o->whylen,
+			             "git for-each-ref: unexpected output");
+			rv = LS_ECHILD;
+			goto out;
+		}
+		if (hl > 0 && (size_t)(nl - sp - 1) == hl &&
+		    memcmp(sp + 1, s->head, hl) == 0) {
+			memcpy(s->headoid, p, oidlen);
+			s->headoid[oidlen] = '\0';
+		}
+		n++;
+		p = nl + 1;
+	}
+	if (s->headoid[0] != '\0' && strlen(s->headoid) != oidlen) {
+		rv = LS_ECHILD;
+		(void)ls_fmt(o->why, o->whylen, "HEAD is not a %s id", s->fmt);
+		goto out;
+	}
+	*empty = n == 0 && s->headoid[0] == '\0';
+	if (s->headoid[0] != '\0') {
+		(void)ls_fmt(line, sizeof(line), "%s HEAD\n", s->headoid);
+		if ((rv = ls_afile_write(f, line, strlen(line))) < 0) {
+			(void)one_write_err(o, rel, rv);
+			goto out;
+		}
+	}
+	if (res.out_len > 0 &&
+	    (rv = ls_afile_write(f, res.out, res.out_len)) < 0) {
+		(void)one_write_err(o, rel, rv);
+		goto out;
+	}
+	rv = 0;
+out:
 	ls_exec_result_free(&res);
 	return rv;
 }
@@ -327,7 +313,7 @@ static int one_manifest(struct one *o, const struct backup_repos_block *b,
 
 	/* Quoted as go-toml quotes: bundle, refs, hooks, format, head. */
 	for (i = 0; i < 5 && rv == 0; i++) {
-		const char *s = i < 3 ? path : i == 3 ? o->fmt : b->head;
+		const char *s = i < 3 ? path : i == 3 ? o->fmt : b->s.head;
 		size_t cap;
 
 		if (i < 3)
@@ -351,8 +337,8 @@ static int one_manifest(struct one *o, const struct backup_repos_block *b,
 		            "[[steps]]\nbundle_path = %s\nref_path = %s\n"
 		            "custom_hooks_path = %s\n",
 		            empty ? "true" : "false", q[3],
-		            b->head[0] ? "head_reference = " : "",
-		            b->head[0] ? q[4] : "", b->head[0] ? "\n" : "",
+		            b->s.head[0] ? "head_reference = " : "",
+		            b->s.head[0] ? q[4] : "", b->s.head[0] ? "\n" : "",
 		            q[0], q[1], q[2]);
 	for (i = 0; i < 2 && rv == 0; i++) {
 		rv =
@@ -379,92 +365,43 @@ static int one_manifest(struct one *o, const struct backup_repos_block *b,
 	return rv;
 }
 
-/* Refs (HEAD first), scratch repository and bundle. */
+/* Refs (HEAD first), scratch repository and bundle. A repository with
+ * nothing to bundle needs no git at all. */
 static int one_data(struct one *o, FILE *cut, char *line,
                     struct backup_repos_block *b, int *empty)
 {
-	struct one_refs *s = NULL;
-	struct ls_afile *bundle = NULL;
-	char rel[LS_PATH_MAX], refs_rel[LS_PATH_MAX], packed[LS_PATH_MAX];
-	uint64_t n = 0;
+	struct backup_repos_snap *s = &b->s;
+	struct ls_afile *refs = NULL, *bundle = NULL;
+	char rel[LS_PATH_MAX], refs_rel[LS_PATH_MAX];
 	int rv;
 
-	*empty = o->job->nrefs == 0 && b->headoid[0] == '\0';
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		rv = LS_ENOMEM;
-		o->fatal = 1;
-		goto out;
-	}
-	s->o = o;
-	s->oidlen = strcmp(o->fmt, "sha256") == 0 ? 64 : 40;
+	*empty = !s->reftable && o->job->nrefs == 0 && s->headoid[0] == '\0';
 	if ((rv = ls_fmt(refs_rel, sizeof(refs_rel), "repositories/%s/001.refs",
 	                 o->dir_rel)) < 0 ||
-	    (rv = one_open(o, refs_rel, &s->refs)) < 0)
+	    (rv = one_open(o, refs_rel, &refs)) < 0)
 		goto out;
-	s->rel = refs_rel;
-	if (b->headoid[0] != '\0' && strlen(b->headoid) != s->oidlen) {
-		rv = LS_ECHILD;
-		(void)ls_fmt(o->why, o->whylen, "recorded ids are not %s ids",
-		             o->fmt);
-		goto out;
-	}
-	if (b->headoid[0] != '\0' &&
-	    (rv = refs_put(s, b->headoid, "HEAD")) < 0) {
-		(void)one_write_err(o, refs_rel, rv);
-		goto out;
+	if (!*empty) {
+		if ((rv = backup_repos_scratch(o->repo, o->tmp, cut, line, b,
+		                               &o->fatal, o->why, o->whylen)) <
+		        0 ||
+		    (s->reftable && (rv = one_reftable_head(o, s)) < 0) ||
+		    (rv = one_refs(o, s, refs, refs_rel, empty)) < 0)
+			goto out;
 	}
 	if (!*empty) {
-		if ((rv = one_scratch(o)) < 0 ||
-		    (rv = ls_fmt(packed, sizeof(packed), "%s/packed-refs",
-		                 o->tmp)) < 0)
-			goto out;
-		/* Unsorted-trait packed-refs: git sorts it when reading. */
-		if ((s->packed = fopen(packed, "we")) == NULL) {
-			rv = -errno;
-			o->fatal = 1;
-			goto out;
-		}
-	}
-	rv = backup_repos_block_refs(cut, line, b, on_ref, s, &n);
-	if (s->packed != NULL && fclose(s->packed) != 0 && rv == 0) {
-		rv = -errno;
-		o->fatal = 1;
-	}
-	s->packed = NULL;
-	if (rv < 0) {
-		if (s->bad_oid)
-			(void)ls_fmt(o->why, o->whylen,
-			             "recorded ids are not %s ids", o->fmt);
-		else if (!o->why[0])
-			(void)ls_fmt(o->why, o->whylen, "reading the cut: %s",
-			             ls_strerror(rv));
-		o->fatal = o->fatal || !s->bad_oid;
-		goto out;
-	}
-	if ((rv = refs_flush(s)) < 0) {
-		(void)one_write_err(o, refs_rel, rv);
-		goto out;
-	}
-	if (!*empty) {
-		if ((rv = one_head(o, b)) < 0 ||
-		    (rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.bundle",
+		if ((rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.bundle",
 		                 o->dir_rel)) < 0 ||
 		    (rv = one_open(o, rel, &bundle)) < 0 ||
 		    (rv = one_bundle(o, bundle, rel)) < 0 ||
 		    (rv = one_commit(o, &bundle, rel, 1)) < 0)
 			goto out;
 	}
-	rv = one_commit(o, &s->refs, refs_rel, 0);
+	rv = one_commit(o, &refs, refs_rel, 0);
 out:
 	if (rv < 0 && !o->why[0])
 		(void)ls_fmt(o->why, o->whylen, "%s", ls_strerror(rv));
-	if (s != NULL) {
-		if (s->packed != NULL)
-			fclose(s->packed);
-		ls_afile_abort(s->refs);
-	}
+	ls_afile_abort(refs);
 	ls_afile_abort(bundle);
-	free(s);
 	return rv;
 }
 
@@ -543,16 +480,12 @@ int backup_repos_copy_one(const struct agent_config *cfg,
                           struct backup_artifacts *arts, int *fatal, char *why,
                           size_t whylen)
 {
-	static const char *const a_fmt[] = {"rev-parse", "--show-object-format",
-	                                    NULL};
 	struct backup_repos_block *b = NULL;
-	struct ls_exec_result res;
 	struct one o;
 	char *line = NULL;
 	FILE *cut = NULL;
 	int rv, empty = 0;
 
-	memset(&res, 0, sizeof(res));
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
 	o.job = job;
@@ -598,16 +531,15 @@ int backup_repos_copy_one(const struct agent_config *cfg,
 		             b->broken);
 		goto out;
 	}
-	if ((rv = one_git(&o, o.repo, a_fmt, "git rev-parse", &res)) < 0)
-		goto out;
-	if ((strncmp((const char *)res.out, "sha1\n", 6) != 0 &&
-	     strncmp((const char *)res.out, "sha256\n", 8) != 0)) {
-		rv = LS_ECHILD;
-		(void)ls_fmt(why, whylen, "unknown object format");
+	/* reftable: the snapshot of its tables is the scratch repository. */
+	if (b->s.reftable &&
+	    (rv = ls_fmt(o.tmp, sizeof(o.tmp), "%s/%llu.git", job->snap_root,
+	                 (unsigned long long)b->snap)) < 0) {
+		o.fatal = 1;
+		(void)ls_fmt(why, whylen, "path too long");
 		goto out;
 	}
-	ls_strlcpy(o.fmt, (const char *)res.out, sizeof(o.fmt));
-	o.fmt[strcspn(o.fmt, "\n")] = '\0';
+	ls_strlcpy(o.fmt, b->s.fmt, sizeof(o.fmt));
 	if ((rv = one_data(&o, cut, line, b, &empty)) < 0 ||
 	    (rv = one_hooks(&o)) < 0 ||
 	    (rv = one_manifest(&o, b, empty, backup_id)) < 0)
@@ -625,7 +557,6 @@ out:
 	(void)ls_rmtree(tmpdir);
 	if (cut != NULL)
 		fclose(cut);
-	ls_exec_result_free(&res);
 	free(line);
 	free(b);
 	*fatal = o.fatal;
