@@ -3,3 +3,6 @@ ls_fuzzer(fuzz_gitlabctl agent_checks)
 ls_fuzzer(fuzz_manifestver agent_checks)
 ls_fuzzer(fuzz_redisinfo agent_checks)
 ls_fuzzer(fuzz_archive_list agent_backup_files)
+# Four files written and a repository read per input: ~150 inputs/s.
+set(LS_FUZZ_RUNS_fuzz_refsnap 3000)
+ls_fuzzer(fuzz_refsnap agent_backup_repos agent_cfg)
