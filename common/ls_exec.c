@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,56 +83,85 @@ static int buf_finish(struct exec_buf *b)
 	return 0;
 }
 
-/* Runs in the child between fork and execve: async-signal-safe calls only. */
-static void __attribute__((noreturn))
-child_exec(const struct ls_exec_opts *o, int in_fd, int out_fd, int err_fd,
-           int report_fd)
+/* A copy of fd at 3 or above, so that no dup2 onto 0-2 clobbers another
+ * source when the caller runs with some of 0-2 closed. */
+static int lift_fd(int fd, int *owned)
+{
+	int nfd;
+
+	*owned = -1;
+	if (fd >= 3)
+		return fd;
+	if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	*owned = nfd;
+	return nfd;
+}
+
+/*
+ * Starts o->argv with in_fd, out_fd and err_fd as its 0, 1 and 2, nothing
+ * else open, every signal at its default and none blocked, in a process
+ * group of its own, in o->cwd if set. posix_spawn, not fork: glibc's runs
+ * the child on the parent's memory until execve (CLONE_VM|CLONE_VFORK), so
+ * a start costs no copy of the page tables, which a parent with large
+ * buffers and several threads (a backup copy) would pay for every git it
+ * starts; it also reports a failed chdir or execve as its return value.
+ */
+static int spawn_child(const struct ls_exec_opts *o, int in_fd, int out_fd,
+                       int err_fd, pid_t *pid)
 {
 	const char *const *envp = o->envp ? o->envp : exec_default_env;
-	struct sigaction sa;
-	sigset_t none;
-	int fds[3], i, e;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	int own[3] = {-1, -1, -1}, fds[3] = {in_fd, out_fd, err_fd};
+	int rv = 0, i, e;
 
-	setpgid(0, 0);
+	for (i = 0; i < 3 && rv == 0; i++)
+		if ((fds[i] = lift_fd(fds[i], &own[i])) < 0)
+			rv = fds[i];
+	if (rv < 0)
+		goto out_fds;
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
+		rv = -e;
+		goto out_fds;
+	}
+	if ((e = posix_spawnattr_init(&at)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		rv = -e;
+		goto out_fds;
+	}
+	sigfillset(&all);
+	sigdelset(&all, SIGKILL);
+	sigdelset(&all, SIGSTOP);
+	sigemptyset(&none);
 	/* Ignored signals and the mask survive execve: give the child the
 	 * defaults it expects (SIGPIPE above all). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (i = 1; i < NSIG; i++)
-		if (i != SIGKILL && i != SIGSTOP)
-			sigaction(i, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	/* Lift every source above 2 first so that no dup2 below clobbers
-	 * another source when the parent ran with 0-2 closed. */
-	report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
-	fds[0] = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
-	fds[1] = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
-	fds[2] = fcntl(err_fd, F_DUPFD_CLOEXEC, 3);
-	if (report_fd < 0 || fds[0] < 0 || fds[1] < 0 || fds[2] < 0)
-		goto fail;
+	e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+	                                      POSIX_SPAWN_SETSIGDEF |
+	                                      POSIX_SPAWN_SETSIGMASK);
+	if (e == 0)
+		e = posix_spawnattr_setpgroup(&at, 0);
+	if (e == 0)
+		e = posix_spawnattr_setsigdefault(&at, &all);
+	if (e == 0)
+		e = posix_spawnattr_setsigmask(&at, &none);
+	for (i = 0; i < 3 && e == 0; i++)
+		e = posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+	if (e == 0)
+		e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (e == 0 && o->cwd != NULL)
+		e = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+	if (e == 0)
+		e = posix_spawn(pid, o->argv[0], &fa, &at,
+		                (char *const *)o->argv, (char *const *)envp);
+	rv = -e;
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+out_fds:
 	for (i = 0; i < 3; i++)
-		if (dup2(fds[i], i) < 0)
-			goto fail;
-	if ((report_fd > 3 && close_range(3, (unsigned)report_fd - 1, 0) < 0) ||
-	    close_range((unsigned)report_fd + 1, ~0U, 0) < 0) {
-		long maxfd = sysconf(_SC_OPEN_MAX);
-
-		if (maxfd < 0 || maxfd > 65536)
-			maxfd = 65536;
-		for (i = 3; i < maxfd; i++)
-			if (i != report_fd)
-				close(i);
-	}
-	if (o->cwd != NULL && chdir(o->cwd) < 0)
-		goto fail;
-	execve(o->argv[0], (char *const *)o->argv, (char *const *)envp);
-fail:
-	e = errno;
-	if (report_fd >= 0)
-		(void)!write(report_fd, &e, sizeof(e));
-	_exit(127);
+		close_fd(&own[i]);
+	return rv;
 }
 
 /* Non-reaping exit test: the zombie keeps the pgid reserved for kill(). */
@@ -309,23 +339,11 @@ static int make_pipe(int p[2], int nonblock_end)
 	return 0;
 }
 
-/* Returns the child's execve/chdir errno, or 0 once execve succeeded. */
-static int read_exec_report(int fd)
-{
-	int e = 0;
-	ssize_t n;
-
-	do
-		n = read(fd, &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof(e) ? (e ? e : EIO) : 0;
-}
-
 int ls_exec_run(const struct ls_exec_opts *opts, struct ls_exec_result *res)
 {
 	struct exec_io io;
 	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-	int prep[2] = {-1, -1}, devnull = -1, rv, e;
+	int devnull = -1, rv;
 	int64_t deadline = 0, linger_until = 0;
 	pid_t pid = -1;
 
@@ -349,34 +367,20 @@ int ls_exec_run(const struct ls_exec_opts *opts, struct ls_exec_result *res)
 			goto out;
 		}
 	}
-	if ((rv = make_pipe(pout, 0)) < 0 || (rv = make_pipe(perr, 0)) < 0 ||
-	    (rv = make_pipe(prep, -1)) < 0)
+	if ((rv = make_pipe(pout, 0)) < 0 || (rv = make_pipe(perr, 0)) < 0)
 		goto out;
 	if (opts->timeout_ms > 0)
 		deadline = ls_mono_ms() + opts->timeout_ms;
 
-	pid = fork();
-	if (pid < 0) {
-		rv = -errno;
+	if ((rv = spawn_child(opts, devnull >= 0 ? devnull : pin[0], pout[1],
+	                      perr[1], &pid)) < 0) {
+		pid = -1;
 		goto out;
 	}
-	if (pid == 0)
-		child_exec(opts, devnull >= 0 ? devnull : pin[0], pout[1],
-		           perr[1], prep[1]);
-	/* Both sides set the group so that a kill cannot race the child. */
-	setpgid(pid, pid);
 	close_fd(&pin[0]);
 	close_fd(&pout[1]);
 	close_fd(&perr[1]);
-	close_fd(&prep[1]);
 	close_fd(&devnull);
-	e = read_exec_report(prep[0]);
-	if (e != 0) {
-		reap(pid, res);
-		pid = -1;
-		rv = -e;
-		goto out;
-	}
 	io.in = pin[1];
 	io.out = pout[0];
 	io.err = perr[0];
@@ -452,8 +456,6 @@ out:
 	close_fd(&pout[1]);
 	close_fd(&perr[0]);
 	close_fd(&perr[1]);
-	close_fd(&prep[0]);
-	close_fd(&prep[1]);
 	close_fd(&devnull);
 	if (buf_finish(&io.ob) < 0 || buf_finish(&io.eb) < 0) {
 		if (rv == 0)
@@ -478,10 +480,10 @@ void ls_exec_result_free(struct ls_exec_result *res)
 }
 
 int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
-		  int stdout_fd, struct ls_proc *p)
+                  int stdout_fd, struct ls_proc *p)
 {
-	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, prep[2] = {-1, -1};
-	int devnull = -1, errf = -1, rv, e;
+	int pin[2] = {-1, -1}, pout[2] = {-1, -1};
+	int devnull = -1, errf = -1, rv;
 	pid_t pid;
 
 	p->pid = -1;
@@ -498,31 +500,14 @@ int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
 	}
 	if (stdout_fd < 0 && (rv = make_pipe(pout, -1)) < 0)
 		goto out;
-	if ((rv = make_pipe(prep, -1)) < 0)
-		goto out;
 	if ((errf = memfd_create("ls-exec-stderr", MFD_CLOEXEC)) < 0) {
 		rv = -errno;
 		goto out;
 	}
-	pid = fork();
-	if (pid < 0) {
-		rv = -errno;
+	if ((rv = spawn_child(opts, want_stdin ? pin[0] : devnull,
+	                      stdout_fd >= 0 ? stdout_fd : pout[1], errf,
+	                      &pid)) < 0)
 		goto out;
-	}
-	if (pid == 0)
-		child_exec(opts, want_stdin ? pin[0] : devnull,
-			   stdout_fd >= 0 ? stdout_fd : pout[1], errf, prep[1]);
-	setpgid(pid, pid);
-	close_fd(&prep[1]);
-	e = read_exec_report(prep[0]);
-	if (e != 0) {
-		struct ls_exec_result res;
-
-		memset(&res, 0, sizeof(res));
-		reap(pid, &res);
-		rv = -e;
-		goto out;
-	}
 	p->pid = pid;
 	p->in_fd = pin[1];
 	p->out_fd = pout[0];
@@ -534,15 +519,13 @@ out:
 	close_fd(&pin[1]);
 	close_fd(&pout[0]);
 	close_fd(&pout[1]);
-	close_fd(&prep[0]);
-	close_fd(&prep[1]);
 	close_fd(&devnull);
 	close_fd(&errf);
 	return rv;
 }
 
 int ls_exec_wait(struct ls_proc *p, int timeout_ms, size_t max_stderr,
-		 struct ls_exec_result *res)
+                 struct ls_exec_result *res)
 {
 	int64_t deadline = timeout_ms > 0 ? ls_mono_ms() + timeout_ms : 0;
 	int rv = 0;
