@@ -33,6 +33,10 @@ struct agent_config {
 		char *url;              /* http://localhost */
 		char *api_token_file; /* /etc/lockstep/gitlab-api-token (may be
 		                         absent) */
+		/* /var/opt/gitlab/gitlab-rails/etc/gitlab.yml: the gitlab.yml
+		 * gitlab-ctl reconfigure renders, read for object storage
+		 * (may be absent) */
+		char *rails_config;
 		char *os_release;     /* /etc/os-release */
 		int64_t http_timeout; /* 10s */
 	} gitlab;

@@ -17,6 +17,7 @@
 #include "agent_config.h"
 #include "backup_artifact.h"
 #include "backup_files.h"
+#include "backup_objstore.h"
 #include "backup_pg.h"
 #include "backup_redis.h"
 #include "backup_repos.h"
@@ -63,6 +64,10 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
                   Ls__ComponentCut *ccs)
 {
 	char dir[LS_PATH_MAX], snap[LS_PATH_MAX];
+	/* gitlab.yml's problem, referenced by the result until it is sent
+	 * (one cut per session) */
+	static char oerr[1024];
+	struct backup_objstore os;
 	int64_t t0 = ls_mono_ms();
 	size_t i;
 	int rv;
@@ -109,10 +114,26 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 		r->refs = rc.refs;
 		r->empty_repos = rc.empty;
 	}
+	/* Object storage per component, from the rendered gitlab.yml: a
+	 * missing file says nothing, a malformed one excludes nothing. */
+	memset(&os, 0, sizeof(os));
+	oerr[0] = '\0';
+	if (c->n_components > 0 && s->cfg->gitlab.rails_config != NULL) {
+		if (backup_objstore_load(s->cfg->gitlab.rails_config, &os, oerr,
+		                         sizeof(oerr)) < 0) {
+			log_warnx("%s; object storage unknown: every file "
+			          "component is archived",
+			          oerr);
+			memset(&os, 0, sizeof(os));
+			if (oerr[0] == '\0')
+				ls_strlcpy(oerr, "unreadable", sizeof(oerr));
+		}
+	}
 	for (i = 0; i < c->n_components && i < EXEC_BK_MAX_COMPONENTS; i++) {
 		const char *name = c->components[i];
 		const char *src = backup_component_dir(s->cfg, name);
 		struct backup_files_cut fc;
+		int objstore;
 
 		if (src == NULL || strlen(name) >= sizeof(s->comps[0])) {
 			snprintf(s->err, sizeof(s->err),
@@ -132,6 +153,34 @@ static int do_cut(struct session *s, const Ls__BackupCut *c,
 		ccs[i].files = fc.files;
 		ccs[i].bytes = fc.bytes;
 		ccs[i].copied_fallback = fc.copied_fallback;
+		objstore = backup_objstore_enabled(&os, name);
+		if (objstore) {
+			ccs[i].has_object_storage = 1;
+			ccs[i].object_storage = 1;
+			ccs[i].dir = (char *)src;
+		}
+		if (oerr[0] != '\0')
+			ccs[i].object_storage_error = oerr;
+		if (objstore && fc.present && fc.files == 0) {
+			/* Nothing of it on local disk (GitLab's exclusions
+			 * left out): GitLab leaves it to the object store. */
+			log_info("%s: in object storage (%s) and no file in "
+			         "%s: not archived",
+			         name, s->cfg->gitlab.rails_config, src);
+			ccs[i].present = 0;
+			fc.present = 0;
+			(void)ls_rmtree(snap);
+		} else if (objstore && fc.present) {
+			/* A migration not finished: what is local is
+			 * archived, as GitLab's own backup does. The cut
+			 * carries it to the coordinator, which warns: this
+			 * process's stderr reaches the agent's log only when
+			 * the session fails. */
+			log_warnx("%s: object storage is enabled in %s, yet %s "
+			          "still holds %llu file(s): archived",
+			          name, s->cfg->gitlab.rails_config, src,
+			          (unsigned long long)fc.files);
+		}
 		cc[i] = &ccs[i];
 		if (fc.present) {
 			s->comp_bytes[s->ncomps] = fc.bytes;

@@ -421,7 +421,8 @@ static void build_copy(struct coord_backup *b, struct bk_node *bn,
 }
 
 /*
- * A file component whose directory does not exist on the rails node has no
+ * A file component whose directory does not exist on the rails node, or
+ * that is in object storage with no file left on local disk, has no
  * archive: it is listed as skipped, so GitLab's restore does not look for
  * its archive.
  */
@@ -430,9 +431,27 @@ static void skip_absent(struct coord_backup *b, const struct bk_node *bn)
 	char csv[sizeof(b->skipped) + 64], err[128];
 	size_t k;
 
+	/* The node's gitlab.yml did not parse: nothing was left out. */
+	if (bn->cut->n_components > 0 &&
+	    bn->cut->components[0]->object_storage_error != NULL)
+		log_warnx("backup %s: %s: %.900s; object storage unknown: "
+		          "every file component is archived",
+		          b->id, bn->node->name,
+		          bn->cut->components[0]->object_storage_error);
+
 	for (k = 0; k < bn->cut->n_components; k++) {
 		const Ls__ComponentCut *cc = bn->cut->components[k];
 
+		/* In object storage yet with local files (a migration not
+		 * finished): archived as GitLab's backup does, and said. */
+		if (cc->present && cc->has_object_storage &&
+		    cc->object_storage && cc->files > 0)
+			log_warnx(
+			    "backup %s: %s is in object storage on %s, yet "
+			    "%.500s still holds %llu file(s): archived",
+			    b->id, cc->name, bn->node->name,
+			    cc->dir ? cc->dir : "its directory",
+			    (unsigned long long)cc->files);
 		if (cc->present || skipped(b, cc->name))
 			continue;
 		if (ls_fmt(csv, sizeof(csv), "%s%s%s", b->skipped,
@@ -441,6 +460,10 @@ static void skip_absent(struct coord_backup *b, const struct bk_node *bn)
 		                          err, sizeof(err)) < 0)
 			log_warnx("backup %s: cannot list %s as skipped: %s",
 			          b->id, cc->name, err);
+		else if (cc->has_object_storage && cc->object_storage)
+			log_info("backup %s: %s is in object storage with no "
+			         "local file on %s: skipped",
+			         b->id, cc->name, bn->node->name);
 		else
 			log_info("backup %s: %s is absent on %s: skipped",
 			         b->id, cc->name, bn->node->name);

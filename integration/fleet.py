@@ -1337,6 +1337,7 @@ class Fleet(FixtureEnv):
         ]
         if "rails" in roles:
             lines.append("  url: %s" % yq(self.http_url(name)))
+            lines.append("  rails_config: %s" % yq(p["rails_config"]))
         lines += [
             "  api_token_file: %s" % yq(p["api_token_file"]),
             "  os_release: /etc/os-release",

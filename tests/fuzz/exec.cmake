@@ -6,3 +6,4 @@ ls_fuzzer(fuzz_archive_list agent_backup_files)
 # Four files written and a repository read per input: ~150 inputs/s.
 set(LS_FUZZ_RUNS_fuzz_refsnap 3000)
 ls_fuzzer(fuzz_refsnap agent_backup_repos agent_cfg)
+ls_fuzzer(fuzz_objstore agent_backup_objstore)
