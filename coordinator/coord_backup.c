@@ -18,11 +18,6 @@
 #include "ls_log.h"
 #include "ls_util.h"
 
-static const char *const file_components[] = {
-    "uploads",         "builds",   "artifacts", "pages",           "lfs",
-    "terraform_state", "registry", "packages",  "ci_secure_files",
-};
-
 const char *coord_backup_phase_name(enum bk_phase p)
 {
 	static const char *names[] = {"preflight", "freeze", "cut",     "thaw",
@@ -41,30 +36,6 @@ int coord_backup_store(const struct coord *c, char *out, size_t len)
 	if (s[0] != '/')
 		return LS_EINVAL;
 	return ls_fmt(out, len, "%s", s);
-}
-
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t i;
-
-	for (i = 0; i < n->nroles; i++)
-		if (strcmp(n->roles[i], role) == 0)
-			return 1;
-	return 0;
-}
-
-static int skipped(const struct coord_backup *b, const char *name)
-{
-	const char *p = b->skipped;
-	size_t l = strlen(name);
-
-	while ((p = strstr(p, name)) != NULL) {
-		if ((p == b->skipped || p[-1] == ',') &&
-		    (p[l] == '\0' || p[l] == ','))
-			return 1;
-		p += l;
-	}
-	return 0;
 }
 
 static void bk_free(struct coord_backup *b)
@@ -420,56 +391,6 @@ static void build_copy(struct coord_backup *b, struct bk_node *bn,
 	op->backup_copy = cp;
 }
 
-/*
- * A file component whose directory does not exist on the rails node, or
- * that is in object storage with no file left on local disk, has no
- * archive: it is listed as skipped, so GitLab's restore does not look for
- * its archive.
- */
-static void skip_absent(struct coord_backup *b, const struct bk_node *bn)
-{
-	char csv[sizeof(b->skipped) + 64], err[128];
-	size_t k;
-
-	/* The node's gitlab.yml did not parse: nothing was left out. */
-	if (bn->cut->n_components > 0 &&
-	    bn->cut->components[0]->object_storage_error != NULL)
-		log_warnx("backup %s: %s: %.900s; object storage unknown: "
-		          "every file component is archived",
-		          b->id, bn->node->name,
-		          bn->cut->components[0]->object_storage_error);
-
-	for (k = 0; k < bn->cut->n_components; k++) {
-		const Ls__ComponentCut *cc = bn->cut->components[k];
-
-		/* In object storage yet with local files (a migration not
-		 * finished): archived as GitLab's backup does, and said. */
-		if (cc->present && cc->has_object_storage &&
-		    cc->object_storage && cc->files > 0)
-			log_warnx(
-			    "backup %s: %s is in object storage on %s, yet "
-			    "%.500s still holds %llu file(s): archived",
-			    b->id, cc->name, bn->node->name,
-			    cc->dir ? cc->dir : "its directory",
-			    (unsigned long long)cc->files);
-		if (cc->present || skipped(b, cc->name))
-			continue;
-		if (ls_fmt(csv, sizeof(csv), "%s%s%s", b->skipped,
-		           b->skipped[0] ? "," : "", cc->name) < 0 ||
-		    backup_skip_normalize(csv, b->skipped, sizeof(b->skipped),
-		                          err, sizeof(err)) < 0)
-			log_warnx("backup %s: cannot list %s as skipped: %s",
-			          b->id, cc->name, err);
-		else if (cc->has_object_storage && cc->object_storage)
-			log_info("backup %s: %s is in object storage with no "
-			         "local file on %s: skipped",
-			         b->id, cc->name, bn->node->name);
-		else
-			log_info("backup %s: %s is absent on %s: skipped",
-			         b->id, cc->name, bn->node->name);
-	}
-}
-
 static void cut_done(struct coord *c, struct coord_waiter *w)
 {
 	struct coord_backup *b = w->arg;
@@ -501,7 +422,7 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 			              "cut on %s: no Redis snapshot (is its "
 			              "agent older than backup_redis?)",
 			              bn->node->name);
-		skip_absent(b, bn);
+		coord_bk_skip_absent(b, bn);
 	}
 	coord_waiter_free(w);
 	log_info("backup %s: cut on %zu node(s) %lld ms after the freeze began",
@@ -634,103 +555,6 @@ void coord_bk_cut(struct coord *c, struct coord_backup *b)
 	}
 }
 
-static int has_data(const struct bk_node *bn)
-{
-	return bn->database || bn->repositories || bn->ncomponents > 0 ||
-	       bn->redis;
-}
-
-/* Picks what each node backs up; every node is preflighted. */
-static int plan_nodes(struct coord *c, struct coord_backup *b, char *err,
-                      size_t errlen)
-{
-	int64_t now_ms = coord_now_us() / 1000;
-	int have_db = 0, have_rails = 0;
-	size_t i, k;
-
-	b->nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*b->nodes));
-	if (b->nodes == NULL)
-		return LS_ENOMEM;
-	for (i = 0; i < c->nnodes; i++) {
-		struct coord_node *n = c->nodes[i];
-		struct bk_node *bn;
-
-		if (!n->enrolled || n->removed)
-			continue;
-		if (!coord_node_connected(c, n, now_ms)) {
-			snprintf(err, errlen,
-			         "node %s is not connected: every node must "
-			         "take part in the cut",
-			         n->name);
-			return LS_ESTATE;
-		}
-		bn = &b->nodes[b->nnodes++];
-		bn->node = n;
-		bn->phase = "waiting";
-		if (has_role(n, "postgresql") && !have_db &&
-		    !skipped(b, "db")) {
-			bn->database = 1;
-			have_db = 1;
-		}
-		if (has_role(n, "gitaly") && !skipped(b, "repositories"))
-			bn->repositories = 1;
-		if (has_role(n, "redis") && c->cfg->backup_redis)
-			bn->redis = 1;
-		if (has_role(n, "rails") && !have_rails) {
-			have_rails = 1;
-			bn->freezer = 1;
-			for (k = 0; k < sizeof(file_components) /
-			                    sizeof(file_components[0]);
-			     k++)
-				if (!skipped(b, file_components[k]))
-					bn->components[bn->ncomponents++] =
-					    file_components[k];
-		}
-	}
-	for (i = 0; i < b->nnodes; i++)
-		if (has_data(&b->nodes[i]))
-			return 0;
-	snprintf(err, errlen,
-	         "nothing to back up: no connected node has the postgresql, "
-	         "gitaly or rails role (or all were skipped)");
-	return LS_ESTATE;
-}
-
-/* Every node must run the same GitLab: GitLab restores only onto its own
- * exact version. */
-static int fleet_version(struct coord *c, struct coord_backup *b, char *err,
-                         size_t errlen)
-{
-	const char *v = NULL, *ed = NULL, *first = NULL;
-	size_t i;
-
-	for (i = 0; i < b->nnodes; i++) {
-		const Ls__NodeFacts *f = b->nodes[i].node->facts;
-		if (f == NULL || f->gitlab_version == NULL) {
-			snprintf(err, errlen,
-			         "node %s has not reported its GitLab version",
-			         b->nodes[i].node->name);
-			return LS_ESTATE;
-		}
-		if (v == NULL) {
-			v = f->gitlab_version;
-			ed = f->gitlab_edition;
-			first = b->nodes[i].node->name;
-		} else if (strcmp(v, f->gitlab_version) != 0) {
-			snprintf(err, errlen,
-			         "GitLab versions differ: %s runs %s, %s runs "
-			         "%s",
-			         first, v, b->nodes[i].node->name,
-			         f->gitlab_version);
-			return LS_ESTATE;
-		}
-	}
-	if (ls_fmt(b->version, sizeof(b->version), "%s%s", v,
-	           ed && strcmp(ed, "ee") == 0 ? "-ee" : "") < 0)
-		return LS_EINVAL;
-	return 0;
-}
-
 int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
                        char *id, size_t idlen, char *err, size_t errlen)
 {
@@ -755,8 +579,8 @@ int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
 		rv = LS_EINVAL;
 		goto fail;
 	}
-	if ((rv = plan_nodes(c, b, err, errlen)) < 0 ||
-	    (rv = fleet_version(c, b, err, errlen)) < 0)
+	if ((rv = coord_bk_plan_nodes(c, b, err, errlen)) < 0 ||
+	    (rv = coord_bk_fleet_version(c, b, err, errlen)) < 0)
 		goto fail;
 	b->created_at = ls_now();
 	if ((rv = backup_id_make(b->created_at, b->version, b->id,

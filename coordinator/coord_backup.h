@@ -89,6 +89,19 @@ void coord_bk_record(struct coord *c, struct coord_backup *b,
 void coord_bk_cut(struct coord *c, struct coord_backup *b);
 void coord_bk_copy(struct coord *c, struct coord_backup *b);
 void coord_bk_release(struct coord *c, struct coord_backup *b);
+/* coord_backup_plan.c */
+/* Whether name is in b's skip list. */
+int coord_bk_skipped(const struct coord_backup *b, const char *name);
+/* Picks what each connected node backs up; every node is preflighted. */
+int coord_bk_plan_nodes(struct coord *c, struct coord_backup *b, char *err,
+                        size_t errlen);
+/* Every node must run the same GitLab: GitLab restores only onto its own
+ * exact version. Sets b->version. */
+int coord_bk_fleet_version(struct coord *c, struct coord_backup *b, char *err,
+                           size_t errlen);
+/* Adds bn's components that have no archive (absent, or in object
+ * storage) to b->skipped. */
+void coord_bk_skip_absent(struct coord_backup *b, const struct bk_node *bn);
 /* coord_backup_freeze.c */
 void coord_bk_freeze(struct coord *c, struct coord_backup *b);
 void coord_bk_thaw_then_copy(struct coord *c, struct coord_backup *b);
