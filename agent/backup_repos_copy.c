@@ -331,8 +331,8 @@ static int index_all(struct backup_repos_copy_ctx *c, const char *workdir)
 			goto out;
 		}
 		memcpy(c->files[i].snap_root, path, strlen(path) - ls);
-		strcpy(c->files[i].snap_root + strlen(path) - ls,
-		       BACKUP_REPOS_SNAP_SUFFIX);
+		ls_strlcpy(c->files[i].snap_root + strlen(path) - ls,
+		           BACKUP_REPOS_SNAP_SUFFIX, ls + 8);
 		c->nfiles++;
 		if ((rv = index_file(c, storage, &c->files[i])) < 0)
 			goto out;

@@ -778,10 +778,19 @@ static int bench_cut(const char *nstr)
 	struct agent_config cfg;
 	struct backup_repos_cut cut;
 	char sdir[LS_PATH_MAX], work[LS_PATH_MAX], tdir[LS_PATH_MAX];
-	char cmd[4 * LS_PATH_MAX], err[1024];
-	long n = atol(nstr);
+	char cmd[4 * LS_PATH_MAX], err[1024], src[LS_PATH_MAX];
+	char dst[LS_PATH_MAX];
+	const char *cp[] = {"/bin/cp", "-a", src, dst, NULL};
+	struct ls_exec_opts eo;
+	struct ls_exec_result er;
+	long long n = 0, k;
 	int64_t t0, best = -1, sum = 0;
 	int i, runs = 3;
+
+	if (ls_parse_int(nstr, 1, 1000000, &n) < 0) {
+		fprintf(stderr, "LS_BENCH_CUT_REPOS: not a count: %s\n", nstr);
+		return 2;
+	}
 
 	snprintf(sdir, sizeof(sdir), "%s/bench", base);
 	if (getenv("LS_BENCH_CUT_WORK") != NULL)
@@ -792,11 +801,24 @@ static int bench_cut(const char *nstr)
 	CHECK_EQ_INT(ls_mkdirs(work, 0700), 0);
 	CHECK_EQ_INT(ls_mkdirs(sdir, 0755), 0);
 	make_repo(tdir, "tmpl.git", 'n', "sha1");
-	snprintf(cmd, sizeof(cmd),
-	         "cd %s && for i in $(seq 1 %ld); do d=@hashed/$((i %% 256)); "
-	         "mkdir -p $d; cp -a %s/tmpl.git $d/r$i.git; done",
-	         sdir, n, tdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	/* n copies of one repository, spread as @hashed/<k % 256>/r<k>.git. */
+	CHECK_EQ_INT(ls_fmt(src, sizeof(src), "%s/tmpl.git", tdir), 0);
+	memset(&eo, 0, sizeof(eo));
+	eo.argv = cp;
+	eo.timeout_ms = 60000;
+	for (k = 1; k <= n; k++) {
+		CHECK_EQ_INT(
+		    ls_fmt(dst, sizeof(dst), "%s/@hashed/%lld", sdir, k % 256),
+		    0);
+		CHECK_EQ_INT(ls_mkdirs(dst, 0755), 0);
+		CHECK_EQ_INT(ls_fmt(dst, sizeof(dst),
+		                    "%s/@hashed/%lld/r%lld.git", sdir, k % 256,
+		                    k),
+		             0);
+		CHECK_EQ_INT(ls_exec_run(&eo, &er), 0);
+		CHECK(er.exited && er.status == 0);
+		ls_exec_result_free(&er);
+	}
 	st.path = sdir;
 	init_cfg(&cfg, &st, 1);
 	cfg.backup.jobs = 0; /* cores */
