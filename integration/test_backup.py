@@ -14,9 +14,7 @@ the GitLab node fixture):
 
     python3 integration/test_backup.py --build BUILD_DIR [TestCase.test_name]
 """
-import argparse
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -31,6 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
+import testlib  # noqa: E402
 from fleet import Fleet  # noqa: E402
 
 BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
@@ -51,12 +50,7 @@ def live_refs(gitdir):
     return sorted(out.splitlines())
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256 = testlib.sha256
 
 
 def tar_names(path):
@@ -80,13 +74,7 @@ def tree_names(root):
 
 class BackupTest(unittest.TestCase):
     def create(self, f, *args, timeout=600):
-        p = f.cli("backup", "create", "--json", *args, timeout=timeout)
-        try:
-            out = json.loads(p.stdout)
-        except ValueError:
-            raise AssertionError("backup create printed no JSON (exit %d):\n%s%s\n%s" % (
-                p.returncode, p.stdout, p.stderr, f.coordinator_log()[-4000:]))
-        return p.returncode, out
+        return testlib.create_backup(f, *args, timeout=timeout)
 
     def test_backup_gitlab_layout(self):
         with Fleet(BUILD, projects=60) as f:
@@ -226,9 +214,7 @@ class BackupTest(unittest.TestCase):
 
     @staticmethod
     def maintenance_on(f):
-        status, body = f.http("rails-1", "GET", "/api/v4/application/settings")
-        assert status == 200, (status, body)
-        return body["maintenance_mode"]
+        return testlib.maintenance_on(f)
 
     def test_freeze_and_thaw(self):
         with Fleet(BUILD) as f:
@@ -527,13 +513,13 @@ class BackupTest(unittest.TestCase):
             self.assertNotIn("complete", [b["state"] for b in f.cli_json("backup", "list")])
 
 
-def main():
+def set_build(path):
     global BUILD
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=BUILD)
-    args, rest = ap.parse_known_args()
-    BUILD = os.path.abspath(args.build)
-    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, verbosity=2)
+    BUILD = path
+
+
+def main():
+    testlib.run_main(__doc__, set_build)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@
 
     python3 integration/test_backup_components.py --build BUILD_DIR [ComponentsTest.test_name]
 """
-import argparse
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -29,18 +27,14 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
+import testlib  # noqa: E402
 from fleet import Fleet  # noqa: E402
 
 BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
 REDIS_CHECK_RDB = "/usr/bin/redis-check-rdb"
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256 = testlib.sha256
 
 
 def redis_info(f, field):
@@ -53,13 +47,7 @@ def redis_info(f, field):
 
 class ComponentsTest(unittest.TestCase):
     def create(self, f, *args, timeout=600):
-        p = f.cli("backup", "create", "--json", *args, timeout=timeout)
-        try:
-            out = json.loads(p.stdout)
-        except ValueError:
-            raise AssertionError("backup create printed no JSON (exit %d):\n%s%s\n%s" % (
-                p.returncode, p.stdout, p.stderr, f.coordinator_log()[-4000:]))
-        return p.returncode, out
+        return testlib.create_backup(f, *args, timeout=timeout)
 
     @staticmethod
     def manifest(dest):
@@ -273,13 +261,13 @@ class ComponentsTest(unittest.TestCase):
             self.assertEqual(redis_info(f, "rdb_last_bgsave_time_sec"), "-1")
 
 
-def main():
+def set_build(path):
     global BUILD
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=BUILD)
-    args, rest = ap.parse_known_args()
-    BUILD = os.path.abspath(args.build)
-    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, verbosity=2)
+    BUILD = path
+
+
+def main():
+    testlib.run_main(__doc__, set_build)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ behind:
 The store-full case mounts a tmpfs, so it needs root; a mount that fails
 fails the test with mount's reason.
 """
-import argparse
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
+import testlib  # noqa: E402
 from fleet import Fleet, FleetError  # noqa: E402
 
 BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
@@ -160,19 +160,11 @@ def unmount_stale_stores():
 
 class BackupFaultTest(unittest.TestCase):
     def create(self, f, *args, timeout=600):
-        p = f.cli("backup", "create", "--json", *args, timeout=timeout)
-        try:
-            out = json.loads(p.stdout)
-        except ValueError:
-            raise AssertionError("backup create printed no JSON (exit %d):\n%s%s\n%s" % (
-                p.returncode, p.stdout, p.stderr, f.coordinator_log()[-4000:]))
-        return p.returncode, out
+        return testlib.create_backup(f, *args, timeout=timeout)
 
     @staticmethod
     def maintenance_on(f):
-        status, body = f.http("rails-1", "GET", "/api/v4/application/settings")
-        assert status == 200, (status, body)
-        return body["maintenance_mode"]
+        return testlib.maintenance_on(f)
 
     def assert_staging_clean(self, f):
         for name, _ in fleet.DEFAULT_NODES:
@@ -387,13 +379,13 @@ class BackupFaultTest(unittest.TestCase):
         self.assertIs(f.cli_json("backup", "verify", out["id"])["ok"], True)
 
 
-def main():
+def set_build(path):
     global BUILD
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=BUILD)
-    args, rest = ap.parse_known_args()
-    BUILD = os.path.abspath(args.build)
-    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, verbosity=2)
+    BUILD = path
+
+
+def main():
+    testlib.run_main(__doc__, set_build)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ components GitLab keeps in object storage.
 
     python3 integration/test_backup_objstore.py --build BUILD_DIR [ObjstoreTest.test_name]
 """
-import argparse
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixture"))
 from fleet import Fleet  # noqa: E402
+import testlib  # noqa: E402
 import gitlab_node  # noqa: E402
 
 BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
@@ -60,13 +60,8 @@ def empty_dir(path):
 
 class ObjstoreTest(unittest.TestCase):
     def create(self, f, *args, timeout=600):
-        p = f.cli("backup", "create", "--json", *args, timeout=timeout)
-        try:
-            out = json.loads(p.stdout)
-        except ValueError:
-            raise AssertionError("backup create printed no JSON (exit %d):\n%s%s\n%s" % (
-                p.returncode, p.stdout, p.stderr, f.coordinator_log()[-4000:]))
-        self.assertEqual(p.returncode, 0, json.dumps(out, indent=1))
+        rc, out = testlib.create_backup(f, *args, timeout=timeout)
+        self.assertEqual(rc, 0, json.dumps(out, indent=1))
         self.assertEqual(out["state"], "complete", out)
         return out["id"], out["path"]
 
@@ -179,13 +174,13 @@ class ObjstoreTest(unittest.TestCase):
             self.assertIn(int(m.group(1)), (nlines, nlines + 1), m.group(0))
 
 
-def main():
+def set_build(path):
     global BUILD
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=BUILD)
-    args, rest = ap.parse_known_args()
-    BUILD = os.path.abspath(args.build)
-    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, verbosity=2)
+    BUILD = path
+
+
+def main():
+    testlib.run_main(__doc__, set_build)
 
 
 if __name__ == "__main__":
