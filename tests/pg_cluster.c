@@ -1,27 +1,10 @@
 #include "pg_cluster.h"
+#include "testutil.h"
 /* A quote and a backslash: the password must survive conninfo quoting. */
 
 struct tpg T;
 
 /* ---- the cluster ---- */
-
-int tpg_free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 /*
  * The watchdog reads process group ids from the pipe; 0 means "all
@@ -186,7 +169,7 @@ int tpg_start(void)
 	}
 	ls_exec_result_free(&res);
 
-	if ((T.port = tpg_free_port()) <= 0 ||
+	if ((T.port = tu_free_port()) <= 0 ||
 	    ls_fmt(port, sizeof(port), "%d", T.port) < 0)
 		return -1;
 	if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <

@@ -51,7 +51,6 @@ struct tpg {
 
 extern struct tpg T;
 
-int tpg_free_port(void);
 void __attribute__((noreturn)) tpg_watchdog(int fd, const char *dir);
 int tpg_watchdog_start(void);
 void tpg_watchdog_tell(int v);

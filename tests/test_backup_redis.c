@@ -48,24 +48,6 @@ struct tredis {
 static char top[64] = "/tmp/ls-redis-XXXXXX";
 static struct tredis *live[4];
 
-static int free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 static void nap_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -129,7 +111,7 @@ static int tr_start(struct tredis *r, const char *name, const char *password)
 	    ls_fmt(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir) < 0 ||
 	    ls_fmt(log, sizeof(log), "%s/redis.log", r->dir) < 0)
 		return -1;
-	r->port = free_port();
+	r->port = tu_free_port();
 	snprintf(port, sizeof(port), "%d", r->port);
 	argv[n++] = LS_REDIS_SERVER;
 	argv[n++] = "--port";
@@ -647,7 +629,7 @@ static void test_unreachable(void)
 	struct agent_config cfg;
 	struct backup_redis_cut out;
 	char snap[LS_PATH_MAX], want[64], sock[LS_PATH_MAX], err[1024];
-	int port = free_port();
+	int port = tu_free_port();
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.redis.socket = (char *)"";

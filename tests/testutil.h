@@ -2,9 +2,13 @@
 #ifndef LS_TESTUTIL_H
 #define LS_TESTUTIL_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static int tu_failures;
 static int tu_checks;
@@ -56,6 +60,26 @@ static int tu_checks;
 	} while (0)
 
 /* Prints the closing line ctest users read, and the exit status. */
+/* A loopback TCP port free right now, for a server a test starts; -1 if
+ * none could be had. */
+static inline int tu_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
 static inline int tu_done(void)
 {
 	printf("%d passed, %d failed\n", tu_checks - tu_failures, tu_failures);
