@@ -119,7 +119,7 @@ static int scratch_make(struct scratch *o, const struct backup_repos_snap *s)
 	             s->reftable ? "\trefstorage = reftable\n" : "");
 	if ((rv = put_file(o, "config", text)) < 0)
 		goto out;
-	/* reftable keeps HEAD in its tables; the file is git's stub. */
+	/* reftable keeps HEAD in its tables; the HEAD file is a placeholder. */
 	if (s->head[0] != '\0')
 		(void)ls_fmt(text, SCRATCH_TEXT_MAX, "ref: %s\n", s->head);
 	else if (s->headoid[0] != '\0')

@@ -612,8 +612,8 @@ int backup_repos_snapshot(const struct agent_config *cfg, const char *repo,
 	    S_ISDIR(sb.st_mode))
 		s->reftable = 1;
 	if (s->reftable) {
-		/* HEAD and refs/ of the repository are stubs; the copy asks
-		 * git for HEAD and the refs, from the linked tables. */
+		/* HEAD and refs/ of the repository are placeholders; the copy
+		 * asks git for HEAD and the refs, from the linked tables. */
 		if (mkdir(dst, 0700) < 0 ||
 		    (ddir = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		                          O_CLOEXEC)) < 0 ||
