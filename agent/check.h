@@ -49,10 +49,21 @@ void check_human_bytes(uint64_t bytes, char *buf, size_t size);
 /* The first non-blank line of text, sanitized and capped, into buf. */
 void check_first_line(const char *text, size_t len, char *buf, size_t size);
 
+enum check_scope {
+	CHECK_SCOPE_ALL,
+	/* A backup's preflight: what would make the backup fail or be
+	 * wrong. A repository's integrity is the copy's to find (it names
+	 * the repository), and fsck of a large one would hold the backup
+	 * for minutes; background migrations and replication lag do not
+	 * bear on a dump taken from the primary. */
+	CHECK_SCOPE_BACKUP,
+};
+
 /* Runs the checks every node gets plus those of each known role (unknown
  * roles add nothing). Roles: postgresql, redis, gitaly, rails. */
 void check_run_all(const struct agent_config *cfg, const char *const *roles,
-                   size_t nroles, struct check_report *r);
+                   size_t nroles, enum check_scope scope,
+                   struct check_report *r);
 /* 1 when the role has checks of its own. */
 int check_role_known(const char *role);
 
@@ -73,8 +84,14 @@ void check_gitlab_version(const struct agent_config *cfg,
 void check_staging_space(const struct agent_config *cfg,
                          struct check_report *r);
 void check_postgresql(const struct agent_config *cfg, struct check_report *r);
+/* Connections only (CHECK_SCOPE_BACKUP). */
+void check_postgresql_connect(const struct agent_config *cfg,
+                              struct check_report *r);
 void check_redis(const struct agent_config *cfg, struct check_report *r);
 void check_gitaly(const struct agent_config *cfg, struct check_report *r);
+/* The storage directories only (CHECK_SCOPE_BACKUP). */
+void check_gitaly_storages(const struct agent_config *cfg,
+                           struct check_report *r);
 void check_rails(const struct agent_config *cfg, struct check_report *r);
 
 #endif

@@ -208,7 +208,8 @@ out:
 	free(s.picked);
 }
 
-void check_gitaly(const struct agent_config *cfg, struct check_report *r)
+void check_gitaly_storages(const struct agent_config *cfg,
+                           struct check_report *r)
 {
 	const struct agent_gitaly_storage *sts = cfg->gitaly.storages.items;
 	char name[CHECK_NAME_MAX];
@@ -226,5 +227,10 @@ void check_gitaly(const struct agent_config *cfg, struct check_report *r)
 		else
 			check_add(r, name, CHECK_ST_PASS, "%s", sts[i].path);
 	}
+}
+
+void check_gitaly(const struct agent_config *cfg, struct check_report *r)
+{
+	check_gitaly_storages(cfg, r);
 	check_fsck(cfg, r);
 }

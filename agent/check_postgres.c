@@ -126,9 +126,11 @@ static int in_recovery(PGconn *c)
 	return rv;
 }
 
-static void check_ci(const struct agent_config *cfg, struct check_report *r)
+static void check_ci(const struct agent_config *cfg, int full,
+                     struct check_report *r)
 {
-	const char *name = "postgresql:ci:batched-background-migrations";
+	const char *name = full ? "postgresql:ci:batched-background-migrations"
+	                        : "postgresql:ci:connect";
 	PGconn *c = pg_connect(cfg->postgresql.ci_conninfo);
 	char err[200];
 
@@ -136,13 +138,15 @@ static void check_ci(const struct agent_config *cfg, struct check_report *r)
 		pg_error_line(c, err, sizeof(err));
 		check_add(r, name, CHECK_ST_FAIL,
 		          "cannot connect to the CI database: %s", err);
-	} else {
+	} else if (full) {
 		check_bbm(c, name, r);
+	} else {
+		check_add(r, name, CHECK_ST_PASS, "connected to %s", PQdb(c));
 	}
 	PQfinish(c);
 }
 
-static void check_main(const struct agent_config *cfg, PGconn *c,
+static void check_main(const struct agent_config *cfg, PGconn *c, int full,
                        struct check_report *r)
 {
 	const char *ver = PQparameterStatus(c, "server_version");
@@ -160,6 +164,8 @@ static void check_main(const struct agent_config *cfg, PGconn *c,
 		          ver ? ver : "(unknown version)",
 		          rec ? "replica" : "primary");
 	}
+	if (!full)
+		return;
 	check_bbm(c, "postgresql:batched-background-migrations", r);
 	if (rec >= 0)
 		check_lag(cfg, c, rec, r);
@@ -168,23 +174,37 @@ static void check_main(const struct agent_config *cfg, PGconn *c,
 		          "not checked: recovery state unknown");
 }
 
-void check_postgresql(const struct agent_config *cfg, struct check_report *r)
+static void pg_checks(const struct agent_config *cfg, int full,
+                      struct check_report *r)
 {
 	PGconn *c = pg_connect(cfg->postgresql.conninfo);
 	char err[200];
 
 	if (c != NULL && PQstatus(c) == CONNECTION_OK) {
-		check_main(cfg, c, r);
+		check_main(cfg, c, full, r);
 	} else {
 		pg_error_line(c, err, sizeof(err));
 		check_add(r, "postgresql:connect", CHECK_ST_FAIL, "%s", err);
-		check_add(r, "postgresql:batched-background-migrations",
-		          CHECK_ST_WARN, "not checked: no connection");
-		check_add(r, "postgresql:replication-lag", CHECK_ST_WARN,
-		          "not checked: no connection");
+		if (full) {
+			check_add(r, "postgresql:batched-background-migrations",
+			          CHECK_ST_WARN, "not checked: no connection");
+			check_add(r, "postgresql:replication-lag",
+			          CHECK_ST_WARN, "not checked: no connection");
+		}
 	}
 	PQfinish(c);
 	if (cfg->postgresql.ci_conninfo != NULL &&
 	    cfg->postgresql.ci_conninfo[0] != '\0')
-		check_ci(cfg, r);
+		check_ci(cfg, full, r);
+}
+
+void check_postgresql(const struct agent_config *cfg, struct check_report *r)
+{
+	pg_checks(cfg, 1, r);
+}
+
+void check_postgresql_connect(const struct agent_config *cfg,
+                              struct check_report *r)
+{
+	pg_checks(cfg, 0, r);
 }

@@ -3,14 +3,17 @@
 #include "agent_config.h"
 #include "check.h"
 
+typedef void (*check_fn)(const struct agent_config *, struct check_report *);
+
 static const struct {
 	const char *role;
-	void (*run)(const struct agent_config *, struct check_report *);
+	check_fn run;
+	check_fn backup; /* CHECK_SCOPE_BACKUP's part */
 } role_checks[] = {
-    {"postgresql", check_postgresql},
-    {"redis", check_redis},
-    {"gitaly", check_gitaly},
-    {"rails", check_rails},
+    {"postgresql", check_postgresql, check_postgresql_connect},
+    {"redis", check_redis, check_redis},
+    {"gitaly", check_gitaly, check_gitaly_storages},
+    {"rails", check_rails, check_rails},
 };
 
 #define NROLES (sizeof(role_checks) / sizeof(role_checks[0]))
@@ -26,7 +29,8 @@ int check_role_known(const char *role)
 }
 
 void check_run_all(const struct agent_config *cfg, const char *const *roles,
-                   size_t nroles, struct check_report *r)
+                   size_t nroles, enum check_scope scope,
+                   struct check_report *r)
 {
 	size_t i, j;
 
@@ -40,6 +44,8 @@ void check_run_all(const struct agent_config *cfg, const char *const *roles,
 			    strcmp(roles[j], role_checks[i].role) == 0)
 				break;
 		if (j < nroles)
-			role_checks[i].run(cfg, r);
+			(scope == CHECK_SCOPE_BACKUP
+			     ? role_checks[i].backup
+			     : role_checks[i].run)(cfg, r);
 	}
 }

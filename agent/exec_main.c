@@ -16,8 +16,8 @@
 #include "agent_config.h"
 #include "check.h"
 #include "exec_backup.h"
-#include "exec_maint.h"
 #include "exec_facts.h"
+#include "exec_maint.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -174,6 +174,7 @@ static int cmd_op(const struct agent_config *cfg)
 	Ls__MaintenanceResult mres = LS__MAINTENANCE_RESULT__INIT;
 	Ls__Operation *op = NULL;
 	struct check_report report = {0};
+	enum check_scope scope;
 	struct pb_report pb = {0};
 	struct agent_facts *facts = NULL;
 	char errtext[256] = "";
@@ -203,8 +204,11 @@ static int cmd_op(const struct agent_config *cfg)
 			rv = LS_ENOMEM;
 			break;
 		}
+		scope = op->run_checks->has_backup && op->run_checks->backup
+		            ? CHECK_SCOPE_BACKUP
+		            : CHECK_SCOPE_ALL;
 		check_run_all(cfg, (const char *const *)op->run_checks->roles,
-		              op->run_checks->n_roles, &report);
+		              op->run_checks->n_roles, scope, &report);
 		agent_facts_collect(cfg, facts);
 		if (report.oom || pb_report_init(&pb, &report) < 0) {
 			rv = LS_ENOMEM;
@@ -370,7 +374,7 @@ static int cmd_check(const struct agent_config *cfg, const struct check_args *a)
 		if (!check_role_known(a->roles[i]))
 			fprintf(stderr, "%s: note: no checks for role '%s'\n",
 			        PROG, a->roles[i]);
-	check_run_all(cfg, a->roles, a->nroles, &r);
+	check_run_all(cfg, a->roles, a->nroles, CHECK_SCOPE_ALL, &r);
 	if (a->json) {
 		if (print_json(&r) < 0) {
 			fprintf(stderr, "%s: cannot encode JSON\n", PROG);
@@ -451,8 +455,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "backup-session") == 0) {
 		/* Started by lockstep-agent only: frames on stdin/stdout. */
 		if (i + 1 != argc)
-			return usage_error(usage_main,
-			                   "backup-session needs BACKUP_ID", NULL);
+			return usage_error(
+			    usage_main, "backup-session needs BACKUP_ID", NULL);
 		backup_id = argv[i];
 	} else {
 		return usage_error(usage_main, "unknown command", cmd);

@@ -203,6 +203,7 @@ int coord_bk_fan_out(struct coord *c, struct coord_backup *b, int64_t timeout,
 				roles[r] = bn->node->roles[r];
 			scratch.checks.n_roles = bn->node->nroles;
 			scratch.checks.roles = roles;
+			scratch.checks.has_backup = scratch.checks.backup = 1;
 			op.kind_case = LS__OPERATION__KIND_RUN_CHECKS;
 			op.run_checks = &scratch.checks;
 		} else {
@@ -237,6 +238,26 @@ const Ls__OpResult *coord_bk_result_of(const struct coord_waiter *w, size_t i,
 	return r;
 }
 
+/* Ends b once nothing runs for it any more: a failed backup's files are
+ * removed, the catalog gets its final state. */
+static void bk_finish(struct coord *c, struct coord_backup *b)
+{
+	if (b->sealing || b->releasing)
+		return;
+	if (b->failed && b->dest[0] != '\0') {
+		int rv = ls_rmtree(b->dest);
+		if (rv < 0)
+			log_warnx("backup %s: cannot remove %s: %s", b->id,
+			          b->dest, ls_strerror(rv));
+	}
+	b->phase = BK_DONE;
+	coord_bk_record(c, b, coord_catalog_update);
+	log_info("backup %s %s%s", b->id, b->failed ? "failed: " : "complete",
+	         b->failed ? b->reason : "");
+	c->backup = NULL;
+	bk_free(b);
+}
+
 static void release_done(struct coord *c, struct coord_waiter *w)
 {
 	struct coord_backup *b = w->arg;
@@ -246,18 +267,12 @@ static void release_done(struct coord *c, struct coord_waiter *w)
 		if (w->results[i] != NULL && w->results[i]->status == 0)
 			b->nodes[i].phase = b->failed ? "failed" : "released";
 	coord_waiter_free(w);
-	if (b->failed && b->dest[0] != '\0') {
-		int rv = ls_rmtree(b->dest);
-		if (rv < 0)
-			log_warnx("backup %s: cannot remove %s: %s", b->id,
-			          b->dest, ls_strerror(rv));
-	}
-	b->phase = BK_DONE;
-	coord_bk_record(c, b, coord_catalog_update);
-	log_info("backup %s %s%s%s", b->id, b->failed ? "failed: " : "complete",
-	         b->failed ? b->reason : "", "");
-	c->backup = NULL;
-	bk_free(b);
+	if (b->phase == BK_SEAL)
+		log_info(
+		    "backup %s: release took %lld ms (beside the seal)", b->id,
+		    (long long)(coord_now_us() - b->release_start_us) / 1000);
+	b->releasing = 0;
+	bk_finish(c, b);
 }
 
 static void build_release(struct coord_backup *b, struct bk_node *bn,
@@ -276,6 +291,21 @@ static int was_cut(const struct bk_node *bn)
 	return bn->cut != NULL || strcmp(bn->phase, "waiting") != 0;
 }
 
+/* Ends every node's session. The nodes are done with their cut once their
+ * copy is: a seal runs beside it. b may be freed on return (the fan-out
+ * can finish at once). */
+static void bk_release_nodes(struct coord *c, struct coord_backup *b)
+{
+	b->release_start_us = coord_now_us();
+	b->releasing = 1;
+	if (coord_bk_fan_out(c, b, 60000, release_done, build_release,
+	                     was_cut) < 0) {
+		coord_bk_fail(c, b, "release: out of memory");
+		b->releasing = 0;
+		bk_finish(c, b);
+	}
+}
+
 void coord_bk_release(struct coord *c, struct coord_backup *b)
 {
 	if (b->frozen && !b->thawed && !b->was_on) {
@@ -285,12 +315,7 @@ void coord_bk_release(struct coord *c, struct coord_backup *b)
 	}
 	b->phase = BK_RELEASE;
 	coord_bk_record(c, b, coord_catalog_update);
-	if (coord_bk_fan_out(c, b, 60000, release_done, build_release,
-	                     was_cut) < 0) {
-		b->phase = BK_DONE;
-		c->backup = NULL;
-		bk_free(b);
-	}
+	bk_release_nodes(c, b);
 }
 
 struct seal_job {
@@ -316,16 +341,42 @@ static void *seal_thread(void *arg)
 	b->nartifacts = count;
 	if (rv < 0)
 		coord_bk_fail(c, b, "seal: %s", err);
-	coord_bk_release(c, b);
+	b->sealing = 0;
+	bk_finish(c, b);
 	pthread_mutex_unlock(&c->mtx);
 	return NULL;
+}
+
+/* The seal off the network threads, the nodes' release beside it. */
+static void bk_seal(struct coord *c, struct coord_backup *b)
+{
+	struct seal_job *j;
+	pthread_t th;
+
+	b->phase = BK_SEAL;
+	coord_bk_record(c, b, coord_catalog_update);
+	if ((j = malloc(sizeof(*j))) == NULL) {
+		coord_bk_fail(c, b, "out of memory");
+		coord_bk_release(c, b);
+		return;
+	}
+	j->c = c;
+	j->b = b;
+	b->sealing = 1;
+	if (pthread_create(&th, NULL, seal_thread, j) != 0) {
+		free(j);
+		b->sealing = 0;
+		coord_bk_fail(c, b, "cannot start the seal");
+		coord_bk_release(c, b);
+		return;
+	}
+	pthread_detach(th);
+	bk_release_nodes(c, b);
 }
 
 static void copy_done(struct coord *c, struct coord_waiter *w)
 {
 	struct coord_backup *b = w->arg;
-	struct seal_job *j;
-	pthread_t th;
 	char why[600];
 	size_t i;
 
@@ -355,22 +406,7 @@ static void copy_done(struct coord *c, struct coord_waiter *w)
 		coord_bk_release(c, b);
 		return;
 	}
-	b->phase = BK_SEAL;
-	coord_bk_record(c, b, coord_catalog_update);
-	if ((j = malloc(sizeof(*j))) == NULL) {
-		coord_bk_fail(c, b, "out of memory");
-		coord_bk_release(c, b);
-		return;
-	}
-	j->c = c;
-	j->b = b;
-	if (pthread_create(&th, NULL, seal_thread, j) != 0) {
-		free(j);
-		coord_bk_fail(c, b, "cannot start the seal");
-		coord_bk_release(c, b);
-		return;
-	}
-	pthread_detach(th);
+	bk_seal(c, b);
 }
 
 static void build_copy(struct coord_backup *b, struct bk_node *bn,
@@ -432,6 +468,8 @@ static void cut_done(struct coord *c, struct coord_waiter *w)
 		coord_bk_release(c, b);
 		return;
 	}
+	/* Not beside the copy: on a node shared with the copy, the thaw
+	 * waits for CPU and the freeze window grows with the data. */
 	if (b->frozen && !b->was_on) {
 		coord_bk_thaw_then_copy(c, b);
 		return;

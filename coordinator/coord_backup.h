@@ -52,6 +52,9 @@ struct coord_backup {
 	int frozen; /* maintenance mode is on because of this backup */
 	int was_on; /* it was on before: leave it on */
 	int thawed;
+	/* The release runs beside the seal: b is freed once both are done. */
+	int sealing, releasing;
+	int64_t release_start_us;
 	uint32_t lease_ms, sidekiq_wait_ms;
 	uint32_t cut_ms; /* the cut's deadline, told to the nodes */
 	char message[512];

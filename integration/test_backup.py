@@ -493,6 +493,20 @@ class BackupTest(unittest.TestCase):
             self.assertFalse(os.path.exists(out["path"]), out["path"])
             self.assertEqual([b["state"] for b in f.cli_json("backup", "list")], ["failed"])
 
+            # A batched background migration still running fails `check`
+            # but not a backup's preflight: it does not bear on the dump.
+            f.set_service("rails-1", "sidekiq", True)
+            f.psql("INSERT INTO batched_background_migrations (created_at, updated_at, max_value, batch_size, "
+                   "sub_batch_size, \"interval\", status, job_class_name, table_name, column_name, job_arguments, "
+                   "gitlab_schema) VALUES (now(), now(), 1000, 100, 10, 120, 1, 'BackfillFixtureActive', "
+                   "'projects', 'id', '[]', 'gitlab_main')")
+            rc, chk = f.check()
+            self.assertNotEqual(rc, 0)
+            self.assertIn("postgresql:batched-background-migrations", json.dumps(chk))
+            testlib.next_second(f, out["id"])
+            rc, out = self.create(f)
+            self.assertEqual((rc, out["state"]), (0, "complete"), json.dumps(out, indent=1))
+
     def test_agent_killed_during_copy(self):
         with Fleet(BUILD) as f:
             rails = f.node_paths("rails-1")

@@ -173,10 +173,7 @@ class BackupFaultTest(unittest.TestCase):
                 if os.path.isdir(staging) else []
             self.assertEqual(left, [], name + " kept its backup work directory")
 
-    @staticmethod
-    def next_second(f, bid):
-        # Backup ids carry whole seconds: keep them distinct.
-        f.wait_until(lambda: int(time.time()) > int(bid.split("_")[0]), 5, "the next second")
+    next_second = staticmethod(testlib.next_second)
 
     def test_allow_partial_with_unbundlable_repository(self):
         with Fleet(BUILD) as f:
@@ -193,28 +190,17 @@ class BackupFaultTest(unittest.TestCase):
             self.assertIn(blob, p.stderr.decode(errors="replace"))
             store = os.path.join(f.coordinator_state_dir, "backups")
 
-            # The preflight's fsck sample covers every repository of a node
-            # holding three: it refuses the backup, naming node and
-            # repository, before anything is written.
-            self.assertLessEqual(len([r for r in f.repos if r["node"] == victim["node"]]), 3)
-            rc, out = self.create(f)
-            self.assertEqual(rc, 1, json.dumps(out, indent=1))
-            self.assertEqual(out["state"], "failed", out)
-            self.assertIn("preflight: node %s: check gitaly:fsck failed" % victim["node"], out["reason"])
-            self.assertIn(victim["disk_path"], out["reason"])
-            self.assertFalse(os.path.exists(out["path"]))
-            self.assertEqual(os.listdir(store) if os.path.isdir(store) else [], [])
-            refused_id = out["id"]
-            self.next_second(f, refused_id)
-            # On a real fleet it samples a few of thousands: with it off on
-            # that node (the helper reads agent.yml per operation), the
+            # `lockstep check` finds it (its fsck sample covers every
+            # repository of a node holding three), naming node and
+            # repository; a backup's preflight runs no fsck, and the
             # damage is met by the bundle.
-            cfg = f.node_config(victim["node"])
-            with open(cfg) as fh:
-                text = fh.read()
-            self.assertIn("  fsck_sample: 3\n", text)
-            with open(cfg, "w") as fh:
-                fh.write(text.replace("  fsck_sample: 3\n", "  fsck_sample: 0\n"))
+            self.assertLessEqual(len([r for r in f.repos if r["node"] == victim["node"]]), 3)
+            rc, chk = f.check()
+            self.assertNotEqual(rc, 0)
+            node = [n for n in chk["nodes"] if n["node"] == victim["node"]][0]
+            fsck = [c for c in node["checks"] if c["name"] == "gitaly:fsck"]
+            self.assertEqual([c["status"] for c in fsck], ["fail"], json.dumps(node, indent=1))
+            self.assertIn(victim["disk_path"], fsck[0]["reason"])
 
             # (a) Without --allow-partial: the backup fails naming the node
             # and the repository, and leaves nothing.
@@ -230,7 +216,7 @@ class BackupFaultTest(unittest.TestCase):
             self.assertEqual(show["state"], "failed")
             self.assertEqual(show["reason"], out["reason"])
             self.assertEqual([(b["id"], b["state"]) for b in f.cli_json("backup", "list")],
-                             [(out["id"], "failed"), (refused_id, "failed")])
+                             [(out["id"], "failed")])
             self.assertIs(self.maintenance_on(f), False)
             self.assert_staging_clean(f)
             failed_id = out["id"]
@@ -253,7 +239,7 @@ class BackupFaultTest(unittest.TestCase):
             self.assertIn("backup %s: repository %s on %s not backed up" % (bid, vkey, victim["node"]),
                           f.coordinator_log())
             self.assertEqual([(b["id"], b["state"]) for b in f.cli_json("backup", "list")],
-                             [(bid, "partial"), (failed_id, "failed"), (refused_id, "failed")])
+                             [(bid, "partial"), (failed_id, "failed")])
 
             # Not one file or directory of the failed repository.
             left = [x for x in tree_files(dest) if victim["hash"] in x]

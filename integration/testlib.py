@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import unittest
 
 
@@ -27,6 +28,11 @@ def create_backup(f, *args, timeout=600):
         raise AssertionError("backup create printed no JSON (exit %d):\n%s%s\n%s" % (
             p.returncode, p.stdout, p.stderr, f.coordinator_log()[-4000:]))
     return p.returncode, out
+
+
+def next_second(f, bid):
+    """Waits past backup bid's second: backup ids carry whole seconds."""
+    f.wait_until(lambda: int(time.time()) > int(bid.split("_")[0]), 5, "the next second")
 
 
 def maintenance_on(f, node="rails-1"):
