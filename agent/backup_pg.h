@@ -37,13 +37,15 @@ int backup_pg_table_counts(struct backup_pg_hold *h,
  * nothing, if pg_dump exits non-zero (error text: its stderr's last line) or
  * the snapshot is gone. size/sha256 of the compressed file are returned.
  * progress (may be NULL) receives ("db", bytes so far, 0, 0) at most every 250
- * ms.
+ * ms. rows (may be NULL) is fed the dump (backup_pg_rows.h); the dump does
+ * not fail when its rows cannot be counted.
  */
+struct backup_pg_rows;
 int backup_pg_dump(const char *pg_dump, const char *conninfo,
                    const char *snapshot, const char *dest_path,
                    enum backup_compression comp, backup_progress_fn progress,
-                   void *arg, uint64_t *size, uint8_t sha256[32], char *err,
-                   size_t errlen);
+                   void *arg, struct backup_pg_rows *rows, uint64_t *size,
+                   uint8_t sha256[32], char *err, size_t errlen);
 /* Ends the transaction (ROLLBACK) and closes; NULL-safe. */
 void backup_pg_release(struct backup_pg_hold *h);
 

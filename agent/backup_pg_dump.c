@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "backup_pg_rows.h"
 #include "ls_afile.h"
 #include "ls_error.h"
 #include "ls_exec.h"
@@ -163,8 +164,8 @@ static int backup_pg_archive_entry(struct archive *a, char *err, size_t errlen)
 int backup_pg_dump(const char *pg_dump, const char *conninfo,
                    const char *snapshot, const char *dest_path,
                    enum backup_compression comp, backup_progress_fn progress,
-                   void *arg, uint64_t *size, uint8_t sha256[32], char *err,
-                   size_t errlen)
+                   void *arg, struct backup_pg_rows *rows, uint64_t *size,
+                   uint8_t sha256[32], char *err, size_t errlen)
 {
 	const char *argv[10], *envp[5];
 	struct backup_pg_sink sink = {NULL, 0};
@@ -272,6 +273,10 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 			                 dest_path, archive_error_string(a));
 			goto out;
 		}
+		/* Once void (backup_pg_rows_why), the counts stay void. */
+		if (rows != NULL &&
+		    backup_pg_rows_feed(rows, j->buf, (size_t)n) < 0)
+			rows = NULL;
 		total += (uint64_t)n;
 		now = ls_mono_ms();
 		if (progress != NULL &&

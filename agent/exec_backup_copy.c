@@ -15,6 +15,7 @@
 #include "backup_artifact.h"
 #include "backup_files.h"
 #include "backup_pg.h"
+#include "backup_pg_rows.h"
 #include "backup_redis.h"
 #include "backup_repos.h"
 #include "exec_backup_int.h"
@@ -170,22 +171,38 @@ static int count_ci_cb(void *arg, const char *table, uint64_t rows)
 	return count_cb(arg, name, rows);
 }
 
+/*
+ * The dump, and the row counts a restore must match: those of the dump
+ * itself, read as it streams (no second scan of every table), or, when it
+ * cannot be read so, count(*) in the snapshot the cut holds.
+ */
 static int dump_db(struct runner *r, struct task *t, const char *conninfo,
-                   const char *snap, const char *rel)
+                   const char *snap, struct backup_pg_hold *hold,
+                   int (*cb)(void *, const char *, uint64_t), const char *rel)
 {
+	struct backup_pg_rows *rows = backup_pg_rows_new();
 	char path[LS_PATH_MAX];
 	uint8_t sha[32];
 	uint64_t size;
 	int rv;
 
 	if ((rv = ls_fmt(path, sizeof(path), "%s/%s", r->c->dest_dir, rel)) < 0)
-		return rv;
+		goto out;
 	rv = backup_pg_dump(r->s->cfg->backup.pg_dump, conninfo, snap, path,
-	                    r->z, exec_bk_progress, r->s, &size, sha, t->err,
-	                    sizeof(t->err));
-	if (rv < 0)
-		return rv;
-	return backup_artifacts_add(&t->arts, "db", rel, size, sha);
+	                    r->z, exec_bk_progress, r->s, rows, &size, sha,
+	                    t->err, sizeof(t->err));
+	if (rv < 0 ||
+	    (rv = backup_artifacts_add(&t->arts, "db", rel, size, sha)) < 0)
+		goto out;
+	if (rows != NULL &&
+	    (rv = backup_pg_rows_finish(rows, cb, t)) != LS_EPROTO)
+		goto out;
+	log_info("backup %s: %s: rows counted with SQL (%s)", r->s->id, rel,
+	         rows ? backup_pg_rows_why(rows) : "out of memory");
+	rv = backup_pg_table_counts(hold, cb, t, t->err, sizeof(t->err));
+out:
+	backup_pg_rows_free(rows);
+	return rv;
 }
 
 static int run_db(struct runner *r, struct task *t)
@@ -193,20 +210,12 @@ static int run_db(struct runner *r, struct task *t)
 	struct session *s = r->s;
 	int rv;
 
-	if ((rv = dump_db(r, t, s->cfg->postgresql.conninfo, s->snapshot,
-	                  "db/database.sql.gz")) < 0)
-		return rv;
-	if (s->pg_ci != NULL &&
-	    (rv = dump_db(r, t, s->cfg->postgresql.ci_conninfo, s->ci_snapshot,
-	                  "db/ci_database.sql.gz")) < 0)
-		return rv;
-	/* In the snapshots the cut holds: the counts a restore must match. */
-	if ((rv = backup_pg_table_counts(s->pg, count_cb, t, t->err,
-	                                 sizeof(t->err))) < 0 ||
+	if ((rv = dump_db(r, t, s->cfg->postgresql.conninfo, s->snapshot, s->pg,
+	                  count_cb, "db/database.sql.gz")) < 0 ||
 	    s->pg_ci == NULL)
 		return rv;
-	return backup_pg_table_counts(s->pg_ci, count_ci_cb, t, t->err,
-	                              sizeof(t->err));
+	return dump_db(r, t, s->cfg->postgresql.ci_conninfo, s->ci_snapshot,
+	               s->pg_ci, count_ci_cb, "db/ci_database.sql.gz");
 }
 
 static int run_repos(struct runner *r, struct task *t)

@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 
 #include "backup_pg.h"
+#include "backup_pg_rows.h"
 #include "ls_afile.h"
 #include "ls_error.h"
 #include "ls_exec.h"
@@ -151,11 +152,33 @@ static void on_progress(void *arg, const char *component, uint64_t bytes,
 	p->last_ms = now;
 }
 
-/* Dumps from snapshot with comp, checks the artifact and loads it into
- * database db; returns the database's connection. */
-static PGconn *check_dump(PGconn *admin, const char *snapshot,
-                          enum backup_compression comp, const char *db)
+struct counts {
+	int n;
+	char names[8][128];
+	uint64_t rows[8];
+	int stop_after;
+};
+
+static int on_count(void *arg, const char *name, uint64_t rows)
 {
+	struct counts *c = arg;
+
+	if (c->n < 8) {
+		ls_strlcpy(c->names[c->n], name, sizeof(c->names[0]));
+		c->rows[c->n] = rows;
+	}
+	c->n++;
+	return c->stop_after && c->n >= c->stop_after ? 7 : 0;
+}
+
+/* Dumps from snapshot with comp, checks the artifact and loads it into
+ * database db; returns the database's connection. The rows of each table
+ * as counted in the dump go to dumped. */
+static PGconn *check_dump(PGconn *admin, const char *snapshot,
+                          enum backup_compression comp, const char *db,
+                          struct counts *dumped)
+{
+	struct backup_pg_rows *rows = backup_pg_rows_new();
 	char dir[300], path[400], err[512], first[256];
 	uint8_t sha[32], sha2[32];
 	uint64_t size = 0, size2 = 0;
@@ -173,11 +196,19 @@ static PGconn *check_dump(PGconn *admin, const char *snapshot,
 	CHECK(ls_fmt(path, sizeof(path), "%s/database.sql.gz", dir) == 0);
 	CHECK(ls_fmt(ci, sizeof(ci), "%s dbname=lockdb", T.base) == 0);
 	err[0] = '\0';
+	CHECK(rows != NULL);
 	rv = backup_pg_dump(PGBIN "/pg_dump", ci, snapshot, path, comp,
-	                    on_progress, &pl, &size, sha, err, sizeof(err));
+	                    on_progress, &pl, rows, &size, sha, err,
+	                    sizeof(err));
 	CHECK_EQ_INT(rv, 0);
 	if (rv != 0)
 		fprintf(stderr, "dump: %s\n", err);
+	memset(dumped, 0, sizeof(*dumped));
+	rv = rows ? backup_pg_rows_finish(rows, on_count, dumped) : -1;
+	CHECK_EQ_INT(rv, 0);
+	if (rv != 0 && rows != NULL)
+		fprintf(stderr, "rows: %s\n", backup_pg_rows_why(rows));
+	backup_pg_rows_free(rows);
 	CHECK(pl.calls >= 1);
 	CHECK_EQ_INT(pl.bad_component, 0);
 	CHECK_EQ_INT(pl.too_soon, 0);
@@ -290,7 +321,7 @@ static void test_dump_argv(void)
 	             T.dir) == 0);
 	rv = backup_pg_dump("/bin/echo", "host=/x dbname=d password=" PW_URI,
 	                    "00000003-0000001B-1", path, BACKUP_GZIP, NULL,
-	                    NULL, NULL, NULL, err, sizeof(err));
+	                    NULL, NULL, NULL, NULL, err, sizeof(err));
 	CHECK_EQ_INT(rv, 0);
 	CHECK_EQ_INT(tpg_decompress(path, &out, &len), ARCHIVE_FILTER_GZIP);
 	CHECK_CONTAINS(out, "--clean --if-exists --no-password "
@@ -301,25 +332,6 @@ static void test_dump_argv(void)
 	CHECK(out != NULL && strstr(out, PW_URI) == NULL);
 	CHECK(out != NULL && strstr(out, "password=") == NULL);
 	free(out);
-}
-
-struct counts {
-	int n;
-	char names[8][128];
-	uint64_t rows[8];
-	int stop_after;
-};
-
-static int on_count(void *arg, const char *name, uint64_t rows)
-{
-	struct counts *c = arg;
-
-	if (c->n < 8) {
-		ls_strlcpy(c->names[c->n], name, sizeof(c->names[0]));
-		c->rows[c->n] = rows;
-	}
-	c->n++;
-	return c->stop_after && c->n >= c->stop_after ? 7 : 0;
 }
 
 static void test_bad_conninfo(void)
@@ -374,7 +386,7 @@ static void test_bad_conninfo(void)
 	             "password='s3cr\\'3t\\\\pw9'",
 	             T.sock) == 0);
 	rv = backup_pg_dump(PGBIN "/pg_dump", ci, "00000003-0000001B-1", path,
-	                    BACKUP_GZIP, NULL, NULL, NULL, NULL, err,
+	                    BACKUP_GZIP, NULL, NULL, NULL, NULL, NULL, err,
 	                    sizeof(err));
 	CHECK(rv < 0);
 	CHECK_CONTAINS(err, "pg_dump failed");
@@ -383,8 +395,8 @@ static void test_bad_conninfo(void)
 
 	/* No pg_dump at that path. */
 	rv = backup_pg_dump("/nonexistent/pg_dump", ci, "00000003-0000001B-1",
-	                    path, BACKUP_GZIP, NULL, NULL, NULL, NULL, err,
-	                    sizeof(err));
+	                    path, BACKUP_GZIP, NULL, NULL, NULL, NULL, NULL,
+	                    err, sizeof(err));
 	CHECK(rv < 0);
 	CHECK_CONTAINS(err, "cannot run /nonexistent/pg_dump");
 	CHECK_EQ_INT(tpg_entries(dir, NULL, 0), 0);
@@ -394,9 +406,9 @@ static void test_cut(void)
 {
 	char ci[1200], snap[64], lsn[64], err[512], dir[300], path[400];
 	struct backup_pg_hold *h = NULL;
-	struct counts cnt;
+	struct counts cnt, sqlcnt, dumped;
 	PGconn *admin = NULL, *w = NULL, *r = NULL;
-	int rv;
+	int rv, i;
 
 	admin = tpg_connect("postgres");
 	CHECK(admin != NULL);
@@ -419,6 +431,11 @@ static void test_cut(void)
 	                "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES "
 	                "FROM (0) TO (100);"
 	                "INSERT INTO parted SELECT generate_series(1, 5);"
+	                /* Rows that span lines, start with \. or are empty
+	                 * in COPY's text format. */
+	                "CREATE TABLE texty (t text);"
+	                "INSERT INTO texty VALUES (E'a\\nb'), ('\\.'), "
+	                "(''), (NULL), (E'\\\\.\\n\\\\.');"
 	                "CREATE VIEW items_view AS SELECT * FROM items"),
 	    0);
 
@@ -453,13 +470,17 @@ static void test_cut(void)
 	CHECK_EQ_INT(rv, 0);
 	if (rv != 0)
 		fprintf(stderr, "counts: %s\n", err);
-	CHECK_EQ_INT(cnt.n, 3);
+	CHECK_EQ_INT(cnt.n, 4);
 	CHECK_STR(cnt.names[0], "Odd Schema.we\"ird");
 	CHECK_EQ_INT(cnt.rows[0], 3);
 	CHECK_STR(cnt.names[1], "public.items");
 	CHECK_EQ_INT(cnt.rows[1], NROWS);
 	CHECK_STR(cnt.names[2], "public.parted_1");
 	CHECK_EQ_INT(cnt.rows[2], 5);
+	CHECK_STR(cnt.names[3], "public.texty");
+	CHECK_EQ_INT(cnt.rows[3], 5);
+
+	sqlcnt = cnt;
 
 	/* The callback can stop the walk. */
 	memset(&cnt, 0, sizeof(cnt));
@@ -469,7 +490,19 @@ static void test_cut(void)
 	CHECK_EQ_INT(cnt.n, 1);
 
 	/* Both compressions, loaded into fresh databases: the cut's rows. */
-	r = check_dump(admin, snap, BACKUP_GZIP, "restore_gz");
+	r = check_dump(admin, snap, BACKUP_GZIP, "restore_gz", &dumped);
+	/* The dump's own counts are the snapshot's. */
+	CHECK_EQ_INT(dumped.n, sqlcnt.n);
+	for (i = 0; i < sqlcnt.n && i < 8; i++) {
+		int k;
+
+		for (k = 0; k < dumped.n && k < 8; k++)
+			if (strcmp(dumped.names[k], sqlcnt.names[i]) == 0)
+				break;
+		CHECK(k < dumped.n && k < 8);
+		if (k < dumped.n && k < 8)
+			CHECK_EQ_INT(dumped.rows[k], sqlcnt.rows[i]);
+	}
 	if (r != NULL) {
 		CHECK_EQ_INT(tpg_value(r, "SELECT count(*) FROM items"), NROWS);
 		CHECK_EQ_INT(
@@ -484,7 +517,8 @@ static void test_cut(void)
 		             0);
 		PQfinish(r);
 	}
-	r = check_dump(admin, snap, BACKUP_ZSTD, "restore_zst");
+	r = check_dump(admin, snap, BACKUP_ZSTD, "restore_zst", &dumped);
+	CHECK_EQ_INT(dumped.n, sqlcnt.n);
 	if (r != NULL) {
 		CHECK_EQ_INT(tpg_value(r, "SELECT count(*) FROM items"), NROWS);
 		CHECK_EQ_INT(tpg_value(r, "SELECT count(*) FROM items WHERE "
@@ -500,7 +534,7 @@ static void test_cut(void)
 	CHECK(ls_fmt(path, sizeof(path), "%s/database.sql.gz", dir) == 0);
 	err[0] = '\0';
 	rv = backup_pg_dump(PGBIN "/pg_dump", ci, snap, path, BACKUP_GZIP, NULL,
-	                    NULL, NULL, NULL, err, sizeof(err));
+	                    NULL, NULL, NULL, NULL, err, sizeof(err));
 	CHECK(rv < 0);
 	CHECK_CONTAINS(err, "pg_dump failed (exit 1)");
 	CHECK_CONTAINS(err, "invalid snapshot identifier");
@@ -509,7 +543,7 @@ static void test_cut(void)
 
 	/* Not a snapshot id at all: refused before pg_dump runs. */
 	rv = backup_pg_dump(PGBIN "/pg_dump", ci, "--help", path, BACKUP_GZIP,
-	                    NULL, NULL, NULL, NULL, err, sizeof(err));
+	                    NULL, NULL, NULL, NULL, NULL, err, sizeof(err));
 	CHECK_EQ_INT(rv, LS_EINVAL);
 	CHECK_CONTAINS(err, "not an exported snapshot id");
 	CHECK_EQ_INT(tpg_entries(dir, NULL, 0), 0);
@@ -528,7 +562,7 @@ static void test_cut(void)
 		CHECK_EQ_INT(
 		    backup_pg_table_counts(h, on_count, &cnt, err, sizeof(err)),
 		    0);
-	CHECK_EQ_INT(cnt.n, 4); /* late is there now */
+	CHECK_EQ_INT(cnt.n, 5); /* late is there now */
 	CHECK_EQ_INT(cnt.rows[1], NROWS + 400);
 out:
 	backup_pg_release(h);
