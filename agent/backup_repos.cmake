@@ -6,6 +6,7 @@ add_library(agent_backup_repos STATIC
 	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_copy.c
 	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_util.c
 	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_one.c
+	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_bundle.c
 	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_hooks.c
 	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_snap.c
 	${CMAKE_CURRENT_SOURCE_DIR}/backup_repos_scratch.c)

@@ -4,10 +4,13 @@
  * The cut, taken while GitLab is frozen, records every repository's refs
  * and HEAD. The copy, run after the thaw while pushes continue, writes
  * gitaly-backup's manifest layout (gitlab-facts §2) with bundles whose refs
- * are exactly the recorded ones: each bundle is made in a scratch bare
- * repository that borrows the real repository's objects through
- * objects/info/alternates and holds only the recorded refs, so the real
- * repository is never written to.
+ * are exactly the recorded ones. Each bundle is written here, as `git bundle
+ * create - --all` writes it: a header of the recorded refs, then the pack of
+ * ONE `git pack-objects --stdout` run in the real repository on their ids,
+ * so pushes since the cut do not show and the real repository is never
+ * written to. One process a repository, because process creation dominates
+ * the copy's CPU on paravirtualised machines (three were ~35 ms a
+ * repository, pack-objects alone ~23 ms).
  */
 #ifndef BACKUP_REPOS_H
 #define BACKUP_REPOS_H
@@ -82,7 +85,8 @@ int backup_repos_copy(const struct agent_config *cfg, const char *workdir,
 #define BACKUP_REPOS_SNAP_SUFFIX ".snap"
 /* Longest line of a cut file, and so of a relative path or a refname. */
 #define BACKUP_REPOS_LINE_MAX 8192
-/* Bound on one repository's for-each-ref output held in memory. */
+/* Bound on one repository's refs held in memory (its ref list, or
+ * for-each-ref's output). */
 #define BACKUP_REPOS_REFS_OUT_MAX ((size_t)512 << 20)
 #define BACKUP_REPOS_STDERR_MAX 8192
 
@@ -180,28 +184,80 @@ void backup_repos_undo(const char *backup_dir, struct backup_artifacts *a,
                        size_t from);
 
 /*
- * Copies one repository (backup_repos_one.c). tmpdir is a fresh scratch
- * path for its temporary repository (a reftable one uses its snapshot). The
- * written files' artifacts go to arts (relative to backup_dir); on failure
- * nothing of it is left behind. *fatal is set when the failure is the
- * destination's, not the repository's.
+ * Copies one repository (backup_repos_one.c). The written files' artifacts
+ * go to arts (relative to backup_dir); on failure nothing of it is left
+ * behind. *fatal is set when the failure is the destination's, not the
+ * repository's.
  */
 int backup_repos_copy_one(const struct agent_config *cfg,
                           const struct backup_repos_job *job,
                           const char *backup_dir, const char *backup_id,
-                          const char *tmpdir, struct backup_repos_copy_ctx *ctx,
+                          struct backup_repos_copy_ctx *ctx,
                           struct backup_artifacts *arts, int *fatal, char *why,
                           size_t whylen);
 
 /*
- * Makes the scratch bare repository tmp of the real repository repo for
- * the block b read from cut (backup_repos_scratch.c; a reftable one's tmp
- * is its snapshot, which only gets config, HEAD and alternates). <0 on
- * failure, why says why, *fatal set when the failure is ours.
+ * Makes a reftable repository's snapshot snapdir a bare repository of its
+ * own (backup_repos_scratch.c): config, a placeholder HEAD and alternates
+ * to the real repository repo's objects. <0 on failure, why says why,
+ * *fatal set when the failure is ours.
  */
-int backup_repos_scratch(const char *repo, const char *tmp, FILE *cut,
-                         char *line, struct backup_repos_block *b, int *fatal,
+int backup_repos_scratch(const char *repo, const char *snapdir,
+                         const struct backup_repos_snap *s, int *fatal,
                          char *why, size_t whylen);
+
+/* One ref of a repository's copy (backup_repos_bundle.c). */
+struct backup_repos_ref {
+	const char *name;
+	const char *oid;          /* its own id; NULL when symbolic */
+	const char *target;       /* symbolic: the ref it names; else NULL */
+	const char *tip;          /* the id it resolves to; NULL: it does not */
+	size_t name_off, val_off; /* into text, while it grows */
+};
+/* A repository's refs as its copy writes them: sorted by refname as git
+ * sorts them, symbolic ones resolved as git resolves them. */
+struct backup_repos_reflist {
+	struct backup_repos_ref *v;
+	size_t n, cap;
+	char *text; /* names, ids and targets, each NUL-terminated */
+	size_t len, tcap;
+	size_t oidlen; /* 40 (sha1) or 64 (sha256) */
+	const char *fmt;
+	size_t ntips;     /* refs that resolve */
+	char headoid[72]; /* HEAD's id when it resolves */
+};
+void backup_repos_reflist_free(struct backup_repos_reflist *l);
+/*
+ * The files backend: the refs of the block b (its header read from cut,
+ * line the scratch of backup_repos_block_refs), HEAD from b->s. A bad id
+ * or a name git refuses fails the repository (LS_ECHILD, why says why);
+ * *fatal set when the failure is ours (memory, the cut file).
+ */
+int backup_repos_reflist_cut(struct backup_repos_reflist *l, FILE *cut,
+                             char *line, struct backup_repos_block *b,
+                             int *fatal, char *why, size_t whylen);
+/* reftable: the refs from `git for-each-ref --format=%(objectname)
+ * %(refname)` output out (resolved by git), HEAD from s. LS_ECHILD on
+ * output not of that form, LS_ENOMEM. */
+int backup_repos_reflist_git(struct backup_repos_reflist *l, const char *out,
+                             size_t len, const struct backup_repos_snap *s,
+                             char *why, size_t whylen);
+/* Receives a copy's bytes; <0 stops the writer and is returned (the sink
+ * says why itself). */
+typedef int (*backup_repos_sink_fn)(void *arg, const void *buf, size_t len);
+/* 001.refs: "<id> HEAD" first when HEAD resolves, then "<id> <refname>". */
+int backup_repos_refs_write(const struct backup_repos_reflist *l,
+                            backup_repos_sink_fn sink, void *arg);
+/*
+ * 001.bundle as `git bundle create - --all` writes it: the header, then
+ * `git pack-objects` run in gitdir on the header's ids. <0 on failure,
+ * why says why unless the sink failed; *fatal set when it is ours.
+ */
+int backup_repos_bundle_write(const struct agent_config *cfg,
+                              const char *gitdir,
+                              const struct backup_repos_reflist *l,
+                              backup_repos_sink_fn sink, void *arg, int *fatal,
+                              char *why, size_t whylen);
 
 /*
  * Writes the uncompressed tar (pax restricted) of <repo_path>/custom_hooks

@@ -28,7 +28,6 @@ struct copy_file {
 struct backup_repos_copy_ctx {
 	const struct agent_config *cfg;
 	const char *backup_dir, *backup_id;
-	char tmproot[LS_PATH_MAX];
 	int allow_partial;
 	backup_progress_fn progress;
 	void *arg;
@@ -439,7 +438,7 @@ static int merge_artifacts(struct backup_repos_copy_ctx *c,
 static void *copy_worker(void *arg)
 {
 	struct backup_repos_copy_ctx *c = arg;
-	char why[1024], tmp[LS_PATH_MAX];
+	char why[1024];
 
 	for (;;) {
 		struct backup_artifacts mine = {0};
@@ -456,14 +455,9 @@ static void *copy_worker(void *arg)
 		j = &c->jobs[idx];
 		pthread_mutex_unlock(&c->mu);
 		why[0] = '\0';
-		rv = ls_fmt(tmp, sizeof(tmp), "%s/%zu.git", c->tmproot, idx);
-		if (rv == 0)
-			rv = backup_repos_copy_one(c->cfg, j, c->backup_dir,
-			                           c->backup_id, tmp, c, &mine,
-			                           &fatal, why, sizeof(why));
-		else
-			fatal = 1,
-			ls_strlcpy(why, "path too long", sizeof(why));
+		rv = backup_repos_copy_one(c->cfg, j, c->backup_dir,
+		                           c->backup_id, c, &mine, &fatal, why,
+		                           sizeof(why));
 		pthread_mutex_lock(&c->mu);
 		if (rv == 0 && (rv = merge_artifacts(c, &mine)) < 0) {
 			/* Whatever got merged is undone with the call. */
@@ -541,16 +535,8 @@ int backup_repos_copy(const struct agent_config *cfg, const char *workdir,
 	/* GitLab's tar shows repositories/ 0700 and what is below 0755. */
 	if ((rv = ls_fmt(path, sizeof(path), "%s/repositories", backup_dir)) <
 	        0 ||
-	    (rv = ls_mkdirs(path, 0700)) < 0 ||
-	    (rv = ls_fmt(c.tmproot, sizeof(c.tmproot), "%s/bundle-tmp",
-	                 workdir)) < 0) {
+	    (rv = ls_mkdirs(path, 0700)) < 0) {
 		(void)ls_fmt(c.err, sizeof(c.err), "%s: %s", path,
-		             ls_strerror(rv));
-		goto out;
-	}
-	(void)ls_rmtree(c.tmproot);
-	if ((rv = ls_mkdirs(c.tmproot, 0700)) < 0) {
-		(void)ls_fmt(c.err, sizeof(c.err), "%s: %s", c.tmproot,
 		             ls_strerror(rv));
 		goto out;
 	}
@@ -587,8 +573,6 @@ out:
 		(void)ls_fmt(err, errlen, "%s",
 		             c.err[0] ? c.err : ls_strerror(rv));
 	}
-	if (c.tmproot[0] != '\0')
-		(void)ls_rmtree(c.tmproot);
 	for (i = 0; i < c.njobs; i++)
 		free(c.jobs[i].rel);
 	free(c.jobs);

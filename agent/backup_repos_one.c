@@ -1,23 +1,24 @@
 /*
- * One repository's copy, in gitaly-backup's manifest layout. A scratch bare
- * repository is made from the cut: a config in git's documented repository
- * format (no `git init`), HEAD as read at the cut, a packed-refs of the
- * cut's ref lines (loose symbolic refs as loose files), and
- * objects/info/alternates borrowing the real repository's objects. One
- * `git for-each-ref` there gives 001.refs and `git bundle create` the
- * bundle, so pushes since the cut do not show and the real repository is
- * never written to. Git keeps objects reachable from the recorded refs for
- * the gc grace period, so they are still there. An empty repository needs
- * no git at all.
+ * One repository's copy, in gitaly-backup's manifest layout, with as few
+ * git processes as possible: process creation dominates the copy's CPU on
+ * the paravirtualised machines agents run on. Files backend: the refs come
+ * from the cut (resolved and sorted as git does, backup_repos_bundle.c),
+ * 001.refs is written from them, and the bundle is its header plus ONE
+ * `git pack-objects` run in the real repository on the cut's ids, so pushes
+ * since the cut do not show and the real repository is never written to
+ * (--stdout). Git keeps objects reachable from the recorded refs for the gc
+ * grace period, so they are still there. An empty repository needs no git
+ * at all.
  *
- * A reftable repository's scratch repository is its snapshot directory,
+ * reftable: the cut could not read the tables, so git does, in the
+ * snapshot directory made a repository of its own (backup_repos_scratch.c),
  * whose tables are hard links to the real repository's: they are only ever
- * read (every file written here is a new one, unlinked first), so the real
- * repository cannot be changed through them.
+ * read (every file written there is a new one, unlinked first), so the real
+ * repository cannot be changed through them. `git symbolic-ref` (and
+ * `rev-parse`) give HEAD and `git for-each-ref` the refs; the bundle is
+ * written as for the files backend, pack-objects run in the snapshot.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,6 @@
 #include "ls_exec.h"
 #include "ls_util.h"
 
-#define ONE_CHUNK 65536
-
 struct one {
 	const struct agent_config *cfg;
 	const struct backup_repos_job *job;
@@ -39,7 +38,7 @@ struct one {
 	struct backup_repos_copy_ctx *ctx;
 	struct backup_artifacts *arts;
 	char repo[LS_PATH_MAX];    /* the real repository */
-	char tmp[LS_PATH_MAX];     /* the scratch repository */
+	char gitdir[LS_PATH_MAX];  /* where git runs: repo, or the snapshot */
 	char dir_rel[LS_PATH_MAX]; /* <storage>/<rel>/<id> */
 	char fmt[16];              /* object format: sha1 or sha256 */
 	int fatal;                 /* the failure is the destination's */
@@ -116,11 +115,11 @@ static int one_reftable_head(struct one *o, struct backup_repos_snap *s)
 	size_t n;
 	int rv;
 
-	rv = backup_repos_git(o->cfg, o->tmp, a_sym, 2 * BACKUP_REPOS_LINE_MAX,
-	                      &res);
+	rv = backup_repos_git(o->cfg, o->gitdir, a_sym,
+	                      2 * BACKUP_REPOS_LINE_MAX, &res);
 	if (rv == 0 && res.exited && res.status == 1) {
 		ls_exec_result_free(&res);
-		rv = backup_repos_git(o->cfg, o->tmp, a_det, 256, &res);
+		rv = backup_repos_git(o->cfg, o->gitdir, a_det, 256, &res);
 		if (rv == 0 && res.exited && res.status == 0 &&
 		    (n = strcspn((const char *)res.out, "\n")) <
 		        sizeof(s->headoid) &&
@@ -144,27 +143,42 @@ static int one_reftable_head(struct one *o, struct backup_repos_snap *s)
 	return rv;
 }
 
+/* Where 001.refs and 001.bundle go: f, progress for counted bytes. */
+struct one_sink {
+	struct one *o;
+	struct ls_afile *f;
+	const char *rel;
+	int counted;
+};
+
+static int one_sink(void *arg, const void *buf, size_t len)
+{
+	struct one_sink *k = arg;
+	int rv;
+
+	if ((rv = ls_afile_write(k->f, buf, len)) < 0)
+		return one_write_err(k->o, k->rel, rv);
+	if (k->counted)
+		backup_repos_add_bytes(k->o->ctx, len);
+	return 0;
+}
+
 /*
- * 001.refs into f: HEAD's line first when it resolves, then every ref of
- * the scratch repository as `git for-each-ref` lists them. A ref git says
- * it is ignoring (a name it refuses) fails the repository: 001.refs and
- * the bundle must hold every ref of the cut. Other warnings (an unreadable
- * $HOME config) are not the repository's.
+ * reftable: the refs as `git for-each-ref` lists them from the snapshot. A
+ * ref git says it is ignoring (a name it refuses) fails the repository:
+ * 001.refs and the bundle must hold every ref of the cut. Other warnings
+ * (an unreadable $HOME config) are not the repository's.
  */
-static int one_refs(struct one *o, struct backup_repos_snap *s,
-                    struct ls_afile *f, const char *rel, int *empty)
+static int one_reftable_refs(struct one *o, const struct backup_repos_snap *s,
+                             struct backup_repos_reflist *l)
 {
 	static const char *const a_refs[] = {
 	    "for-each-ref", "--format=%(objectname) %(refname)", NULL};
 	struct ls_exec_result res;
-	size_t oidlen = strcmp(s->fmt, "sha256") == 0 ? 64 : 40, hl;
-	const char *p, *end;
-	char line[80];
-	uint64_t n = 0;
 	int rv;
 
-	rv = backup_repos_git(o->cfg, o->tmp, a_refs, BACKUP_REPOS_REFS_OUT_MAX,
-	                      &res);
+	rv = backup_repos_git(o->cfg, o->gitdir, a_refs,
+	                      BACKUP_REPOS_REFS_OUT_MAX, &res);
 	if (rv < 0 || !res.exited || res.status != 0 ||
 	    (res.err != NULL && strstr(res.err, "ignoring") != NULL)) {
 		backup_repos_why(o->why, o->whylen, "git for-each-ref", rv,
@@ -175,129 +189,12 @@ static int one_refs(struct one *o, struct backup_repos_snap *s,
 			o->fatal = 1;
 		goto out;
 	}
-	hl = strlen(s->head);
-	p = (const char *)res.out;
-	end = p + res.out_len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *sp = nl ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
-
-		if (sp == NULL || (size_t)(sp - p) != oidlen ||
-		    !backup_repos_oid_ok(p, oidlen) ||
-		    !backup_repos_refname_ok(sp + 1, (size_t)(nl - sp - 1))) {
-			(void)ls_fmt(o->why, o->whylen,
-			             "git for-each-ref: unexpected output");
-			rv = LS_ECHILD;
-			goto out;
-		}
-		if (hl > 0 && (size_t)(nl - sp - 1) == hl &&
-		    memcmp(sp + 1, s->head, hl) == 0) {
-			memcpy(s->headoid, p, oidlen);
-			s->headoid[oidlen] = '\0';
-		}
-		n++;
-		p = nl + 1;
-	}
-	if (s->headoid[0] != '\0' && strlen(s->headoid) != oidlen) {
-		rv = LS_ECHILD;
-		(void)ls_fmt(o->why, o->whylen, "HEAD is not a %s id", s->fmt);
-		goto out;
-	}
-	*empty = n == 0 && s->headoid[0] == '\0';
-	if (s->headoid[0] != '\0') {
-		(void)ls_fmt(line, sizeof(line), "%s HEAD\n", s->headoid);
-		if ((rv = ls_afile_write(f, line, strlen(line))) < 0) {
-			(void)one_write_err(o, rel, rv);
-			goto out;
-		}
-	}
-	if (res.out_len > 0 &&
-	    (rv = ls_afile_write(f, res.out, res.out_len)) < 0) {
-		(void)one_write_err(o, rel, rv);
-		goto out;
-	}
-	rv = 0;
+	rv = backup_repos_reflist_git(l, (const char *)res.out, res.out_len, s,
+	                              o->why, o->whylen);
+	if (rv < 0 && rv != LS_ECHILD)
+		o->fatal = 1;
 out:
 	ls_exec_result_free(&res);
-	return rv;
-}
-
-/* Streams `git bundle create - --all` of the scratch repository into f. */
-static int one_bundle(struct one *o, struct ls_afile *f, const char *rel)
-{
-	char gd[LS_PATH_MAX + 16];
-	const char *argv[] = {o->cfg->gitaly.git, gd,  "bundle", "create",
-	                      "--quiet",          "-", "--all",  NULL};
-	struct ls_exec_opts opts;
-	struct ls_exec_result res;
-	struct ls_proc p = {.pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1};
-	int timeout = backup_repos_timeout_ms(o->cfg), rv;
-	int64_t deadline = timeout > 0 ? ls_mono_ms() + timeout : 0;
-	uint8_t *buf = NULL;
-
-	memset(&res, 0, sizeof(res));
-	memset(&opts, 0, sizeof(opts));
-	opts.argv = argv;
-	if ((rv = ls_fmt(gd, sizeof(gd), "--git-dir=%s", o->tmp)) < 0 ||
-	    (buf = malloc(ONE_CHUNK)) == NULL) {
-		rv = rv < 0 ? rv : LS_ENOMEM;
-		o->fatal = 1;
-		(void)ls_fmt(o->why, o->whylen, "%s", ls_strerror(rv));
-		goto out;
-	}
-	if ((rv = ls_exec_spawn(&opts, 0, -1, &p)) < 0) {
-		o->fatal = 1;
-		(void)ls_fmt(o->why, o->whylen, "cannot run %s: %s",
-		             o->cfg->gitaly.git, ls_strerror(rv));
-		goto out;
-	}
-	for (;;) {
-		struct pollfd pfd = {p.out_fd, POLLIN, 0};
-		ssize_t n;
-
-		if (deadline && ls_mono_ms() >= deadline) {
-			rv = LS_ETIMEDOUT;
-			(void)ls_fmt(o->why, o->whylen,
-			             "git bundle create: timed out");
-			goto out;
-		}
-		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
-			rv = -errno;
-			o->fatal = 1;
-			goto out;
-		}
-		if (pfd.revents == 0)
-			continue;
-		n = read(p.out_fd, buf, ONE_CHUNK);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			rv = -errno;
-			o->fatal = 1;
-			(void)ls_fmt(o->why, o->whylen,
-			             "reading the bundle: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rv = ls_afile_write(f, buf, (size_t)n)) < 0) {
-			(void)one_write_err(o, rel, rv);
-			goto out;
-		}
-		backup_repos_add_bytes(o->ctx, (uint64_t)n);
-	}
-	rv = ls_exec_wait(&p, timeout, BACKUP_REPOS_STDERR_MAX, &res);
-	if (rv < 0 || !res.exited || res.status != 0) {
-		backup_repos_why(o->why, o->whylen, "git bundle create", rv,
-		                 &res);
-		rv = LS_ECHILD;
-		goto out;
-	}
-	rv = 0;
-out:
-	ls_exec_kill(&p);
-	ls_exec_result_free(&res);
-	free(buf);
 	return rv;
 }
 
@@ -365,34 +262,46 @@ static int one_manifest(struct one *o, const struct backup_repos_block *b,
 	return rv;
 }
 
-/* Refs (HEAD first), scratch repository and bundle. A repository with
- * nothing to bundle needs no git at all. */
+/* 001.refs (HEAD first) and the bundle. A repository with nothing to
+ * bundle needs no git at all. */
 static int one_data(struct one *o, FILE *cut, char *line,
                     struct backup_repos_block *b, int *empty)
 {
 	struct backup_repos_snap *s = &b->s;
+	struct backup_repos_reflist l;
 	struct ls_afile *refs = NULL, *bundle = NULL;
+	struct one_sink k;
 	char rel[LS_PATH_MAX], refs_rel[LS_PATH_MAX];
 	int rv;
 
-	*empty = !s->reftable && o->job->nrefs == 0 && s->headoid[0] == '\0';
+	memset(&l, 0, sizeof(l));
 	if ((rv = ls_fmt(refs_rel, sizeof(refs_rel), "repositories/%s/001.refs",
 	                 o->dir_rel)) < 0 ||
 	    (rv = one_open(o, refs_rel, &refs)) < 0)
 		goto out;
-	if (!*empty) {
-		if ((rv = backup_repos_scratch(o->repo, o->tmp, cut, line, b,
-		                               &o->fatal, o->why, o->whylen)) <
-		        0 ||
-		    (s->reftable && (rv = one_reftable_head(o, s)) < 0) ||
-		    (rv = one_refs(o, s, refs, refs_rel, empty)) < 0)
+	if (s->reftable) {
+		if ((rv = backup_repos_scratch(o->repo, o->gitdir, s, &o->fatal,
+		                               o->why, o->whylen)) < 0 ||
+		    (rv = one_reftable_head(o, s)) < 0 ||
+		    (rv = one_reftable_refs(o, s, &l)) < 0)
 			goto out;
+	} else if ((rv = backup_repos_reflist_cut(&l, cut, line, b, &o->fatal,
+	                                          o->why, o->whylen)) < 0) {
+		goto out;
 	}
+	*empty = l.ntips == 0 && l.headoid[0] == '\0';
+	k = (struct one_sink){o, refs, refs_rel, 0};
+	if ((rv = backup_repos_refs_write(&l, one_sink, &k)) < 0)
+		goto out;
 	if (!*empty) {
 		if ((rv = ls_fmt(rel, sizeof(rel), "repositories/%s/001.bundle",
 		                 o->dir_rel)) < 0 ||
-		    (rv = one_open(o, rel, &bundle)) < 0 ||
-		    (rv = one_bundle(o, bundle, rel)) < 0 ||
+		    (rv = one_open(o, rel, &bundle)) < 0)
+			goto out;
+		k = (struct one_sink){o, bundle, rel, 1};
+		if ((rv = backup_repos_bundle_write(o->cfg, o->gitdir, &l,
+		                                    one_sink, &k, &o->fatal,
+		                                    o->why, o->whylen)) < 0 ||
 		    (rv = one_commit(o, &bundle, rel, 1)) < 0)
 			goto out;
 	}
@@ -402,6 +311,7 @@ out:
 		(void)ls_fmt(o->why, o->whylen, "%s", ls_strerror(rv));
 	ls_afile_abort(refs);
 	ls_afile_abort(bundle);
+	backup_repos_reflist_free(&l);
 	return rv;
 }
 
@@ -476,7 +386,7 @@ static void one_prune(const struct one *o)
 int backup_repos_copy_one(const struct agent_config *cfg,
                           const struct backup_repos_job *job,
                           const char *backup_dir, const char *backup_id,
-                          const char *tmpdir, struct backup_repos_copy_ctx *ctx,
+                          struct backup_repos_copy_ctx *ctx,
                           struct backup_artifacts *arts, int *fatal, char *why,
                           size_t whylen)
 {
@@ -499,7 +409,7 @@ int backup_repos_copy_one(const struct agent_config *cfg,
 	                 job->rel)) < 0 ||
 	    (rv = ls_fmt(o.dir_rel, sizeof(o.dir_rel), "%s/%s/%s", job->storage,
 	                 job->rel, backup_id)) < 0 ||
-	    (rv = ls_fmt(o.tmp, sizeof(o.tmp), "%s", tmpdir)) < 0) {
+	    (rv = ls_fmt(o.gitdir, sizeof(o.gitdir), "%s", o.repo)) < 0) {
 		(void)ls_fmt(why, whylen, "path too long");
 		o.dir_rel[0] = '\0'; /* nothing made, nothing to prune */
 		goto out;
@@ -531,10 +441,10 @@ int backup_repos_copy_one(const struct agent_config *cfg,
 		             b->broken);
 		goto out;
 	}
-	/* reftable: the snapshot of its tables is the scratch repository. */
+	/* reftable: git reads the snapshot of its tables. */
 	if (b->s.reftable &&
-	    (rv = ls_fmt(o.tmp, sizeof(o.tmp), "%s/%llu.git", job->snap_root,
-	                 (unsigned long long)b->snap)) < 0) {
+	    (rv = ls_fmt(o.gitdir, sizeof(o.gitdir), "%s/%llu.git",
+	                 job->snap_root, (unsigned long long)b->snap)) < 0) {
 		o.fatal = 1;
 		(void)ls_fmt(why, whylen, "path too long");
 		goto out;
@@ -554,7 +464,6 @@ out:
 		if (!why[0])
 			(void)ls_fmt(why, whylen, "%s", ls_strerror(rv));
 	}
-	(void)ls_rmtree(tmpdir);
 	if (cut != NULL)
 		fclose(cut);
 	free(line);

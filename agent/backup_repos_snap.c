@@ -9,7 +9,7 @@
  * cannot make a ref vanish between the two; a loose ref shadows its packed
  * line as in git. Their values go into the cut file as "ref <oid> <name>"
  * lines (loose symbolic refs as "symref <name> <target>"), from which the
- * copy builds the scratch repository's packed-refs. Reading the values was
+ * copy writes 001.refs and the bundle's header. Reading the values was
  * chosen over hard-linking the ref files into a snapshot directory: both
  * capture the cut (git replaces ref files by rename and never writes one in
  * place), but a link costs a journalled directory update per ref and per

@@ -237,6 +237,11 @@ static ssize_t write_nosigpipe(int fd, const void *p, size_t n)
 	return w;
 }
 
+ssize_t ls_exec_write(int fd, const void *buf, size_t n)
+{
+	return write_nosigpipe(fd, buf, n);
+}
+
 /* Reads what is available; returns 1 at EOF, 0 otherwise, <0 on error. */
 static int drain(int fd, struct exec_buf *b)
 {

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct ls_exec_opts {
 	const char *const *argv; /* argv[0] is an absolute path */
@@ -58,14 +59,19 @@ struct ls_proc {
  * stdout_fd >= 0: the child writes there; else a pipe in p->out_fd.
  */
 int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
-		  int stdout_fd, struct ls_proc *p);
+                  int stdout_fd, struct ls_proc *p);
 /*
  * Closes our pipe ends, waits for the child (killing its group after
  * timeout_ms > 0) and fills res: exit status and up to max_stderr bytes of
  * stderr. Returns 0, or LS_ETIMEDOUT when the child had to be killed.
  */
 int ls_exec_wait(struct ls_proc *p, int timeout_ms, size_t max_stderr,
-		 struct ls_exec_result *res);
+                 struct ls_exec_result *res);
+/*
+ * write() to p->in_fd (or any pipe) that fails with EPIPE when the reader
+ * is gone instead of raising SIGPIPE, whatever the process's disposition.
+ */
+ssize_t ls_exec_write(int fd, const void *buf, size_t n);
 /* Kills the child's group and reaps it; safe on a finished ls_proc. */
 void ls_exec_kill(struct ls_proc *p);
 

@@ -11,3 +11,10 @@ set_tests_properties(test_backup_repos_snap PROPERTIES TIMEOUT 300)
 if(LS_GIT_FOR_TESTS)
 	target_compile_definitions(test_backup_repos_snap PRIVATE LS_GIT_PATH="${LS_GIT_FOR_TESTS}")
 endif()
+# The copy's own bundle writer against `git bundle create`;
+# LS_BENCH_COPY_REPOS=N times the copy's CPU.
+ls_unit_test(test_backup_repos_bundle agent_backup_repos)
+set_tests_properties(test_backup_repos_bundle PROPERTIES TIMEOUT 300)
+if(LS_GIT_FOR_TESTS)
+	target_compile_definitions(test_backup_repos_bundle PRIVATE LS_GIT_PATH="${LS_GIT_FOR_TESTS}")
+endif()
