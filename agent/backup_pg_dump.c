@@ -3,6 +3,7 @@
 #include "backup_pg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,10 @@
 
 #define BACKUP_PG_DUMP_PW_MAX 1024
 #define BACKUP_PG_DUMP_CONNINFO_MAX 8192
-#define BACKUP_PG_DUMP_CHUNK 65536
+#define BACKUP_PG_DUMP_CHUNK (256 * 1024)
+/* pg_dump writes in small pieces: a deeper pipe lets it run ahead instead
+ * of waiting for each read. */
+#define BACKUP_PG_DUMP_PIPE (1024 * 1024)
 #define BACKUP_PG_DUMP_STDERR_MAX 65536
 #define BACKUP_PG_DUMP_PROGRESS_MS 250
 /* pg_dump has closed its stdout: it only has to exit. */
@@ -253,6 +257,8 @@ int backup_pg_dump(const char *pg_dump, const char *conninfo,
 		                 pg_dump, ls_strerror(rv));
 		goto out;
 	}
+	/* Best effort: capped by /proc/sys/fs/pipe-max-size. */
+	(void)fcntl(p.out_fd, F_SETPIPE_SZ, BACKUP_PG_DUMP_PIPE);
 	last = ls_mono_ms() - BACKUP_PG_DUMP_PROGRESS_MS;
 	for (;;) {
 		n = read(p.out_fd, j->buf, sizeof(j->buf));
