@@ -9,7 +9,11 @@ GitLab's way, as `gitlab-backup create` does it (gitlab-facts §1-2):
   tar -C uploads -cf - . | gzip -c -1 > uploads.tar.gz
   tar -cf <id>_gitlab_backup.tar ...      (the outer, uncompressed tar)
 
-    python3 bench/backup_vs_gitlab.py --build build-bench [--scales 1,4] [--gb 1]
+    python3 bench/backup_vs_gitlab.py --build build-bench [--scales 1,4] [--gb 1] [--rounds 3]
+
+Each round runs GitLab's way, then Lockstep with gzip, then with zstd, on
+the same data; each method's best round is reported (and every round's
+time), since this shared machine moves single runs by 20-30%.
 
 Build without sanitizers for meaningful figures (see bench/README.md).
 """
@@ -135,14 +139,17 @@ def lockstep_way(f, compression):
 
 
 def detail(f, bid):
-    """Where the time went: the coordinator's phase lines, then `backup show`."""
+    """Where the time went: the coordinator's phase lines, then `backup show`
+    (taken before the backup is pruned)."""
+    out = []
     for ln in f.coordinator_log().splitlines():
         if bid in ln and " took " in ln:
-            print("         " + ln.split(bid + ": ", 1)[-1])
+            out.append("         " + ln.split(bid + ": ", 1)[-1])
     p = f.cli("backup", "show", bid)
     for ln in p.stdout.splitlines():
         if "MB/s" in ln:
-            print("       " + ln)
+            out.append("       " + ln)
+    return "\n".join(out)
 
 
 def main():
@@ -154,6 +161,8 @@ def main():
                     help="leave the generated repositories as fast-import wrote them")
     ap.add_argument("--detail", action="store_true",
                     help="also print each backup's phase times and per-component summary")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of the three methods at each scale; the best of each is reported")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     print("%-6s %-9s %9s %10s %9s %8s %10s" % ("scale", "method", "time", "size", "ratio",
@@ -165,17 +174,26 @@ def main():
             data = (du(f.pg_data) + sum(du(p) for _, lst in f.storages.items()
                                                                for _, p in lst)
                     + du(f.node_paths("rails-1")["uploads"]))
-            g_secs, g_size = gitlab_way(f, os.path.join(f.dir, "gitlab-way"))
-            print("%-6s %-9s %8.1fs %9.0fM %9s %8s %9.0fM" % (
-                "%dx" % scale, "gitlab", g_secs, g_size / 1e6, "1.00", "-", data / 1e6))
+            runs = {"gitlab": [], "gzip": [], "zstd": []}
+            for _ in range(max(1, args.rounds)):
+                g_secs, g_size = gitlab_way(f, os.path.join(f.dir, "gitlab-way"))
+                runs["gitlab"].append((g_secs, g_size, None, None))
+                for comp in ("gzip", "zstd"):
+                    secs, size, freeze, bid = lockstep_way(f, comp)
+                    runs[comp].append((secs, size, freeze, detail(f, bid) if args.detail else ""))
+                    f.cli("backup", "prune", "--keep", "1")
+            g_secs, g_size = min(runs["gitlab"])[:2]
+            print("%-6s %-9s %8.1fs %9.0fM %9s %8s %9.0fM   rounds: %s" % (
+                "%dx" % scale, "gitlab", g_secs, g_size / 1e6, "1.00", "-", data / 1e6,
+                " ".join("%.1f" % r[0] for r in runs["gitlab"])))
             for comp in ("gzip", "zstd"):
-                secs, size, freeze, bid = lockstep_way(f, comp)
-                print("%-6s %-9s %8.1fs %9.0fM %9.2f %7dms" % (
-                    "%dx" % scale, "ls-" + comp, secs, size / 1e6, secs / g_secs, freeze),
-                    flush=True)
-                if args.detail:
-                    detail(f, bid)
-                f.cli("backup", "prune", "--keep", "1")
+                secs, size, freeze, text = min(runs[comp])
+                print("%-6s %-9s %8.1fs %9.0fM %9.2f %7dms %10s   rounds: %s (freeze %s ms)" % (
+                    "%dx" % scale, "ls-" + comp, secs, size / 1e6, secs / g_secs, freeze, "",
+                    " ".join("%.1f" % r[0] for r in runs[comp]),
+                    " ".join("%d" % r[2] for r in runs[comp])), flush=True)
+                if text:
+                    print(text)
             shutil.rmtree(os.path.join(f.dir, "gitlab-way"), ignore_errors=True)
 
 
