@@ -207,7 +207,7 @@ class BackupFaultTest(unittest.TestCase):
             rc, out = self.create(f)
             self.assertEqual(rc, 1, json.dumps(out, indent=1))
             self.assertEqual(out["state"], "failed", out)
-            self.assertIn("copy on %s: repository %s: git bundle create: " % (victim["node"], vkey),
+            self.assertIn("copy on %s: repository %s: git pack-objects: " % (victim["node"], vkey),
                           out["reason"])
             self.assertIn(blob, out["reason"])
             self.assertFalse(os.path.exists(out["path"]), "partial files left in " + out["path"])
