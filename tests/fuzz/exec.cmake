@@ -8,3 +8,6 @@ set(LS_FUZZ_RUNS_fuzz_refsnap 3000)
 ls_fuzzer(fuzz_refsnap agent_backup_repos agent_cfg)
 ls_fuzzer(fuzz_objstore agent_backup_objstore)
 ls_fuzzer(fuzz_pgrows agent_backup_pg)
+# Per input: an archive extracted into a scratch dir and the dir removed.
+set(LS_FUZZ_RUNS_fuzz_restore_tar 3000)
+ls_fuzzer(fuzz_restore_tar agent_restore_files)
