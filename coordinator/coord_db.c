@@ -8,7 +8,7 @@
 #include "ls_log.h"
 #include "ls_util.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 static const char *schema_v1 =
     "CREATE TABLE nodes ("
@@ -49,6 +49,30 @@ static const char *schema_v2 =
     " skipped TEXT NOT NULL DEFAULT '',"
     " failed_repos TEXT NOT NULL DEFAULT '');"
     "PRAGMA user_version = 2;";
+
+/* Version 3: the run journal (coord_journal.h). */
+static const char *schema_v3 =
+    "CREATE TABLE runs ("
+    " id TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " finished_at INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " params BLOB);"
+    "CREATE TABLE run_steps ("
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " node TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " op_id INTEGER NOT NULL DEFAULT 0,"
+    " started_at INTEGER NOT NULL DEFAULT 0,"
+    " finished_at INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT NOT NULL DEFAULT '',"
+    " result BLOB,"
+    " PRIMARY KEY (run_id, seq));"
+    "PRAGMA user_version = 3;";
 
 
 
@@ -117,6 +141,8 @@ int coord_db_open(const char *path, sqlite3 **dbp)
 	if (version < 1 && (rv = migrate(db, schema_v1)) < 0)
 		goto fail;
 	if (version < 2 && (rv = migrate(db, schema_v2)) < 0)
+		goto fail;
+	if (version < 3 && (rv = migrate(db, schema_v3)) < 0)
 		goto fail;
 	*dbp = db;
 	return 0;

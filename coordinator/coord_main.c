@@ -12,6 +12,7 @@
 
 #include "coord_config.h"
 #include "coord_db.h"
+#include "coord_journal.h"
 #include "coord_state.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -296,6 +297,13 @@ int main(int argc, char **argv)
 	if ((rv = coord_db_load_nodes(&c)) < 0)
 		fatalx("database %s: %s", path, ls_strerror(rv));
 	coord_backup_recover(&c);
+	/* A run this process did not start has no one driving it: it waits
+	 * at its step for `lockstep run resume`. */
+	if ((rv = coord_journal_halt_running(c.db, "the coordinator stopped "
+	                                            "during the run")) > 0)
+		log_warnx("%d run(s) halted: the coordinator stopped during "
+		          "them (lockstep run resume ID)",
+		          rv);
 
 	ls_strlcpy(c.signer.node, LS_COORD_NODE, sizeof(c.signer.node));
 	c.signer.session = (uint64_t)time(NULL);
