@@ -11,3 +11,4 @@ ls_fuzzer(fuzz_pgrows agent_backup_pg)
 # Per input: an archive extracted into a scratch dir and the dir removed.
 set(LS_FUZZ_RUNS_fuzz_restore_tar 3000)
 ls_fuzzer(fuzz_restore_tar agent_restore_files)
+ls_fuzzer(fuzz_repo_manifest agent_restore_repos)
