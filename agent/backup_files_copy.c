@@ -134,74 +134,10 @@ out:
 	return rv;
 }
 
-static int backup_files_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void backup_files_free_names(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* A directory's names, sorted. */
 static int backup_files_names(int dir, char ***namesp, size_t *np)
 {
-	DIR *d = NULL;
-	struct dirent *de;
-	char **names = NULL, **nn;
-	size_t n = 0, cap = 0;
-	int fd, rv = 0;
-
-	if ((fd = dup(dir)) < 0 || (d = fdopendir(fd)) == NULL) {
-		rv = -errno;
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	/* The dup shares the offset of a descriptor that may have been
-	 * read before. */
-	rewinddir(d);
-	for (;;) {
-		errno = 0;
-		if ((de = readdir(d)) == NULL) {
-			rv = -errno;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL) {
-				rv = LS_ENOMEM;
-				break;
-			}
-			names = nn;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			rv = LS_ENOMEM;
-			break;
-		}
-		n++;
-	}
-	if (rv == 0 && n > 1)
-		qsort(names, n, sizeof(*names), backup_files_cmp);
-out:
-	if (d != NULL)
-		closedir(d);
-	if (rv < 0) {
-		backup_files_free_names(names, n);
-		names = NULL;
-		n = 0;
-	}
-	*namesp = names;
-	*np = n;
-	return rv;
+	return ls_dir_names(dir, NULL, NULL, 1, namesp, np);
 }
 
 /* Header fields as GNU tar fills them: owner names too, so that a restore
@@ -417,7 +353,7 @@ static int backup_files_walk(struct backup_files_copyctx *c, int dir, int depth)
 	for (i = 0; i < n && rv == 0; i++)
 		rv = backup_files_entry(c, dir, names[i], depth);
 out:
-	backup_files_free_names(names, n);
+	ls_names_free(names, n);
 	return rv;
 }
 

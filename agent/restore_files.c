@@ -28,13 +28,9 @@
 /* Same-second restores of one component get a suffix. */
 #define RESTORE_FILES_ASIDE_TRIES 100
 
-static void restore_files_free_names(char **names, size_t n)
+static int restore_files_covered(void *arg, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	return !restore_tar_excluded(arg, name);
 }
 
 /* The entries of dirfd that GitLab's backup covers; all read before any
@@ -42,42 +38,8 @@ static void restore_files_free_names(char **names, size_t n)
 static int restore_files_entries(const struct backup_component *comp, int dirfd,
                                  char ***names, size_t *n)
 {
-	size_t cap = 0;
-	struct dirent *de;
-	DIR *d = NULL;
-	int fd, rv = 0;
-
-	*names = NULL;
-	*n = 0;
-	if ((fd = dup(dirfd)) < 0 || (d = fdopendir(fd)) == NULL) {
-		rv = -errno;
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	rewinddir(d);
-	for (;;) {
-		errno = 0;
-		if ((de = readdir(d)) == NULL) {
-			rv = -errno;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0 ||
-		    restore_tar_excluded(comp, de->d_name))
-			continue;
-		if ((rv = ls_names_push(names, n, &cap, de->d_name)) < 0)
-			break;
-	}
-out:
-	if (d != NULL)
-		closedir(d);
-	if (rv < 0) {
-		restore_files_free_names(*names, *n);
-		*names = NULL;
-		*n = 0;
-	}
-	return rv;
+	return ls_dir_names(dirfd, restore_files_covered, (void *)comp, 0,
+	                    names, n);
 }
 
 /* Renames names[0..n) from one directory to the other; *done says how
@@ -116,7 +78,7 @@ static int restore_files_clear(const struct backup_component *comp,
 			rv = r;
 	}
 out:
-	restore_files_free_names(names, n);
+	ls_names_free(names, n);
 	return rv;
 }
 
@@ -267,7 +229,7 @@ out:
 	if (rv < 0 && asidefd >= 0)
 		restore_files_undo(comp, dir, dirfd, aside, asidefd, names,
 		                   moved, extracting, err, errlen);
-	restore_files_free_names(names, n);
+	ls_names_free(names, n);
 	if (asidefd >= 0)
 		close(asidefd);
 	if (dirfd >= 0)

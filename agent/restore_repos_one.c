@@ -305,8 +305,11 @@ static int one_append(char **buf, size_t *len, size_t *cap, const char *a,
 		*buf = nb;
 		*cap = nc;
 	}
-	*len +=
-	    (size_t)sprintf(*buf + *len, "%s %s%s%s\n", a, b, *c ? " " : "", c);
+	/* need counted every byte and the NUL: it fits. */
+	if (ls_fmt(*buf + *len, *cap - *len, "%s %s%s%s\n", a, b, *c ? " " : "",
+	           c) < 0)
+		return LS_ETOOBIG;
+	*len += strlen(*buf + *len);
 	return 0;
 }
 

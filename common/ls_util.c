@@ -331,6 +331,65 @@ int ls_node_name_valid(const char *name)
 	return 0;
 }
 
+void ls_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; names != NULL && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int names_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ls_dir_names(int dirfd, int (*keep)(void *arg, const char *name), void *arg,
+                 int sort, char ***names, size_t *n)
+{
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd, rv = 0;
+
+	*names = NULL;
+	*n = 0;
+	if ((fd = dup(dirfd)) < 0 || (d = fdopendir(fd)) == NULL) {
+		rv = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	/* The dup shares the offset of a descriptor that may have been
+	 * read before. */
+	rewinddir(d);
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			rv = -errno;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    (keep != NULL && !keep(arg, de->d_name)))
+			continue;
+		if ((rv = ls_names_push(names, n, &cap, de->d_name)) < 0)
+			break;
+	}
+	if (rv == 0 && sort && *n > 1)
+		qsort(*names, *n, sizeof(**names), names_cmp);
+out:
+	if (d != NULL)
+		closedir(d);
+	if (rv < 0) {
+		ls_names_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	return rv;
+}
+
 int ls_names_push(char ***names, size_t *n, size_t *cap, const char *s)
 {
 	if (*n == *cap) {

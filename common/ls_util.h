@@ -54,6 +54,16 @@ int ls_node_name_valid(const char *name);
 
 /* Appends a copy of s to a growing array of strings (*names, *n, *cap). */
 int ls_names_push(char ***names, size_t *n, size_t *cap, const char *s);
+/* Frees such an array; NULL-safe. */
+void ls_names_free(char **names, size_t n);
+/*
+ * The names in the directory dirfd ("." and ".." left out, and those keep
+ * (may be NULL) returns 0 for), sorted by strcmp when sort is set, read
+ * from its start whatever dirfd's offset; dirfd stays open. On failure
+ * *names is NULL and *n 0.
+ */
+int ls_dir_names(int dirfd, int (*keep)(void *arg, const char *name), void *arg,
+                 int sort, char ***names, size_t *n);
 
 /* Wipes secrets in a way the compiler keeps. */
 void ls_wipe(void *p, size_t len);

@@ -25,81 +25,94 @@ static const char dump_ok[] =
     "SELECT 1;\n$$;\n" ANCHOR(
         "Ta ble",
         "We\"ird") "COPY \"We\"\"ird\".\"Ta ble\" (a, \"B\") FROM stdin;\n"
-                   "x\\ny\t1\n\\\\.\t2\n\t3\n\\N\t4\n\\.\n\n" ANCHOR("e", "publ"
-                                                                          "ic") "COPY public.e  FROM stdin;\n\n\\.\n\n" ANCHOR(
-                       "p1",
-                       "public") "COPY public.p1 (id) FROM "
-                                 "stdin;\n1\n2\n\\.\n\n" ANCHOR("none",
-                                                                "public") "COPY"
-                                                                          " pub"
-                                                                          "lic."
-                                                                          "none"
-                                                                          " ("
-                                                                          "id) "
-                                                                          "FROM"
-                                                                          " std"
-                                                                          "in;"
-                                                                          "\n\\"
-                                                                          ".\n"
-                                                                          "\n"
-                                                                          "--"
-                                                                          "\n--"
-                                                                          " Nam"
-                                                                          "e: "
-                                                                          "p1 "
-                                                                          "p1_"
-                                                                          "pkey"
-                                                                          "; "
-                                                                          "Type"
-                                                                          ": "
-                                                                          "CONS"
-                                                                          "TRAI"
-                                                                          "NT; "
-                                                                          "Sche"
-                                                                          "ma: "
-                                                                          "publ"
-                                                                          "ic; "
-                                                                          "Owne"
-                                                                          "r: "
-                                                                          "git"
-                                                                          "\n"
-                                                                          "--"
-                                                                          "\n\n"
-                                                                          "ALTE"
-                                                                          "R "
-                                                                          "TABL"
-                                                                          "E "
-                                                                          "ONLY"
-                                                                          " pub"
-                                                                          "lic."
-                                                                          "p1\n"
-                                                                          "    "
-                                                                          "ADD "
-                                                                          "CONS"
-                                                                          "TRAI"
-                                                                          "NT "
-                                                                          "p1_"
-                                                                          "pkey"
-                                                                          " PRI"
-                                                                          "MARY"
-                                                                          " KEY"
-                                                                          " ("
-                                                                          "id);"
-                                                                          "\n"
-                                                                          "\n--"
-                                                                          "\n--"
-                                                                          " Pos"
-                                                                          "tgre"
-                                                                          "SQL "
-                                                                          "data"
-                                                                          "base"
-                                                                          " dum"
-                                                                          "p "
-                                                                          "comp"
-                                                                          "lete"
-                                                                          "\n--"
-                                                                          "\n"
-                                                                          "\n";
+                   "x\\ny\t1\n\\\\.\t2\n\t3\n\\N\t4\n\\.\n\n" ANCHOR(
+                       "e", "publ"
+                            "ic") "COPY public.e  FROM "
+                                  "stdin;\n\n\\.\n\n" ANCHOR("p1",
+                                                             "public") "COPY "
+                                                                       "public."
+                                                                       "p1 "
+                                                                       "(id) "
+                                                                       "FROM "
+                                                                       "stdin;"
+                                                                       "\n1\n2"
+                                                                       "\n\\."
+                                                                       "\n"
+                                                                       "\n" ANCHOR(
+                                                                           "non"
+                                                                           "e",
+                                                                           "pub"
+                                                                           "li"
+                                                                           "c") "COPY"
+                                                                                " pub"
+                                                                                "lic."
+                                                                                "none"
+                                                                                " ("
+                                                                                "id) "
+                                                                                "FROM"
+                                                                                " std"
+                                                                                "in;"
+                                                                                "\n\\"
+                                                                                ".\n"
+                                                                                "\n"
+                                                                                "--"
+                                                                                "\n--"
+                                                                                " Nam"
+                                                                                "e: "
+                                                                                "p1 "
+                                                                                "p1_"
+                                                                                "pkey"
+                                                                                "; "
+                                                                                "Type"
+                                                                                ": "
+                                                                                "CONS"
+                                                                                "TRAI"
+                                                                                "NT; "
+                                                                                "Sche"
+                                                                                "ma: "
+                                                                                "publ"
+                                                                                "ic; "
+                                                                                "Owne"
+                                                                                "r: "
+                                                                                "git"
+                                                                                "\n"
+                                                                                "--"
+                                                                                "\n\n"
+                                                                                "ALTE"
+                                                                                "R "
+                                                                                "TABL"
+                                                                                "E "
+                                                                                "ONLY"
+                                                                                " pub"
+                                                                                "lic."
+                                                                                "p1\n"
+                                                                                "    "
+                                                                                "ADD "
+                                                                                "CONS"
+                                                                                "TRAI"
+                                                                                "NT "
+                                                                                "p1_"
+                                                                                "pkey"
+                                                                                " PRI"
+                                                                                "MARY"
+                                                                                " KEY"
+                                                                                " ("
+                                                                                "id);"
+                                                                                "\n"
+                                                                                "\n--"
+                                                                                "\n--"
+                                                                                " Pos"
+                                                                                "tgre"
+                                                                                "SQL "
+                                                                                "data"
+                                                                                "base"
+                                                                                " dum"
+                                                                                "p "
+                                                                                "comp"
+                                                                                "lete"
+                                                                                "\n--"
+                                                                                "\n"
+                                                                                "\n";
 
 struct seen {
 	int n;
@@ -213,19 +226,26 @@ static void test_void(void)
 	expect_void("odd", odd, strlen(odd), "unreadable COPY line");
 
 	/* A COPY line past the cap; a long line of another kind is fine. */
-	n = 70000 + sizeof(ANCHOR("a", "public"));
-	big = malloc(n + 64);
-	CHECK(big != NULL);
-	if (big == NULL)
-		return;
-	strcpy(big, ANCHOR("a", "public") "COPY public.a (");
-	memset(big + strlen(big), 'x', 70000);
-	strcpy(big + n - 10, ") FROM stdin;\n");
-	expect_void("long", big, strlen(big), "COPY line too long");
-	memset(big, 'S', 70000);
-	strcpy(big + 70000,
-	       "\n" ANCHOR("a",
-	                   "public") "COPY public.a (x) FROM stdin;\n7\n\\.\n");
+	{
+		static const char head[] =
+		    ANCHOR("a", "public") "COPY public.a (";
+		static const char tail[] = ") FROM stdin;\n";
+		static const char after[] = "\n" ANCHOR(
+		    "a", "public") "COPY public.a (x) FROM stdin;\n7\n\\.\n";
+		size_t off = sizeof(head) - 1;
+
+		n = sizeof(head) + 70000 + sizeof(tail) + sizeof(after);
+		big = malloc(n);
+		CHECK(big != NULL);
+		if (big == NULL)
+			return;
+		memcpy(big, head, off);
+		memset(big + off, 'x', 70000);
+		memcpy(big + off + 70000, tail, sizeof(tail));
+		expect_void("long", big, strlen(big), "COPY line too long");
+		memset(big, 'S', 70000);
+		memcpy(big + 70000, after, sizeof(after));
+	}
 	{
 		struct seen s;
 
