@@ -17,6 +17,7 @@
 #include "backup_pg_rows.h"
 #include "ls_error.h"
 #include "ls_exec.h"
+#include "ls_gzcheck.h"
 #include "ls_util.h"
 
 #define RESTORE_PG_PW_MAX 1024
@@ -69,71 +70,24 @@ struct restore_pg_job {
 	char pw[RESTORE_PG_PW_MAX];
 	char pwenv[RESTORE_PG_PW_MAX + 16];
 	struct restore_pg_judge j;
-	/* Per call: two loads (main and ci) may run side by side. */
-	uint32_t crc_table[256];
 	uint8_t buf[RESTORE_PG_CHUNK];
 	char ebuf[4096];
 };
 
-/*
- * libarchive's gzip reader checks neither the CRC nor the length in the
- * gzip trailer, where `gzip -cd` (GitLab's restore) fails on a mismatch:
- * a flipped bit could otherwise load wrong rows without a word. Bitwise
- * CRC-32 would cost more than the inflate; a table is 1 KiB.
- */
-static void restore_pg_crc_init(uint32_t *tab)
-{
-	uint32_t c, i, k;
-
-	for (i = 0; i < 256; i++) {
-		for (c = i, k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		tab[i] = c;
-	}
-}
-
-static uint32_t restore_pg_crc(const uint32_t *tab, uint32_t crc,
-                               const uint8_t *p, size_t n)
-{
-	crc = ~crc;
-	while (n-- > 0)
-		crc = tab[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
-
-/* The trailer of a single-member gzip file: CRC-32 and length mod 2^32,
- * little-endian. What GitLab and Lockstep write is one member. */
-static int restore_pg_gzip_check(const char *path, uint32_t crc, uint64_t total,
+/* libarchive does not check the gzip trailer, where `gzip -cd` (GitLab's
+ * restore) fails on a mismatch: a flipped bit could otherwise load wrong
+ * rows without a word. */
+static int restore_pg_gzip_check(const char *path, const struct ls_gzcheck *gz,
                                  char *err, size_t errlen)
 {
-	uint8_t t[8];
-	uint32_t fcrc, flen;
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rv = LS_EPROTO;
+	char why[200];
+	int rv = ls_gzcheck_trailer(gz, path, why, sizeof(why));
 
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 18 ||
-	    pread(fd, t, 8, st.st_size - 8) != 8) {
+	if (rv < 0)
 		backup_pg_seterr(err, errlen, NULL,
-		                 "%s: cannot read the gzip trailer", path);
-		rv = LS_EIO;
-		goto out;
-	}
-	fcrc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-	       (uint32_t)t[3] << 24;
-	flen = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 |
-	       (uint32_t)t[7] << 24;
-	if (fcrc != crc || flen != (uint32_t)total) {
-		backup_pg_seterr(err, errlen, NULL,
-		                 "%s is corrupt: gzip CRC or length mismatch "
-		                 "(the database is partly loaded; a "
-		                 "multi-member gzip is not supported)",
-		                 path);
-		goto out;
-	}
-	rv = 0;
-out:
-	if (fd >= 0)
-		close(fd);
+		                 "%s is corrupt: %s (the database is partly "
+		                 "loaded)",
+		                 path, why);
 	return rv;
 }
 
@@ -401,7 +355,7 @@ int restore_pg_load(const char *psql, const char *conninfo,
 	struct ls_proc p = {-1, -1, -1, -1};
 	struct archive *a = NULL;
 	uint64_t total = 0;
-	uint32_t crc = 0;
+	struct ls_gzcheck crc;
 	int64_t last, now;
 	off_t eoff = 0;
 	int devnull = -1, errfd = -1, gone = 0, gz, rv, flags;
@@ -424,8 +378,8 @@ int restore_pg_load(const char *psql, const char *conninfo,
 	if ((rv = restore_pg_prepare(j, conninfo, err, errlen)) < 0 ||
 	    (rv = restore_pg_open(&a, dump_path, err, errlen)) < 0)
 		goto out;
-	if ((gz = archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP))
-		restore_pg_crc_init(j->crc_table);
+	gz = archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP;
+	ls_gzcheck_init(&crc);
 	/* -w: with no password to give, fail instead of prompting on a
 	 * terminal. psql prints query results (pg_dump's set_config
 	 * SELECTs): nobody reads them. */
@@ -483,8 +437,7 @@ int restore_pg_load(const char *psql, const char *conninfo,
 		if (n == 0)
 			break;
 		if (gz)
-			crc = restore_pg_crc(j->crc_table, crc, j->buf,
-			                     (size_t)n);
+			ls_gzcheck_update(&crc, j->buf, (size_t)n);
 		/* Once void (backup_pg_rows_why), the counts stay void. */
 		if (rows != NULL &&
 		    backup_pg_rows_feed(rows, j->buf, (size_t)n) < 0)
@@ -507,8 +460,7 @@ int restore_pg_load(const char *psql, const char *conninfo,
 	/* Before psql sees the end of its input: a corrupt dump must not
 	 * look like a complete one. */
 	if (gz && !gone &&
-	    (rv = restore_pg_gzip_check(dump_path, crc, total, err, errlen)) <
-	        0)
+	    (rv = restore_pg_gzip_check(dump_path, &crc, err, errlen)) < 0)
 		goto out;
 	/* The stderr file stays ours: read to its end after the exit. */
 	p.err_fd = -1;

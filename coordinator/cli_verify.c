@@ -18,6 +18,7 @@
 #include "ls_afile.h"
 #include "ls_error.h"
 #include "ls_exec.h"
+#include "ls_gzcheck.h"
 #include "ls_util.h"
 
 #define MANIFEST_MAX (256 * 1024 * 1024)
@@ -50,14 +51,22 @@ static void problem(struct problems *p, const char *path, const char *why)
 }
 
 /* Reads every byte through libarchive: a truncated or corrupt stream
- * fails here rather than on restore day. */
-static int decompress_pass(const char *path, int is_tar, char *why, size_t len)
+ * fails here rather than on restore day. The raw pass sees the whole
+ * decompressed stream, for the gzip trailer libarchive does not check
+ * (ls_gzcheck.h); a tar is then read entry by entry as well. */
+static int read_pass(const char *path, int is_tar, char *why, size_t len)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
+	struct ls_gzcheck gz;
 	char buf[65536];
 	int rv = 0, r;
 
+	if (a == NULL) {
+		snprintf(why, len, "out of memory");
+		return LS_ENOMEM;
+	}
+	ls_gzcheck_init(&gz);
 	archive_read_support_filter_all(a);
 	if (is_tar)
 		archive_read_support_format_all(a);
@@ -71,7 +80,8 @@ static int decompress_pass(const char *path, int is_tar, char *why, size_t len)
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		ssize_t n;
 		while ((n = archive_read_data(a, buf, sizeof(buf))) > 0)
-			;
+			if (!is_tar)
+				ls_gzcheck_update(&gz, buf, (size_t)n);
 		if (n < 0) {
 			r = ARCHIVE_FATAL;
 			break;
@@ -82,9 +92,19 @@ static int decompress_pass(const char *path, int is_tar, char *why, size_t len)
 		         archive_error_string(a) ? archive_error_string(a)
 		                                 : "corrupt");
 		rv = LS_EIO;
+	} else if (!is_tar &&
+	           archive_filter_code(a, 0) == ARCHIVE_FILTER_GZIP) {
+		rv = ls_gzcheck_trailer(&gz, path, why, len);
 	}
 	archive_read_free(a);
 	return rv;
+}
+
+static int decompress_pass(const char *path, int is_tar, char *why, size_t len)
+{
+	int rv = read_pass(path, 0, why, len);
+
+	return rv < 0 || !is_tar ? rv : read_pass(path, 1, why, len);
 }
 
 static int bundle_verify(const char *git, const char *probe, const char *bundle,

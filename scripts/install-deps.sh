@@ -9,7 +9,7 @@ packages=(
 	# libraries (DESIGN §3)
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev
 	libsodium-dev libarchive-dev libcurl4-openssl-dev libyaml-dev
-	libsqlite3-dev libpq-dev libjansson-dev libhiredis-dev
+	libsqlite3-dev libpq-dev libjansson-dev libhiredis-dev zlib1g-dev
 	# real servers and tools the tests and the demo run
 	postgresql-15 postgresql-client-15 redis-server git openssl python3
 	procps util-linux
