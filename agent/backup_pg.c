@@ -1,5 +1,6 @@
 /* The cut: a held REPEATABLE READ transaction with an exported snapshot. */
 #include "backup_pg.h"
+#include "backup_pg_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,8 +75,7 @@ void backup_pg_seterr(char *err, size_t errlen, const char *password,
 	backup_pg_scrub(err, password);
 }
 
-/* First line of a libpq or server message, without the trailing newline. */
-static const char *backup_pg_line(const char *msg, char *buf, size_t size)
+const char *backup_pg_line(const char *msg, char *buf, size_t size)
 {
 	size_t n;
 
@@ -212,6 +212,48 @@ static void backup_pg_where(PGconn *c, char *buf, size_t size)
 	         port && port[0] ? " port " : "", port ? port : "");
 }
 
+PGconn *backup_pg_connect(const char *conninfo, const char *app,
+                          const char *what, char *pw, size_t pwlen, char *err,
+                          size_t errlen)
+{
+	const char *keys[] = {"dbname", "password", "connect_timeout",
+	                      "fallback_application_name", NULL};
+	const char *vals[5];
+	char *clean = malloc(BACKUP_PG_CONNINFO_MAX), where[512], line[512];
+	PGconn *c = NULL;
+
+	pw[0] = '\0';
+	if (clean == NULL) {
+		backup_pg_seterr(err, errlen, NULL, "out of memory");
+		return NULL;
+	}
+	if (backup_pg_conninfo_split(conninfo, clean, BACKUP_PG_CONNINFO_MAX,
+	                             pw, pwlen, err, errlen) < 0)
+		goto out;
+	/* expand_dbname: the clean string stands in for the conninfo; the
+	 * parameters after it override what it says. */
+	vals[0] = clean;
+	vals[1] = pw[0] ? pw : NULL;
+	vals[2] = "10";
+	vals[3] = app;
+	vals[4] = NULL;
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		backup_pg_where(c, where, sizeof(where));
+		backup_pg_seterr(err, errlen, pw,
+		                 "%s%scannot connect to %s: %s",
+		                 what ? what : "", what ? ": " : "", where,
+		                 backup_pg_line(c ? PQerrorMessage(c) : NULL,
+		                                line, sizeof(line)));
+		PQfinish(c);
+		c = NULL;
+	}
+out:
+	ls_wipe(clean, BACKUP_PG_CONNINFO_MAX);
+	free(clean);
+	return c;
+}
+
 /* Runs sql; NULL (and err set) unless it ends with status want. */
 static PGresult *backup_pg_exec(PGconn *c, const char *sql, ExecStatusType want,
                                 const char *where, const char *pw, char *err,
@@ -234,10 +276,7 @@ int backup_pg_hold(const char *conninfo, struct backup_pg_hold **hp,
                    char *snapshot, size_t snaplen, char *lsn, size_t lsnlen,
                    char *err, size_t errlen)
 {
-	const char *keys[] = {"dbname", "password", "connect_timeout",
-	                      "fallback_application_name", NULL};
-	const char *vals[5];
-	char *clean = NULL, pw[BACKUP_PG_PW_MAX], where[512], line[512];
+	char pw[BACKUP_PG_PW_MAX], where[512];
 	struct backup_pg_hold *h = NULL;
 	PGresult *res = NULL;
 	int rv;
@@ -250,33 +289,17 @@ int backup_pg_hold(const char *conninfo, struct backup_pg_hold **hp,
 	}
 	*hp = NULL;
 	snapshot[0] = lsn[0] = '\0';
-	if ((clean = malloc(BACKUP_PG_CONNINFO_MAX)) == NULL ||
-	    (h = calloc(1, sizeof(*h))) == NULL) {
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		backup_pg_seterr(err, errlen, NULL, "out of memory");
 		rv = LS_ENOMEM;
 		goto out;
 	}
-	if ((rv = backup_pg_conninfo_split(conninfo, clean,
-	                                   BACKUP_PG_CONNINFO_MAX, pw,
-	                                   sizeof(pw), err, errlen)) < 0)
-		goto out;
-	/* expand_dbname: the clean string stands in for the conninfo; the
-	 * parameters after it override what it says. */
-	vals[0] = clean;
-	vals[1] = pw[0] ? pw : NULL;
-	vals[2] = "10";
-	vals[3] = "lockstep-backup";
-	vals[4] = NULL;
-	h->conn = PQconnectdbParams(keys, vals, 1);
-	backup_pg_where(h->conn, where, sizeof(where));
-	if (h->conn == NULL || PQstatus(h->conn) != CONNECTION_OK) {
-		backup_pg_seterr(
-		    err, errlen, pw, "cannot connect to %s: %s", where,
-		    backup_pg_line(h->conn ? PQerrorMessage(h->conn) : NULL,
-		                   line, sizeof(line)));
+	if ((h->conn = backup_pg_connect(conninfo, "lockstep-backup", NULL, pw,
+	                                 sizeof(pw), err, errlen)) == NULL) {
 		rv = LS_EIO;
 		goto out;
 	}
+	backup_pg_where(h->conn, where, sizeof(where));
 	if ((res = backup_pg_exec(h->conn, backup_pg_session_sql,
 	                          PGRES_COMMAND_OK, where, pw, err, errlen)) ==
 	    NULL) {
@@ -324,9 +347,6 @@ out:
 	}
 	backup_pg_release(h);
 	ls_wipe(pw, sizeof(pw));
-	if (clean != NULL)
-		ls_wipe(clean, BACKUP_PG_CONNINFO_MAX);
-	free(clean);
 	return rv;
 }
 

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "backup_pg.h"
+#include "backup_pg_int.h"
 #include "ls_error.h"
 #include "ls_util.h"
 
@@ -55,59 +56,16 @@ static void restore_pg_quiet(void *arg, const char *msg)
 	(void)msg;
 }
 
-static const char *restore_pg_line(const char *msg, char *buf, size_t size)
-{
-	size_t n;
-
-	if (msg == NULL || msg[0] == '\0')
-		return "unknown error";
-	n = strcspn(msg, "\n");
-	if (n >= size)
-		n = size - 1;
-	memcpy(buf, msg, n);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* Connects like backup_pg_hold: password out of the conninfo string,
- * connect_timeout 10 s. pw receives the password for scrubbing. */
+/* Connects like backup_pg_hold; pw receives the password for scrubbing. */
 static PGconn *restore_pg_connect(const char *conninfo, const char *what,
                                   char *pw, size_t pwlen, char *err,
                                   size_t errlen)
 {
-	const char *keys[] = {"dbname", "password", "connect_timeout",
-	                      "fallback_application_name", NULL};
-	const char *vals[5];
-	char *clean = malloc(RESTORE_PG_CONNINFO_MAX), line[512];
-	PGconn *c = NULL;
+	PGconn *c = backup_pg_connect(conninfo, "lockstep-restore", what, pw,
+	                              pwlen, err, errlen);
 
-	if (clean == NULL) {
-		backup_pg_seterr(err, errlen, NULL, "out of memory");
-		return NULL;
-	}
-	if (backup_pg_conninfo_split(conninfo, clean, RESTORE_PG_CONNINFO_MAX,
-	                             pw, pwlen, err, errlen) < 0)
-		goto out;
-	vals[0] = clean;
-	vals[1] = pw[0] ? pw : NULL;
-	vals[2] = "10";
-	vals[3] = "lockstep-restore";
-	vals[4] = NULL;
-	c = PQconnectdbParams(keys, vals, 1);
-	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-		backup_pg_seterr(err, errlen, pw,
-		                 "%s: cannot connect to database \"%s\": %s",
-		                 what, c && PQdb(c) ? PQdb(c) : "(default)",
-		                 restore_pg_line(c ? PQerrorMessage(c) : NULL,
-		                                 line, sizeof(line)));
-		PQfinish(c);
-		c = NULL;
-		goto out;
-	}
-	PQsetNoticeProcessor(c, restore_pg_quiet, NULL);
-out:
-	ls_wipe(clean, RESTORE_PG_CONNINFO_MAX);
-	free(clean);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, restore_pg_quiet, NULL);
 	return c;
 }
 
@@ -121,9 +79,9 @@ static int restore_pg_run(PGconn *c, const char *sql, const char *what,
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		backup_pg_seterr(err, errlen, pw, "%s: %s", what,
-		                 restore_pg_line(res ? PQresultErrorMessage(res)
-		                                     : PQerrorMessage(c),
-		                                 line, sizeof(line)));
+		                 backup_pg_line(res ? PQresultErrorMessage(res)
+		                                    : PQerrorMessage(c),
+		                                line, sizeof(line)));
 		rv = LS_EIO;
 	}
 	PQclear(res);
@@ -209,8 +167,8 @@ int restore_pg_drop(const char *conninfo, char *err, size_t errlen)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 3) {
 		backup_pg_seterr(err, errlen, pw,
 		                 "listing tables of \"%s\": %s", PQdb(c),
-		                 restore_pg_line(PQresultErrorMessage(res),
-		                                 line, sizeof(line)));
+		                 backup_pg_line(PQresultErrorMessage(res), line,
+		                                sizeof(line)));
 		rv = LS_EIO;
 		goto out;
 	}
@@ -379,8 +337,8 @@ int restore_pg_scratch_create(const char *conninfo, const char *name,
 	    PQnfields(res) != 4) {
 		backup_pg_seterr(err, errlen, pw, "%s: reading \"%s\": %s",
 		                 what, PQdb(c),
-		                 restore_pg_line(PQresultErrorMessage(res),
-		                                 line, sizeof(line)));
+		                 backup_pg_line(PQresultErrorMessage(res), line,
+		                                sizeof(line)));
 		rv = LS_EIO;
 		goto out;
 	}
@@ -416,8 +374,8 @@ int restore_pg_scratch_create(const char *conninfo, const char *name,
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 		backup_pg_seterr(err, errlen, pw, "%s \"%s\": %s", what, name,
-		                 restore_pg_line(PQresultErrorMessage(res),
-		                                 line, sizeof(line)));
+		                 backup_pg_line(PQresultErrorMessage(res), line,
+		                                sizeof(line)));
 		/* 42P04: duplicate_database. */
 		rv = state && strcmp(state, "42P04") == 0 ? LS_EEXIST : LS_EIO;
 		goto out;

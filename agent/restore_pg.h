@@ -42,8 +42,8 @@ int restore_pg_drop(const char *conninfo, char *err, size_t errlen);
  * read: one gzip member, as GitLab and Lockstep write it; a multi-member
  * file is refused. A failure after psql started leaves the database
  * partly loaded: drop and load again.
- * progress (may be NULL) gets ("db", decompressed bytes so far, 0, 0) at most
- * every 250 ms. rows (may be NULL) is fed the decompressed dump
+ * progress (may be NULL) receives ("db", decompressed bytes so far, 0, 0) at
+ * most every 250 ms. rows (may be NULL) is fed the decompressed dump
  * (backup_pg_rows.h); the load does not fail when its rows cannot be counted.
  * psql must be an absolute path: restore_pg_psql_beside() gives the one that
  * matches the pg_dump that wrote the dump.

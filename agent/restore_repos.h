@@ -52,7 +52,7 @@ struct restore_repos_result {
  * restored, no repository is moved aside as not held, and the failed one's
  * real path is as it was. With allow_partial it is listed in failed as
  * "storage/rel" (the caller frees the strings and the array) and the
- * restore goes on. progress (may be NULL) gets ("repositories", bundle
+ * restore goes on. progress (may be NULL) receives ("repositories", bundle
  * bytes read, repositories done, total) at most every 250 ms and once at
  * the end. res (may be NULL) gets the counts.
  */
