@@ -294,3 +294,18 @@ long long tpg_value(PGconn *c, const char *sql)
 	PQclear(r);
 	return v;
 }
+
+void tpg_on_progress(void *arg, const char *component, uint64_t bytes,
+                     uint64_t items, uint64_t total)
+{
+	struct tpg_progress *p = arg;
+	int64_t now = ls_mono_ms();
+
+	if (strcmp(component, "db") != 0 || items != 0 || total != 0)
+		p->bad++;
+	if (p->calls > 0 && (now - p->last_ms < 249 || bytes < p->last_bytes))
+		p->too_soon++;
+	p->calls++;
+	p->last_bytes = bytes;
+	p->last_ms = now;
+}

@@ -62,6 +62,16 @@ int tpg_start(void);
 /* Stops and removes the cluster; returns the number of problems. */
 int tpg_stop(void);
 PGconn *tpg_connect(const char *db);
+
+/* What a dump's or a load's progress callback was given: component "db",
+ * no item counts, bytes never going back, calls at least 250 ms apart. */
+struct tpg_progress {
+	int calls, bad, too_soon;
+	uint64_t last_bytes;
+	int64_t last_ms;
+};
+void tpg_on_progress(void *arg, const char *component, uint64_t bytes,
+                     uint64_t items, uint64_t total);
 int tpg_exec(PGconn *c, const char *sql);
 long long tpg_value(PGconn *c, const char *sql);
 

@@ -38,21 +38,6 @@ static char base[256];
 static char shm[256];
 static unsigned char *big, *mid;
 
-/* Content that gzip cannot shrink, so that size limits bite. */
-static unsigned char *random_bytes(size_t len, uint32_t seed)
-{
-	unsigned char *p = malloc(len);
-	size_t i;
-
-	for (i = 0; p != NULL && i < len; i++) {
-		seed ^= seed << 13;
-		seed ^= seed >> 17;
-		seed ^= seed << 5;
-		p[i] = (unsigned char)seed;
-	}
-	return p;
-}
-
 static void put(const char *rel, const void *data, size_t len, mode_t mode)
 {
 	char p[512];
@@ -646,8 +631,8 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	big = random_bytes(BIG_SIZE, 0x12345678u);
-	mid = random_bytes(MID_SIZE, 0x9abcdefu);
+	big = tu_random_bytes(BIG_SIZE, 0x12345678u);
+	mid = tu_random_bytes(MID_SIZE, 0x9abcdefu);
 	CHECK(big != NULL && mid != NULL);
 	if (big != NULL && mid != NULL) {
 		test_table();

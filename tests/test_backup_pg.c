@@ -129,29 +129,6 @@ static int tpg_load(PGconn *admin, const char *db, const char *sql, size_t len)
 	return rv;
 }
 
-struct progress_log {
-	int calls;
-	int bad_component;
-	int too_soon;
-	uint64_t last_bytes;
-	int64_t last_ms;
-};
-
-static void on_progress(void *arg, const char *component, uint64_t bytes,
-                        uint64_t items, uint64_t total)
-{
-	struct progress_log *p = arg;
-	int64_t now = ls_mono_ms();
-
-	if (strcmp(component, "db") != 0 || items != 0 || total != 0)
-		p->bad_component++;
-	if (p->calls > 0 && (now - p->last_ms < 249 || bytes < p->last_bytes))
-		p->too_soon++;
-	p->calls++;
-	p->last_bytes = bytes;
-	p->last_ms = now;
-}
-
 struct counts {
 	int n;
 	char names[8][128];
@@ -182,7 +159,7 @@ static PGconn *check_dump(PGconn *admin, const char *snapshot,
 	char dir[300], path[400], err[512], first[256];
 	uint8_t sha[32], sha2[32];
 	uint64_t size = 0, size2 = 0;
-	struct progress_log pl;
+	struct tpg_progress pl;
 	struct stat st;
 	size_t sqllen = 0;
 	char *sql = NULL, ci[1200];
@@ -198,7 +175,7 @@ static PGconn *check_dump(PGconn *admin, const char *snapshot,
 	err[0] = '\0';
 	CHECK(rows != NULL);
 	rv = backup_pg_dump(PGBIN "/pg_dump", ci, snapshot, path, comp,
-	                    on_progress, &pl, rows, &size, sha, err,
+	                    tpg_on_progress, &pl, rows, &size, sha, err,
 	                    sizeof(err));
 	CHECK_EQ_INT(rv, 0);
 	if (rv != 0)
@@ -210,7 +187,7 @@ static PGconn *check_dump(PGconn *admin, const char *snapshot,
 		fprintf(stderr, "rows: %s\n", backup_pg_rows_why(rows));
 	backup_pg_rows_free(rows);
 	CHECK(pl.calls >= 1);
-	CHECK_EQ_INT(pl.bad_component, 0);
+	CHECK_EQ_INT(pl.bad, 0);
 	CHECK_EQ_INT(pl.too_soon, 0);
 
 	/* The returned size and hash are the file's; mode 0600; no temp. */

@@ -65,20 +65,6 @@ static int exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-static unsigned char *random_bytes(size_t len, uint32_t seed)
-{
-	unsigned char *p = malloc(len);
-	size_t i;
-
-	for (i = 0; p != NULL && i < len; i++) {
-		seed ^= seed << 13;
-		seed ^= seed >> 17;
-		seed ^= seed << 5;
-		p[i] = (unsigned char)seed;
-	}
-	return p;
-}
-
 /* The tree a backup is taken of, with what GitLab leaves out. */
 static void build_src(void)
 {
@@ -574,7 +560,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	big = random_bytes(BIG_SIZE, 0x2468aceu);
+	big = tu_random_bytes(BIG_SIZE, 0x2468aceu);
 	CHECK(big != NULL);
 	if (big != NULL) {
 		test_names();

@@ -30,27 +30,6 @@ static int on_count(void *arg, const char *name, uint64_t rows)
 	return 0;
 }
 
-struct progress_log {
-	int calls, bad, too_soon;
-	uint64_t last_bytes;
-	int64_t last_ms;
-};
-
-static void on_progress(void *arg, const char *component, uint64_t bytes,
-                        uint64_t items, uint64_t total)
-{
-	struct progress_log *p = arg;
-	int64_t now = ls_mono_ms();
-
-	if (strcmp(component, "db") != 0 || items != 0 || total != 0)
-		p->bad++;
-	if (p->calls > 0 && (now - p->last_ms < 249 || bytes < p->last_bytes))
-		p->too_soon++;
-	p->calls++;
-	p->last_bytes = bytes;
-	p->last_ms = now;
-}
-
 /* First column of the first row as text; "" on any failure. */
 static const char *tstr(PGconn *c, const char *sql, char *buf, size_t size)
 {
@@ -212,7 +191,7 @@ static void test_round_trip(PGconn *admin, enum backup_compression comp)
 	char ci[1200], path[400], err[1024], stmt[128], psql[300];
 	char md5_cut[64], md5_now[64];
 	struct counts cut, dumped, loaded;
-	struct progress_log pl;
+	struct tpg_progress pl;
 	PGconn *w = NULL;
 	int rv, i;
 
@@ -261,7 +240,7 @@ static void test_round_trip(PGconn *admin, enum backup_compression comp)
 	CHECK_EQ_INT(
 	    restore_pg_psql_beside(PGBIN "/pg_dump", psql, sizeof(psql)), 0);
 	CHECK_STR(psql, PGBIN "/psql");
-	rv = restore_pg_load(psql, ci, path, on_progress, &pl, rows, err,
+	rv = restore_pg_load(psql, ci, path, tpg_on_progress, &pl, rows, err,
 	                     sizeof(err));
 	CHECK_EQ_INT(rv, 0);
 	if (rv != 0)

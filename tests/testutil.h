@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,22 @@ static inline int tu_free_port(void)
 		port = ntohs(sa.sin_port);
 	close(fd);
 	return port;
+}
+
+/* len bytes of content gzip cannot shrink (xorshift from seed), so that
+ * size limits bite; NULL when out of memory. */
+static inline unsigned char *tu_random_bytes(size_t len, uint32_t seed)
+{
+	unsigned char *p = malloc(len);
+	size_t i;
+
+	for (i = 0; p != NULL && i < len; i++) {
+		seed ^= seed << 13;
+		seed ^= seed >> 17;
+		seed ^= seed << 5;
+		p[i] = (unsigned char)seed;
+	}
+	return p;
 }
 
 static inline int tu_done(void)

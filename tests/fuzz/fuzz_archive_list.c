@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "backup_files.h"
+#include "fuzz_reader.h"
 
 #define FUZZ_OUT_MAX (1u << 20)
 
@@ -37,21 +38,6 @@ static void fix_checksum(uint8_t *h)
 		sum += h[i];
 	snprintf((char *)h + 148, 8, "%06o", sum & 0777777);
 	h[155] = ' ';
-}
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int take(struct reader *r, void *out, size_t n)
-{
-	if (r->left < n)
-		return -1;
-	memcpy(out, r->p, n);
-	r->p += n;
-	r->left -= n;
-	return 0;
 }
 
 /*

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_reader.h"
 #include "ls_util.h"
 #include "restore_tar.h"
 
@@ -66,21 +67,6 @@ static void only(const char *dir, const char *name)
 		}
 	}
 	closedir(d);
-}
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int take(struct reader *r, void *out, size_t n)
-{
-	if (r->left < n)
-		return -1;
-	memcpy(out, r->p, n);
-	r->p += n;
-	r->left -= n;
-	return 0;
 }
 
 /* A prefix from the type byte, so escapes are reachable at once. */
