@@ -74,6 +74,16 @@ static void send_error(struct control_ctx *cc, int code, const char *text)
 	send_resp(cc, &resp);
 }
 
+void coord_control_reply(struct control_ctx *cc, Ls__ControlResp *resp)
+{
+	send_resp(cc, resp);
+}
+
+void coord_control_fail(struct control_ctx *cc, int code, const char *text)
+{
+	send_error(cc, code, text);
+}
+
 static void fanout_free(void *arg)
 {
 	struct fanout *fo = arg;

@@ -209,14 +209,15 @@ int coord_journal_step_done(sqlite3 *db, const char *run, uint32_t seq,
 }
 
 int coord_journal_step_failed(sqlite3 *db, const char *run, uint32_t seq,
-                              const char *why)
+                              const char *why, const void *result,
+                              size_t result_len)
 {
 	return step_update(db,
 	                   "UPDATE run_steps SET state = 'failed', "
-	                   "finished_at = ?3, error = ?4 "
+	                   "finished_at = ?3, error = ?4, result = ?5 "
 	                   "WHERE run_id = ?1 AND seq = ?2 AND "
 	                   "state = 'started'",
-	                   run, seq, why ? why : "", NULL, 0, 0);
+	                   run, seq, why ? why : "", result, result_len, 0);
 }
 
 int coord_journal_step_retry(sqlite3 *db, const char *run, uint32_t seq)
@@ -224,7 +225,8 @@ int coord_journal_step_retry(sqlite3 *db, const char *run, uint32_t seq)
 	/* A new attempt is a new operation: its id is cleared. */
 	return step_update(db,
 	                   "UPDATE run_steps SET state = 'pending', "
-	                   "op_id = 0, started_at = 0, finished_at = 0 "
+	                   "op_id = 0, started_at = 0, finished_at = 0, "
+	                   "result = NULL "
 	                   "WHERE run_id = ?1 AND seq = ?2 AND "
 	                   "state = 'failed'",
 	                   run, seq, NULL, NULL, 0, 0);

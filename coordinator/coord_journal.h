@@ -75,13 +75,15 @@ int coord_journal_create(sqlite3 *db, const char *kind, const void *params,
 /* The step is being sent as operation op_id: journaled first. */
 int coord_journal_step_start(sqlite3 *db, const char *run, uint32_t seq,
                              uint64_t op_id);
-/* Its answer: done with result (may be NULL), or failed with why. Only a
+/* Its answer: done, or failed with why; result (may be NULL) is kept
+ * either way (a verification's mismatches explain its failure). Only a
  * started step can end; LS_ESTATE otherwise (also for a step_start of a
  * step that is neither pending nor started under that op id). */
 int coord_journal_step_done(sqlite3 *db, const char *run, uint32_t seq,
                             const void *result, size_t result_len);
 int coord_journal_step_failed(sqlite3 *db, const char *run, uint32_t seq,
-                              const char *why);
+                              const char *why, const void *result,
+                              size_t result_len);
 /* Back to pending (a halted run resumed after a failed step). */
 int coord_journal_step_retry(sqlite3 *db, const char *run, uint32_t seq);
 int coord_journal_run_end(sqlite3 *db, const char *run,

@@ -78,11 +78,18 @@ void coord_waiter_free(struct coord_waiter *w)
 int coord_op_enqueue(struct coord *c, struct coord_node *n,
                      Ls__Operation *opmsg, struct coord_waiter *w, size_t slot)
 {
+	return coord_op_enqueue_id(c, n, opmsg, w, slot, 0);
+}
+
+int coord_op_enqueue_id(struct coord *c, struct coord_node *n,
+                        Ls__Operation *opmsg, struct coord_waiter *w,
+                        size_t slot, uint64_t id)
+{
 	struct coord_op *op = calloc(1, sizeof(*op)), **pp;
 
 	if (op == NULL)
 		return LS_ENOMEM;
-	op->id = ++c->next_op_id;
+	op->id = id != 0 ? id : ++c->next_op_id;
 	opmsg->id = op->id;
 	op->packed_len = ls__operation__get_packed_size(opmsg);
 	op->packed = malloc(op->packed_len ? op->packed_len : 1);

@@ -129,6 +129,11 @@ struct coord_waiter {
 };
 int coord_op_enqueue(struct coord *c, struct coord_node *n, Ls__Operation *op,
                      struct coord_waiter *w, size_t slot);
+/* The same under a given id (a journaled step sent again after a restart:
+ * the agent answers a known id from its store); 0 picks a new one. */
+int coord_op_enqueue_id(struct coord *c, struct coord_node *n,
+                        Ls__Operation *op, struct coord_waiter *w, size_t slot,
+                        uint64_t id);
 struct coord_waiter *coord_waiter_new(struct coord *c, size_t nops,
                                       int64_t timeout_ms,
                                       coord_waiter_done_fn done, void *arg);
@@ -165,6 +170,14 @@ void coord_enroll_stop(struct coord *c);
 /* Operator control socket (coord_control.c). */
 int coord_control_start(struct coord *c);
 void coord_control_stop(struct coord *c);
+/*
+ * Answers a request later, from another thread or a waiter (a restore's
+ * checks read the whole backup first). Caller holds c->mtx; cc stays busy
+ * until then.
+ */
+struct control_ctx;
+void coord_control_reply(struct control_ctx *cc, Ls__ControlResp *resp);
+void coord_control_fail(struct control_ctx *cc, int code, const char *text);
 
 /* Backups (coord_backup.c). Caller holds c->mtx. */
 int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,

@@ -85,7 +85,7 @@ static void test_run(void)
 	CHECK_EQ_INT(coord_journal_run_end(db, id, COORD_RUN_RUNNING, ""), 0);
 
 	/* A failed step halts the run; a retry is a new operation. */
-	CHECK_EQ_INT(coord_journal_step_failed(db, id, 2, "puma did not stop"),
+	CHECK_EQ_INT(coord_journal_step_failed(db, id, 2, "puma did not stop", NULL, 0),
 	             0);
 	CHECK_EQ_INT(coord_journal_run_end(db, id, COORD_RUN_HALTED,
 	                                   "rails-1: puma did not stop"),
