@@ -26,6 +26,7 @@ static const struct {
     {LS_ESTATE, "operation not valid in this state"},
     {LS_ENOTJOINED, "agent has not joined a fleet"},
     {LS_ECHECK, "a check failed"},
+    {LS_EINTEGRITY, "does not match its recorded checksum"},
 };
 
 const char *ls_strerror(int err)

@@ -37,6 +37,7 @@ enum {
 	LS_ESTATE = -1015,     /* operation not valid in this state */
 	LS_ENOTJOINED = -1016, /* agent has no identity yet */
 	LS_ECHECK = -1017,     /* a check failed */
+	LS_EINTEGRITY = -1018, /* data does not match its recorded checksum */
 };
 
 /* Never returns NULL. */

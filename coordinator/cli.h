@@ -35,5 +35,19 @@ int cli_backup(struct cli *cli, int argc, char **argv);
 int cli_keys(struct cli *cli, int argc, char **argv);
 /* backup verify | export (cli_verify.c) */
 int cli_backup_files(struct cli *cli, int argc, char **argv);
+/* lockstep restore (cli_restore.c), run and backup drill (cli_run.c) */
+#define CLI_MAX_MAP 64
+int cli_restore(struct cli *cli, int argc, char **argv);
+int cli_run(struct cli *cli, int argc, char **argv);
+int cli_backup_drill(struct cli *cli, int argc, char **argv);
+/* Shared by both. */
+int cli_read_backup_key(const char *path, uint8_t key[32]);
+int cli_parse_map(const char *arg, char **map, size_t *n);
+json_t *cli_restore_result_json(const Ls__RestoreResult *r);
+json_t *cli_run_json(const Ls__RunInfo *ri);
+void cli_run_print(const Ls__RunInfo *ri);
+int cli_run_show_once(struct cli *cli, const char *id, Ls__ControlResp **resp);
+/* Follows a run to its end; CLI_OK when it is done. */
+int cli_run_watch(struct cli *cli, const char *id);
 
 #endif

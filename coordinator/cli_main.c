@@ -39,6 +39,12 @@ static void usage(FILE *f)
 	    "                      the private backup key, to keep offline\n"
 	    "  backup create|list|show ...\n"
 	    "                      consistent fleet backups (backup --help)\n"
+	    "  restore ID [--yes] [--with-secrets --backup-key FILE] [--map "
+	    "OLD=NEW]\n"
+	    "                      restore the fleet to a backup, verified "
+	    "(restore --help)\n"
+	    "  run list|show|watch|resume ...\n"
+	    "                      journaled runs; resume a halted restore\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
 	    "                      round trip of a no-op operation to every "
 	    "node\n"
@@ -250,6 +256,10 @@ int main(int argc, char **argv)
 		return cli_backup(&cli, argc, argv);
 	if (strcmp(cmd, "keys") == 0)
 		return cli_keys(&cli, argc, argv);
+	if (strcmp(cmd, "restore") == 0)
+		return cli_restore(&cli, argc, argv);
+	if (strcmp(cmd, "run") == 0)
+		return cli_run(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return CLI_USAGE;

@@ -14,6 +14,7 @@
 
 #include "backup_meta.h"
 #include "coord_catalog.h"
+#include "coord_restore.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -603,6 +604,11 @@ int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
 	if (c->backup != NULL) {
 		snprintf(err, errlen, "another backup is running: %s",
 		         c->backup->id);
+		return LS_EBUSY;
+	}
+	if (coord_restore_active(c)) {
+		snprintf(err, errlen, "a restore is running: back up once it "
+		         "is done (lockstep run list)");
 		return LS_EBUSY;
 	}
 	if ((b = calloc(1, sizeof(*b))) == NULL)

@@ -14,6 +14,7 @@
 #include <nng/transport/ipc/ipc.h>
 
 #include "coord_catalog.h"
+#include "coord_restore.h"
 #include "coord_state.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -451,6 +452,25 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 	}
 	case LS__CONTROL_REQ__KIND_BACKUP_SHOW:
 		do_backup_show(cc, req->backup_show->id);
+		break;
+	/* Restore and drill read the backup back first: they answer from
+	 * their own thread (coord_control_reply). */
+	case LS__CONTROL_REQ__KIND_RESTORE:
+		cc->waiting = 1;
+		coord_restore_request(c, cc, req->restore);
+		break;
+	case LS__CONTROL_REQ__KIND_BACKUP_DRILL:
+		cc->waiting = 1;
+		coord_drill_request(c, cc, req->backup_drill);
+		break;
+	case LS__CONTROL_REQ__KIND_RUN_RESUME:
+		coord_restore_resume(c, cc, req->run_resume);
+		break;
+	case LS__CONTROL_REQ__KIND_RUN_LIST:
+		coord_run_list(c, cc);
+		break;
+	case LS__CONTROL_REQ__KIND_RUN_SHOW:
+		coord_run_show(c, cc, req->run_show->id);
 		break;
 	case LS__CONTROL_REQ__KIND_KEYS_EXPORT: {
 		Ls__KeysExportResp kr = LS__KEYS_EXPORT_RESP__INIT;

@@ -13,6 +13,7 @@
 #include "coord_config.h"
 #include "coord_db.h"
 #include "coord_journal.h"
+#include "coord_restore.h"
 #include "coord_state.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -211,6 +212,7 @@ static void coord_cleanup(struct coord *c)
 			w->arg_free(w->arg);
 		coord_waiter_free(w);
 	}
+	coord_restore_drop(c);
 	for (i = 0; i < c->nnodes; i++) {
 		coord_ops_drop_node(c, c->nodes[i], "coordinator stopping");
 		coord_node_free(c->nodes[i]);

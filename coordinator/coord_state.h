@@ -96,6 +96,7 @@ struct coord {
 	size_t nfctx, cap_fctx, nfctx_receiving;
 	volatile int stopping;
 	struct coord_backup *backup; /* the running backup, or NULL */
+	struct coord_restore *restore; /* the restore being driven, or NULL */
 };
 
 /* Nodes (coord_state.c). Caller holds c->mtx. */

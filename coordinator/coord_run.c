@@ -1,0 +1,153 @@
+/*
+ * `lockstep run list` and `run show`: runs as the journal has them, with
+ * the live progress of a step being run and each restore or verify step's
+ * result (what it restored, what differed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord_restore.h"
+#include "ls_error.h"
+#include "ls_util.h"
+
+#define RUN_LIST_MAX 50
+
+static void run_info(const struct coord_run *r, Ls__RunInfo *ri)
+{
+	ls__run_info__init(ri);
+	ri->id = (char *)r->id;
+	ri->kind = (char *)r->kind;
+	ri->state = (char *)coord_run_state_name(r->state);
+	ri->created_at = r->created_at;
+	if (r->finished_at) {
+		ri->has_finished_at = 1;
+		ri->finished_at = r->finished_at;
+	}
+	if (r->reason[0])
+		ri->reason = (char *)r->reason;
+	ri->steps_total = r->nsteps;
+	ri->steps_done = r->ndone;
+}
+
+void coord_run_list(struct coord *c, struct control_ctx *cc)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	Ls__RunListResp lr = LS__RUN_LIST_RESP__INIT;
+	struct coord_run *runs = NULL;
+	Ls__RunInfo *ri = NULL, **rp = NULL;
+	size_t n = 0, i;
+
+	if (coord_journal_list(c->db, RUN_LIST_MAX, &runs, &n) < 0) {
+		coord_control_fail(cc, LS_EDB, "cannot read the run journal");
+		return;
+	}
+	ri = calloc(n + 1, sizeof(*ri));
+	rp = calloc(n + 1, sizeof(*rp));
+	if (ri == NULL || rp == NULL) {
+		coord_control_fail(cc, LS_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		run_info(&runs[i], &ri[i]);
+		rp[i] = &ri[i];
+	}
+	lr.n_runs = n;
+	lr.runs = rp;
+	resp.kind_case = LS__CONTROL_RESP__KIND_RUN_LIST;
+	resp.run_list = &lr;
+	coord_control_reply(cc, &resp);
+out:
+	free(ri);
+	free(rp);
+	free(runs);
+}
+
+/* The subject of a restore: its backup id, from the parameters. */
+static char *subject(struct coord *c, const struct coord_run *r)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	Ls__RestoreReq *req;
+	char *s = NULL;
+
+	if (strcmp(r->kind, "restore") != 0 ||
+	    coord_journal_params(c->db, r->id, &buf, &len) < 0)
+		return NULL;
+	if ((req = ls__restore_req__unpack(NULL, len, buf)) != NULL) {
+		s = strdup(req->backup_id);
+		ls__restore_req__free_unpacked(req, NULL);
+	}
+	free(buf);
+	return s;
+}
+
+void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	struct coord_run run;
+	struct coord_step *steps = NULL;
+	Ls__RunInfo ri;
+	Ls__RunStepInfo *si = NULL, **sp = NULL;
+	size_t n = 0, i;
+	char err[200];
+
+	if (coord_journal_get(c->db, id, &run, &steps, &n) < 0) {
+		snprintf(err, sizeof(err), "no run with id '%.100s'", id);
+		coord_control_fail(cc, LS_ENOENT, err);
+		return;
+	}
+	si = calloc(n + 1, sizeof(*si));
+	sp = calloc(n + 1, sizeof(*sp));
+	if (si == NULL || sp == NULL) {
+		coord_control_fail(cc, LS_ENOMEM, "out of memory");
+		goto out;
+	}
+	run_info(&run, &ri);
+	ri.subject = subject(c, &run);
+	for (i = 0; i < n; i++) {
+		const struct coord_step *s = &steps[i];
+		struct coord_node *node = coord_node_find(c, s->node);
+		uint8_t *buf = NULL;
+		size_t len = 0;
+
+		ls__run_step_info__init(&si[i]);
+		si[i].seq = s->seq;
+		si[i].node = (char *)s->node;
+		si[i].name = (char *)s->name;
+		si[i].state = (char *)coord_step_state_name(s->state);
+		if (s->started_at) {
+			si[i].has_started_at = 1;
+			si[i].started_at = s->started_at;
+		}
+		if (s->finished_at) {
+			si[i].has_finished_at = 1;
+			si[i].finished_at = s->finished_at;
+		}
+		if (s->error[0])
+			si[i].error = (char *)s->error;
+		if (s->state == COORD_STEP_STARTED && node != NULL &&
+		    node->progress != NULL && node->progress->op_id == s->op_id)
+			si[i].progress = node->progress;
+		if (coord_journal_result(c->db, run.id, s->seq, &buf, &len) ==
+		        0 &&
+		    len > 0)
+			si[i].result =
+			    ls__restore_result__unpack(NULL, len, buf);
+		free(buf);
+		sp[i] = &si[i];
+	}
+	ri.n_steps = n;
+	ri.steps = sp;
+	resp.kind_case = LS__CONTROL_RESP__KIND_RUN_SHOW;
+	resp.run_show = &ri;
+	coord_control_reply(cc, &resp);
+	free(ri.subject);
+	for (i = 0; i < n; i++)
+		if (si[i].result)
+			ls__restore_result__free_unpacked(si[i].result, NULL);
+out:
+	free(si);
+	free(sp);
+	free(steps);
+}
