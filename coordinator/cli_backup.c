@@ -23,6 +23,7 @@ static const char backup_usage[] =
     "       lockstep backup prune [--keep N] [--older-than DAYS] [--dry-run] "
     "[--json]\n"
     "       lockstep backup export ID --output DIR [--json]\n"
+    "       lockstep backup import PATH [--json]\n"
     "       lockstep backup drill ID [--map OLD=NEW ...] [--json]\n"
     "\n"
     "create takes one consistent backup of the whole fleet in GitLab's own\n"
@@ -513,6 +514,8 @@ int cli_backup(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "create") == 0)
 		return backup_create(cli, argc - 1, argv + 1);
+	if (strcmp(argv[1], "import") == 0)
+		return cli_backup_import(cli, argc, argv);
 	if (strcmp(argv[1], "drill") == 0)
 		return cli_backup_drill(cli, argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0 || strcmp(argv[1], "export") == 0)

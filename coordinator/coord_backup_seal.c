@@ -12,8 +12,8 @@
 
 #include <archive.h>
 #include <jansson.h>
-#include <sodium.h>
 
+#include "backup_manifest.h"
 #include "backup_meta.h"
 #include "coord_backup.h"
 #include "ls_afile.h"
@@ -21,32 +21,9 @@
 #include "ls_log.h"
 #include "ls_util.h"
 
-#define MANIFEST_FORMAT 1
-
 static int path_safe(const char *rel)
 {
 	return rel[0] != '/' && strstr(rel, "..") == NULL && rel[0] != '\0';
-}
-
-static int put_file(const char *dir, const char *name, const char *text,
-                    mode_t mode, uint64_t *total)
-{
-	char path[4200];
-	struct ls_afile *f;
-	uint64_t size = 0;
-	int rv;
-
-	if ((rv = ls_fmt(path, sizeof(path), "%s/%s", dir, name)) < 0 ||
-	    (rv = ls_afile_open(&f, path, mode)) < 0)
-		return rv;
-	if ((rv = ls_afile_write(f, text, strlen(text))) < 0) {
-		ls_afile_abort(f);
-		return rv;
-	}
-	if ((rv = ls_afile_commit(f, &size, NULL)) < 0)
-		return rv;
-	*total += size;
-	return 0;
 }
 
 /* Checksumming is most of a seal: artifacts are read by several threads. */
@@ -266,7 +243,7 @@ static char *manifest_text(const struct coord_backup *b)
 	size_t i, k;
 	char *text;
 
-	json_object_set_new(m, "format", json_integer(MANIFEST_FORMAT));
+	json_object_set_new(m, "format", json_integer(BACKUP_MANIFEST_FORMAT));
 	json_object_set_new(m, "backup_id", json_string(b->id));
 	json_object_set_new(m, "created_at", json_integer(b->created_at));
 	json_object_set_new(m, "gitlab_version", json_string(b->version));
@@ -335,9 +312,8 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b, uint64_t *size,
                       uint32_t *nartifacts, char *err, size_t errlen)
 {
 	struct backup_meta meta;
-	char *yml = NULL, *json = NULL, *man = NULL, *sig = NULL;
-	char tar_version[128], dir[4200];
-	uint8_t s[crypto_sign_BYTES];
+	char *yml = NULL, *json = NULL, *man = NULL;
+	char tar_version[128];
 	uint64_t total = 0;
 	uint32_t count = 0;
 	size_t i, k;
@@ -363,22 +339,12 @@ int coord_backup_seal(struct coord *c, struct coord_backup *b, uint64_t *size,
 		rv = rv < 0 ? rv : LS_ENOMEM;
 		goto out;
 	}
-	crypto_sign_detached(s, NULL, (const uint8_t *)man, strlen(man),
-	                     c->signer.sk);
-	if ((sig = malloc(2 * sizeof(s) + 2)) == NULL) {
-		rv = LS_ENOMEM;
-		goto out;
-	}
-	ls_hex(sig, s, sizeof(s));
-	sig[2 * sizeof(s)] = '\n';
-	sig[2 * sizeof(s) + 1] = '\0';
-	if ((rv = ls_fmt(dir, sizeof(dir), "%s/lockstep", b->dest)) < 0 ||
-	    (rv = put_file(b->dest, "backup_information.yml", yml, 0644,
-	                   &total)) < 0 ||
-	    (rv = put_file(b->dest, "backup_information.json", json, 0600,
-	                   &total)) < 0 ||
-	    (rv = put_file(dir, "manifest.json", man, 0600, &total)) < 0 ||
-	    (rv = put_file(dir, "manifest.json.sig", sig, 0600, &total)) < 0) {
+	if ((rv = backup_put_file(b->dest, "backup_information.yml", yml, 0644,
+	                          &total)) < 0 ||
+	    (rv = backup_put_file(b->dest, "backup_information.json", json,
+	                          0600, &total)) < 0 ||
+	    (rv = backup_manifest_put(b->dest, man, c->signer.sk, &total)) <
+	        0) {
 		snprintf(err, errlen, "writing metadata into %s: %s", b->dest,
 		         ls_strerror(rv));
 		goto out;
@@ -398,6 +364,5 @@ out:
 	free(yml);
 	free(json);
 	free(man);
-	free(sig);
 	return rv;
 }

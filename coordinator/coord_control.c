@@ -14,6 +14,7 @@
 #include <nng/transport/ipc/ipc.h>
 
 #include "coord_catalog.h"
+#include "coord_import.h"
 #include "coord_restore.h"
 #include "coord_state.h"
 #include "ls_error.h"
@@ -380,6 +381,12 @@ static void do_backup_show(struct control_ctx *cc, const char *id)
 		coord_catalog_info_free(b);
 }
 
+/* The import's thread answers when it is done (coord_import.h). */
+static void import_done(struct coord *c, void *arg, Ls__ControlResp *resp)
+{
+	send_resp(arg, resp);
+}
+
 static void dispatch(struct control_ctx *cc, nng_msg *in)
 {
 	struct coord *c = cc->c;
@@ -487,6 +494,13 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		send_resp(cc, &resp);
 		break;
 	}
+	case LS__CONTROL_REQ__KIND_BACKUP_IMPORT:
+		cc->waiting = 1;
+		rv = coord_import_start(c, req->backup_import, import_done, cc,
+		                        err, sizeof(err));
+		if (rv < 0)
+			send_error(cc, rv, err);
+		break;
 	case LS__CONTROL_REQ__KIND_PING:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_PING,
 		             req->ping->has_timeout_ms ? req->ping->timeout_ms

@@ -12,6 +12,7 @@
 
 #include "coord_config.h"
 #include "coord_db.h"
+#include "coord_import.h"
 #include "coord_journal.h"
 #include "coord_restore.h"
 #include "coord_state.h"
@@ -352,6 +353,7 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	coord_import_stop(&c);
 	coord_control_stop(&c);
 	coord_enroll_stop(&c);
 	coord_fleet_stop(&c);
