@@ -22,9 +22,14 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup_copy.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_maint.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_restore.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_restore_drill.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_restore_node.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_restore_verify.c
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c)
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg
 	agent_backup_pg agent_backup_repos agent_backup_files
+	agent_restore_pg agent_restore_files agent_restore_repos
 	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL
 	PkgConfig::HIREDIS PkgConfig::JANSSON PkgConfig::SODIUM)
 install(TARGETS lockstep-agent-exec DESTINATION ${LOCKSTEP_LIBEXECDIR})

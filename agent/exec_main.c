@@ -18,6 +18,7 @@
 #include "exec_backup.h"
 #include "exec_facts.h"
 #include "exec_maint.h"
+#include "exec_restore.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -36,6 +37,7 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  op      read one ls.Operation from stdin, write one ls.OpResult\n"
+    "  restore run one framed restore operation, answer in frames\n"
     "  facts   write this node's ls.NodeFacts to stdout\n"
     "  check   run the node checks and print the results\n"
     "\n"
@@ -49,6 +51,16 @@ static const char usage_op[] =
     "Reads one serialized ls.Operation (at most 16 MiB) from stdin, runs it\n"
     "and writes one serialized ls.OpResult to stdout. Exit 0 once a result\n"
     "is written, 2 on a configuration error.\n";
+
+static const char usage_restore[] =
+    "usage: " PROG " [--config FILE] restore\n"
+    "\n"
+    "Reads one ls.Operation in a frame (4-byte big-endian length, at most\n"
+    "16 MiB) from stdin: RestoreDb, RestoreRepos, RestoreFiles,\n"
+    "RestoreSecrets, Services, RestoreVerify or RestoreDrill. Runs it and\n"
+    "writes ls.SessionFrame frames to stdout: Progress at most every\n"
+    "250 ms, then one OpResult of kind restore. Exit 0 once the result is\n"
+    "written, 2 on a configuration error.\n";
 
 static const char usage_facts[] =
     "usage: " PROG " [--config FILE] facts\n"
@@ -442,8 +454,11 @@ int main(int argc, char **argv)
 		rv = parse_check_args(argc - i, argv + i, &ca);
 		if (rv >= 0)
 			return rv;
-	} else if (strcmp(cmd, "op") == 0 || strcmp(cmd, "facts") == 0) {
-		const char *u = cmd[0] == 'o' ? usage_op : usage_facts;
+	} else if (strcmp(cmd, "op") == 0 || strcmp(cmd, "facts") == 0 ||
+	           strcmp(cmd, "restore") == 0) {
+		const char *u = cmd[0] == 'o'   ? usage_op
+		                : cmd[0] == 'r' ? usage_restore
+		                                : usage_facts;
 
 		if (i < argc && (strcmp(argv[i], "--help") == 0 ||
 		                 strcmp(argv[i], "-h") == 0)) {
@@ -475,6 +490,8 @@ int main(int argc, char **argv)
 		rv = exec_backup_session(&cfg, backup_id);
 	else if (strcmp(cmd, "op") == 0)
 		rv = cmd_op(&cfg);
+	else if (strcmp(cmd, "restore") == 0)
+		rv = exec_restore(&cfg);
 	else if (strcmp(cmd, "facts") == 0)
 		rv = cmd_facts(&cfg);
 	else

@@ -134,3 +134,81 @@ void gitlab_api_close(struct gitlab_api *api)
 {
 	ls_wipe(api->token, sizeof(api->token));
 }
+
+/* What a probe keeps of a reply: a health page is short. */
+#define PROBE_BODY_MAX 4096
+
+struct probe_body {
+	char data[PROBE_BODY_MAX + 1];
+	size_t len;
+};
+
+static size_t on_probe_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct probe_body *b = arg;
+	size_t n = size * nmemb, room = PROBE_BODY_MAX - b->len;
+
+	/* Keeps the start and reads on: cutting the transfer short would
+	 * turn a long page into a transport error. */
+	if (n < room)
+		room = n;
+	memcpy(b->data + b->len, p, room);
+	b->len += room;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+int gitlab_http_probe(const struct agent_config *cfg, const char *path,
+                      long *code, char *text, size_t textlen)
+{
+	char url[2048], cerr[CURL_ERROR_SIZE] = "";
+	struct probe_body *b = calloc(1, sizeof(*b));
+	size_t ulen = strlen(cfg->gitlab.url), i;
+	CURL *h = NULL;
+	CURLcode cc;
+	int rv = 0;
+
+	*code = 0;
+	text[0] = '\0';
+	/* "http://host/" and "http://host" address the same root. */
+	while (ulen > 0 && cfg->gitlab.url[ulen - 1] == '/')
+		ulen--;
+	if (b == NULL || (h = curl_easy_init()) == NULL) {
+		rv = LS_ENOMEM;
+		goto out;
+	}
+	if (ulen > 1500 || ls_fmt(url, sizeof(url), "%.*s%s", (int)ulen,
+	                          cfg->gitlab.url, path) < 0) {
+		snprintf(text, textlen, "gitlab.url is too long");
+		rv = LS_ETOOBIG;
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->gitlab.http_timeout);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_probe_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_USERAGENT,
+	                 "lockstep-agent/" LOCKSTEP_VERSION);
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+	if (cc != CURLE_OK) {
+		snprintf(text, textlen, "%s",
+		         cerr[0] ? cerr : curl_easy_strerror(cc));
+		rv = LS_EIO;
+		goto out;
+	}
+	snprintf(text, textlen, "%s", b->data);
+	/* One line: a page's newlines and control bytes would break the
+	 * message it is quoted in. */
+	for (i = 0; text[i] != '\0'; i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = ' ';
+out:
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	free(b);
+	return rv;
+}

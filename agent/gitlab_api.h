@@ -27,4 +27,13 @@ int gitlab_api_call(struct gitlab_api *api, const char *method,
 		    const char *path, json_t **body, char *err, size_t errlen);
 void gitlab_api_close(struct gitlab_api *api);
 
+/*
+ * GET <gitlab.url><path> without a token, for the health endpoints
+ * (/-/readiness). *code receives the HTTP status (0 when nothing
+ * answered); text the start of the reply on one line, or the transport's
+ * error. Returns 0 when an answer came, whatever its status, else LS_EIO.
+ */
+int gitlab_http_probe(const struct agent_config *cfg, const char *path,
+		      long *code, char *text, size_t textlen);
+
 #endif
