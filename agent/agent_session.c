@@ -12,6 +12,7 @@
 #include "agent_backup.h"
 #include "agent_identity.h"
 #include "agent_opstore.h"
+#include "agent_restore.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_exec.h"
@@ -260,6 +261,13 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		                                  forward_progress, s)) == NULL)
 			return LS_ENOMEM;
 		if ((rv = agent_backup_perform(s->backup, op, res, reslen)) < 0)
+			return rv;
+		goto store;
+	}
+	if (agent_restore_handles(op)) {
+		if ((rv = agent_restore_perform(s->cfg, s->config_path, op,
+		                                forward_progress, s, res,
+		                                reslen)) < 0)
 			return rv;
 		goto store;
 	}
