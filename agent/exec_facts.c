@@ -57,9 +57,11 @@ static int os_pretty_name(const char *path, char *out, size_t size)
 
 void agent_facts_collect(const struct agent_config *cfg, struct agent_facts *f)
 {
+	const struct agent_gitaly_storage *st = cfg->gitaly.storages.items;
 	struct gitlab_version v;
 	struct statvfs sv;
 	char err[256];
+	size_t i;
 
 	memset(f, 0, sizeof(*f));
 	ls__node_facts__init(&f->msg);
@@ -90,6 +92,12 @@ void agent_facts_collect(const struct agent_config *cfg, struct agent_facts *f)
 	               : "unknown",
 	           sizeof(f->install_method));
 	f->msg.install_method = f->install_method;
+	/* What restore and verify operations may name on this node. */
+	for (i = 0; i < cfg->gitaly.storages.n && i < AGENT_FACTS_MAX_STORAGES;
+	     i++)
+		f->storages[i] = st[i].name;
+	f->msg.n_storages = i;
+	f->msg.storages = f->storages;
 	if (statvfs(cfg->backup_staging_dir, &sv) == 0) {
 		f->msg.has_staging_free_bytes = 1;
 		f->msg.staging_free_bytes =

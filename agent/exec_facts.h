@@ -6,8 +6,11 @@
 
 struct agent_config;
 
-/* msg points into the buffers beside it: keep the struct alive while msg
- * is used. */
+/* Storage names beyond this are left out of the facts. */
+#define AGENT_FACTS_MAX_STORAGES 64
+
+/* msg points into the buffers beside it and into cfg: keep both alive
+ * while msg is used. */
 struct agent_facts {
 	Ls__NodeFacts msg;
 	char hostname[256];
@@ -17,6 +20,8 @@ struct agent_facts {
 	char os[256];
 	char agent_version[32];
 	char install_method[16];
+	/* the configured Gitaly storages' names (cfg's strings) */
+	char *storages[AGENT_FACTS_MAX_STORAGES];
 };
 
 /* Facts that cannot be found are left unset: this never fails. */

@@ -206,6 +206,10 @@ static void test_facts(void)
 		CHECK_STR(f->agent_version, LOCKSTEP_VERSION);
 		CHECK(f->hostname != NULL && f->hostname[0] != '\0');
 		CHECK(f->has_staging_free_bytes);
+		/* No gitaly.storages: the Linux package's one, "default". */
+		CHECK_EQ_INT(f->n_storages, 1);
+		if (f->n_storages == 1)
+			CHECK_STR(f->storages[0], "default");
 		ls__node_facts__free_unpacked(f, NULL);
 	}
 	ls_exec_result_free(&res);
