@@ -369,7 +369,7 @@ int cli_restore(struct cli *cli, int argc, char **argv)
 	size_t nmap = 0;
 	int ch, rv, yes = 0;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'y':

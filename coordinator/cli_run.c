@@ -134,7 +134,7 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	const char *keyfile = NULL, *sub;
 	int ch;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
@@ -222,7 +222,7 @@ int cli_backup_drill(struct cli *cli, int argc, char **argv)
 	size_t nmap = 0, i;
 	int ch, rv;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'm':

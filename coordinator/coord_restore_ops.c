@@ -338,7 +338,8 @@ int rs_step_op(const struct rs_backup *b, const struct rs_step *steps,
 	} else if (strncmp(name, "start ", 6) == 0) {
 		rv = services(s, name + 6, 1, 0, op);
 	} else if (strcmp(name, "wait for readiness") == 0) {
-		rv = services(s, "", 1, READY_WAIT_MS, op);
+		/* Puma is up already: starting it again is a no-op. */
+		rv = services(s, "puma", 1, READY_WAIT_MS, op);
 	} else if (strncmp(name, "restore ", 8) == 0) {
 		rv = data_op(s, b, name, key, op, err, errlen);
 	} else if (strcmp(name, "verify") == 0 || strcmp(name, "drill") == 0) {

@@ -198,28 +198,34 @@ static int need_connected(struct ctx *x, const struct coord_node *n)
 	return LS_ESTATE;
 }
 
-/* GitLab's own rule (lib/backup/restore/preconditions.rb): exact. */
+/* GitLab's own rule (lib/backup/restore/preconditions.rb): exact. The
+ * version is Gitlab::VERSION, "17.8.2-ee", as the backup wrote it. */
 static int check_versions(struct ctx *x, struct coord_node **v, size_t n)
 {
+	char have[96];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		const char *have =
-		    v[i]->facts ? v[i]->facts->gitlab_version : NULL;
-		if (have == NULL || have[0] == '\0') {
+		const Ls__NodeFacts *f = v[i]->facts;
+
+		if (f == NULL || f->gitlab_version == NULL ||
+		    f->gitlab_version[0] == '\0') {
 			snprintf(x->err, x->errlen,
 			         "node %s has not reported its GitLab version: "
 			         "cannot compare it with the backup's %s",
 			         v[i]->name, x->b->version);
 			return LS_ESTATE;
 		}
+		snprintf(have, sizeof(have), "%s%s", f->gitlab_version,
+		         f->gitlab_edition && strcmp(f->gitlab_edition, "ee") == 0
+		             ? "-ee"
+		             : "");
 		if (strcmp(have, x->b->version) != 0) {
-			snprintf(
-			    x->err, x->errlen,
-			    "node %s runs GitLab %s but backup %s was taken "
-			    "on GitLab %s: GitLab restores only onto the "
-			    "exact version it backed up",
-			    v[i]->name, have, x->b->id, x->b->version);
+			snprintf(x->err, x->errlen,
+			         "node %s runs GitLab %s but backup %s was taken "
+			         "on GitLab %s: GitLab restores only onto the "
+			         "exact version it backed up",
+			         v[i]->name, have, x->b->id, x->b->version);
 			return LS_ESTATE;
 		}
 	}
