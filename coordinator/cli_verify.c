@@ -241,6 +241,7 @@ static int cmd_verify(struct cli *cli, const char *id, const char *git)
 	uint8_t pk[32], s[crypto_sign_BYTES];
 	struct problems p = {json_array(), 0};
 	json_t *m = NULL, *arts;
+	const char *meta;
 	json_error_t jerr;
 	int rv = CLI_FAIL;
 
@@ -292,9 +293,16 @@ static int cmd_verify(struct cli *cli, const char *id, const char *git)
 	if (!cli->json && isatty(STDERR_FILENO))
 		fputc('\n', stderr);
 	ls_rmtree(probe);
-	if (ls_fmt(path, sizeof(path), "%s/backup_information.yml", dir) == 0 &&
+	/* gitlab-backup-cli writes only the json, and an import keeps
+	 * GitLab's files as they were. */
+	meta = json_string_value(
+	    json_object_get(json_object_get(m, "imported"), "format"));
+	meta = meta != NULL && strcmp(meta, "backup-cli") == 0
+	           ? "backup_information.json"
+	           : "backup_information.yml";
+	if (ls_fmt(path, sizeof(path), "%s/%s", dir, meta) == 0 &&
 	    access(path, R_OK) != 0)
-		problem(&p, "backup_information.yml", "missing");
+		problem(&p, meta, "missing");
 report:
 	if (cli->json) {
 		json_t *o = json_object();
