@@ -187,6 +187,41 @@ class RestoreTest(unittest.TestCase):
                      if d.startswith("lockstep-restore.")]
             self.assertTrue(aside, "no aside directory under +gitaly/")
 
+    def test_with_secrets(self):
+        with Fleet(BUILD) as f:
+            bid = self.backup(f)
+            keyfile = os.path.join(f.dir, "backup.key")
+            self.assertEqual(f.cli("keys", "export-backup-key", "--out", keyfile).returncode, 0)
+            paths = {n: f.node_paths(n) for n, _ in fleet.DEFAULT_NODES}
+            want = {}
+            for n, p in paths.items():
+                for key in ("secrets_file", "config_file"):
+                    if os.path.exists(p[key]):
+                        with open(p[key], "rb") as fh:
+                            want[p[key]] = fh.read()
+                        with open(p[key], "wb") as fh:
+                            fh.write(b"changed after the backup\n")
+            self.assertTrue(want, "the fixture has no secrets files")
+            # Without the key, --with-secrets is refused.
+            p = self.restore(f, bid, "--with-secrets")
+            self.assertEqual(p.returncode, 2, p.stderr)
+            # A key that is not the backup's is refused before anything.
+            bad = os.path.join(f.dir, "bad.key")
+            with open(bad, "w") as fh:
+                fh.write("LSBK1-" + "ab" * 32 + "\n")
+            os.chmod(bad, 0o600)
+            p = self.restore(f, bid, "--with-secrets", "--backup-key", bad)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("backup key does not open", p.stderr)
+            p = self.restore(f, bid, "--with-secrets", "--backup-key", keyfile)
+            self.assertEqual(p.returncode, 0, "restore failed:\n%s%s\n%s" % (
+                p.stdout, p.stderr, f.coordinator_log()[-6000:]))
+            for path, body in want.items():
+                with open(path, "rb") as fh:
+                    self.assertEqual(fh.read(), body, path)
+                self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
+            self.assert_services_up(f)
+
     def test_refusals_touch_nothing(self):
         with Fleet(BUILD) as f:
             bid = self.backup(f)
