@@ -14,7 +14,11 @@ fixture):
 - a coordinator killed with SIGKILL during a restore: `lockstep run resume`
   finishes it without repeating completed steps;
 - an agent lost during a restore: the run halts at its step, names the
-  node, and resumes once the agent is back.
+  node, and resumes once the agent is back;
+- a `_gitlab_backup.tar` assembled with tar, pg_dump | gzip and git bundle
+  (test_import.assemble) is imported, drilled and restored; one whose
+  uploads.tar.gz climbs out of its directory is refused at that step with
+  nothing written outside and the old tree put back.
 
     python3 integration/test_restore.py --build BUILD_DIR [Case.test_name]
 """
@@ -30,6 +34,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
+import test_import  # noqa: E402
 import testlib  # noqa: E402
 from fleet import Fleet  # noqa: E402
 
@@ -368,6 +373,91 @@ class RestoreTest(unittest.TestCase):
             for k in ("repos", "on_disk", "db", "files"):
                 self.assertEqual(after[k], before[k], k)
             self.assert_services_up(f)
+
+
+def import_rake_tar(f, uploads_tar=None):
+    """Assembles GitLab's layout from the live fleet, packs the Rake tar
+    and imports it; uploads_tar (bytes) replaces uploads.tar.gz."""
+    version = test_import.fleet_version(f)
+    now = int(time.time()) - 3600
+    bid = test_import.backup_id(f, now)
+    root = os.path.join(f.dir, "gitlab-backup")
+    test_import.assemble(f, root, bid, repos=len(f.repos))
+    if uploads_tar is not None:
+        with open(os.path.join(root, "uploads.tar.gz"), "wb") as fh:
+            fh.write(uploads_tar)
+    with open(os.path.join(root, "backup_information.yml"), "w") as fh:
+        fh.write(test_import.rake_yml(bid, version, now))
+    tar = os.path.join(f.dir, bid + "_gitlab_backup.tar")
+    test_import.run(["tar", "-C", root, "-cf", tar, "backup_information.yml", "db", "repositories",
+                     "uploads.tar.gz", "artifacts.tar.gz"])
+    out = f.cli_json("backup", "import", tar, timeout=600)
+    assert out["id"] == bid, out
+    return bid
+
+
+def hostile_uploads(target):
+    """A gzip'd tar with a symlink out of the tree, a file written through
+    it, and a ../ entry, after one harmless file."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        def add(name, data=None, link=None):
+            ti = tarfile.TarInfo(name)
+            if link is not None:
+                ti.type, ti.linkname = tarfile.SYMTYPE, link
+                t.addfile(ti)
+            else:
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+        add("./fine.txt", b"harmless\n")
+        add("./out", link=target)
+        add("./out/escaped.txt", b"written through a symlink\n")
+        add("../escaped-dotdot.txt", b"climbed out\n")
+    return buf.getvalue()
+
+
+class ImportRestoreTest(unittest.TestCase):
+    def test_import_drill_restore(self):
+        with Fleet(BUILD) as f:
+            before = snapshot(f)
+            bid = import_rake_tar(f)
+            change_everything(f)
+            p = f.cli("backup", "drill", bid, timeout=600)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr + f.coordinator_log()[-4000:])
+            self.assertRegex(p.stdout, r"PASS\s+postgresql-1\s+db")
+            p = f.cli("restore", bid, "--yes", timeout=600)
+            self.assertEqual(p.returncode, 0, "restore failed:\n%s%s\n%s" % (
+                p.stdout, p.stderr, f.coordinator_log()[-6000:]))
+            after = snapshot(f)
+            for k in ("repos", "on_disk", "db"):
+                self.assertEqual(after[k], before[k], k)
+            # uploads and artifacts come back; LFS was not in the backup.
+            self.assertEqual({k: v for k, v in after["files"].items() if not k.startswith("lfs/")},
+                             {k: v for k, v in before["files"].items() if not k.startswith("lfs/")})
+
+    def test_hostile_archive_refused(self):
+        with Fleet(BUILD) as f:
+            target = os.path.join(f.dir, "hostile-target")
+            os.makedirs(target)
+            bid = import_rake_tar(f, uploads_tar=hostile_uploads(target))
+            up = f.node_paths("rails-1")["uploads"]
+            uploads_before = files_state(f)
+            p = f.cli("restore", bid, "--yes", timeout=600)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            runs = f.cli_json("run", "list", "--json")["runs"]
+            shown = f.cli_json("run", "show", runs[0]["id"], "--json")
+            self.assertEqual(shown["state"], "halted")
+            failed = [s for s in shown["steps"] if s["state"] == "failed"]
+            self.assertEqual([s["name"] for s in failed], ["restore files uploads uploads.tar.gz"],
+                             shown)
+            self.assertRegex(failed[0]["error"], r"out|\.\./escaped-dotdot\.txt")
+            self.assertEqual(os.listdir(target), [], "written through the symlink")
+            self.assertFalse(os.path.exists(os.path.join(os.path.dirname(up), "escaped-dotdot.txt")))
+            self.assertEqual(files_state(f)["uploads/-/system/user/avatar/1/avatar.png"],
+                             uploads_before["uploads/-/system/user/avatar/1/avatar.png"],
+                             "the old uploads were not put back")
 
 
 def _set_build(path):
