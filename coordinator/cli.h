@@ -37,6 +37,7 @@ int cli_keys(struct cli *cli, int argc, char **argv);
 int cli_backup_files(struct cli *cli, int argc, char **argv);
 /* backup import PATH (cli_import.c) */
 int cli_backup_import(struct cli *cli, int argc, char **argv);
+
 /* lockstep restore (cli_restore.c), run and backup drill (cli_run.c) */
 #define CLI_MAX_MAP 64
 int cli_restore(struct cli *cli, int argc, char **argv);
