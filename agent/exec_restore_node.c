@@ -257,10 +257,15 @@ int xr_services(struct xr *x, const Ls__Services *s)
 	size_t i;
 	int rv;
 
+	int wait = s->start && s->has_ready_wait_ms && s->ready_wait_ms > 0;
+
 	/* gitlab-ctl stop without a name stops everything, PostgreSQL and
-	 * Gitaly included: never by omission. */
-	if (s->n_services == 0) {
-		snprintf(x->err, sizeof(x->err), "no service named to %s",
+	 * Gitaly included: never by omission. No name runs no command; a
+	 * start with a wait then only waits for readiness. */
+	if (s->n_services == 0 && !wait) {
+		snprintf(x->err, sizeof(x->err),
+		         "no service named to %s (gitlab-ctl is never run for "
+		         "every service)",
 		         action);
 		return LS_EINVAL;
 	}
@@ -274,7 +279,7 @@ int xr_services(struct xr *x, const Ls__Services *s)
 	for (i = 0; i < s->n_services; i++)
 		if ((rv = ctl(x, action, s->services[i])) < 0)
 			return rv;
-	if (s->start && s->has_ready_wait_ms && s->ready_wait_ms > 0)
+	if (wait)
 		return wait_ready(x, s->ready_wait_ms);
 	return 0;
 }

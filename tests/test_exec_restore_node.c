@@ -224,7 +224,17 @@ static void test_services(void)
 	s.n_services = 0;
 	xrun(&op, &x);
 	CHECK_EQ_INT(xstatus(&x), LS_EINVAL);
+	CHECK_CONTAINS(xerror(&x), "never run for every service");
 	xrun_free(&x);
+	/* No service, a wait: only the readiness wait, no gitlab-ctl. */
+	s.has_ready_wait_ms = 1;
+	s.ready_wait_ms = 20000;
+	xrun(&op, &x);
+	CHECK_EQ_INT(xstatus(&x), 0);
+	xrun_free(&x);
+	log = slurp(p);
+	CHECK_STR(log, "stop puma\nstop sidekiq\nstart broken\n");
+	free(log);
 
 	/* Ready: the readiness endpoint answers 200. */
 	s.services = names;
