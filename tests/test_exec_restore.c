@@ -511,10 +511,13 @@ static char *live_state(void)
 	snprintf(acc, len, "%s%lld\n", t, n);
 	free(t);
 	for (i = 0; i < NREPOS; i++) {
+		size_t have = strlen(acc), add;
+
 		r = refs_now(repos[i].path);
-		len = strlen(acc) + strlen(r) + 1;
-		acc = realloc(acc, len);
-		strcat(acc, r);
+		add = strlen(r);
+		acc = realloc(acc, have + add + 1);
+		CHECK(acc != NULL);
+		memcpy(acc + have, r, add + 1);
 		free(r);
 	}
 	PQfinish(gl);
