@@ -11,11 +11,14 @@
 #include "coord_state.h"
 #include "ls_error.h"
 #include "ls_log.h"
+#include "ls_util.h"
 
 static void op_free(struct coord_op *op)
 {
 	if (op == NULL)
 		return;
+	/* A restore's secrets step carries the backup key. */
+	ls_wipe(op->packed, op->packed_len);
 	free(op->packed);
 	free(op);
 }
