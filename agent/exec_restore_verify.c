@@ -121,6 +121,7 @@ int xr_verify_db(struct xr *x, const char *conninfo,
 		goto out;
 	}
 	for (i = 0; i < nwant; i++) {
+		rows = 0;
 		rv = count_rows(pg, want[i]->table, &rows, err, sizeof(err));
 		if (rv < 0) {
 			fail(x, o, rv, err);

@@ -164,13 +164,15 @@ static inline void make_repo(const char *storage, const char *rel, int kind,
                              const char *format)
 {
 	struct trepo *t = &repos[nrepos++];
-	char gd[LS_PATH_MAX + 16], c1[72], c2[72], c3[72], f1[72], msg[64];
+	char gd[LS_PATH_MAX + 16], c1[72], c2[72], c3[72], f1[72];
+	char msg[LS_PATH_MAX + 16];
 	char fmt[32];
 
-	snprintf(t->rel, sizeof(t->rel), "%s", rel);
-	snprintf(t->path, sizeof(t->path), "%s/%s", storage, rel);
-	snprintf(gd, sizeof(gd), "--git-dir=%s", t->path);
-	snprintf(fmt, sizeof(fmt), "--object-format=%s", format);
+	CHECK_EQ_INT(ls_fmt(t->rel, sizeof(t->rel), "%s", rel), 0);
+	CHECK_EQ_INT(ls_fmt(t->path, sizeof(t->path), "%s/%s", storage, rel),
+	             0);
+	CHECK_EQ_INT(ls_fmt(gd, sizeof(gd), "--git-dir=%s", t->path), 0);
+	CHECK_EQ_INT(ls_fmt(fmt, sizeof(fmt), "--object-format=%s", format), 0);
 	CHECK_EQ_INT(
 	    GIT(NULL, NULL, "init", "-q", "--bare", "-b", "main", fmt, t->path),
 	    0);
@@ -178,13 +180,13 @@ static inline void make_repo(const char *storage, const char *rel, int kind,
 		t->empty = 1;
 		return;
 	}
-	snprintf(msg, sizeof(msg), "one %s", rel);
+	CHECK_EQ_INT(ls_fmt(msg, sizeof(msg), "one %s", rel), 0);
 	CHECK_EQ_INT(commit(gd, NULL, msg, c1), 0);
-	snprintf(msg, sizeof(msg), "two %s", rel);
+	CHECK_EQ_INT(ls_fmt(msg, sizeof(msg), "two %s", rel), 0);
 	CHECK_EQ_INT(commit(gd, c1, msg, c2), 0);
-	snprintf(msg, sizeof(msg), "three %s", rel);
+	CHECK_EQ_INT(ls_fmt(msg, sizeof(msg), "three %s", rel), 0);
 	CHECK_EQ_INT(commit(gd, c2, msg, c3), 0);
-	snprintf(msg, sizeof(msg), "feature %s", rel);
+	CHECK_EQ_INT(ls_fmt(msg, sizeof(msg), "feature %s", rel), 0);
 	CHECK_EQ_INT(commit(gd, c2, msg, f1), 0);
 	CHECK_EQ_INT(GIT(NULL, NULL, gd, "update-ref", "refs/heads/main", c3),
 	             0);
@@ -201,9 +203,12 @@ static inline void make_repo(const char *storage, const char *rel, int kind,
 		             0);
 	if (kind == 'h') {
 		char p[LS_PATH_MAX + 64];
-		snprintf(p, sizeof(p), "%s/custom_hooks", t->path);
+		CHECK_EQ_INT(ls_fmt(p, sizeof(p), "%s/custom_hooks", t->path),
+		             0);
 		CHECK_EQ_INT(mkdir(p, 0755), 0);
-		snprintf(p, sizeof(p), "%s/custom_hooks/pre-receive", t->path);
+		CHECK_EQ_INT(ls_fmt(p, sizeof(p), "%s/custom_hooks/pre-receive",
+		                    t->path),
+		             0);
 		CHECK_EQ_INT(write_file(p, HOOK, 0755), 0);
 	}
 }

@@ -224,7 +224,9 @@ static int asides(const char *dir, char *last, size_t lastlen)
 	while (d && (de = readdir(d)) != NULL)
 		if (strncmp(de->d_name, "uploads.", 8) == 0) {
 			n++;
-			snprintf(last, lastlen, "%s/%s", dir, de->d_name);
+			/* A name that does not fit is no aside of ours. */
+			if (ls_fmt(last, lastlen, "%s/%s", dir, de->d_name) < 0)
+				last[0] = '\0';
 		}
 	if (d)
 		closedir(d);
