@@ -2,17 +2,24 @@
  * One repository's restore, as Gitaly's does it, built beside the final
  * path and renamed into place only when complete.
  *
- * The bundles are fetched (`git fetch <bundle>`, every ref under refs/ forced,
- * as Gitaly's CreateRepositoryFromBundle does) rather than unbundled: fetch
- * checks connectivity itself (the rev-list Gitaly relies on), so a bundle
- * whose objects do not reach every ref fails here, whereas `git bundle
- * unbundle` + `update-ref` would need a third process for the same proof.
- * The refs a fetch makes are the bundles' header refs, which we read
- * ourselves: the reset to the last .refs (`git update-ref --stdin`, one
- * transaction) runs only when they differ, and HEAD is given at `git init
- * -b` when it names a branch. A full backup's repository so costs two git
- * commands (init, fetch) and the processes fetch starts (index-pack,
- * rev-list); --no-auto-maintenance spares the gc fetch would start.
+ * A full bundle (no prerequisite: every backup's first) going into the
+ * new, empty repository is unbundled by hand: `git index-pack --stdin
+ * --check-self-contained-and-connected` reads its pack straight from the
+ * bundle file, from the end of the header we parse anyway, and fails on a
+ * broken object or a link to an object the pack lacks. In an empty
+ * repository that is the connectivity proof fetch-pack itself relies on,
+ * got while indexing instead of by the second walk over every object
+ * (rev-list) `git fetch` adds. The header's refs are then created in one `git update-ref --stdin`,
+ * which refuses a tip the pack lacks. Any other bundle (an increment, a
+ * capability such as a filter) is fetched (`git fetch <bundle>`, every ref
+ * under refs/ forced, as Gitaly's CreateRepositoryFromBundle does), which
+ * checks prerequisites and connectivity itself.
+ *
+ * The refs so made are the bundles' header refs, which we read ourselves:
+ * the reset to the last .refs (`git update-ref --stdin`, one transaction)
+ * runs only when they differ, and HEAD is given at `git init -b` when it
+ * names a branch. A full backup's repository so costs three processes
+ * (init, index-pack, update-ref) where fetch took four.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -169,56 +176,29 @@ out:
 	return rv;
 }
 
-int restore_repos_load(const char *backup_dir, const char *backup_id,
-                       const struct restore_repos_job *job,
-                       struct restore_repos_manifest *m,
-                       struct restore_repos_refs *want, char *why,
-                       size_t whylen)
+/* A full bundle's header: no prerequisite line, and no capability but our
+ * object format (a filter's would mean objects left out on purpose). */
+static int one_full(const struct one *o, const char *h, size_t len)
 {
-	char path[LS_PATH_MAX], *text = NULL;
-	const char *refs;
-	size_t len = 0;
-	int rv;
+	const char *end = h + len, *nl;
+	char cap[32];
 
-	memset(want, 0, sizeof(*want));
-	if ((rv = ls_fmt(path, sizeof(path),
-	                 "%s/repositories/manifests/%s/%s/%s.toml", backup_dir,
-	                 job->storage, job->rel, backup_id)) < 0 ||
-	    (rv = ls_read_file(path, RESTORE_REPOS_MANIFEST_MAX, &text, &len)) <
-	        0) {
-		(void)ls_fmt(why, whylen, "%s: %s", path, ls_strerror(rv));
-		return rv;
-	}
-	rv = restore_repos_manifest_parse(text, len, path, m, why, whylen);
-	free(text);
-	text = NULL;
-	if (rv < 0)
-		return rv;
-	if (m->non_existent)
-		return 1;
-	refs = m->nsteps ? m->steps[m->nsteps - 1].refs : NULL;
-	if (refs == NULL) /* an empty repository: no ref */
+	if (ls_fmt(cap, sizeof(cap), "@object-format=%s", o->m.fmt) < 0)
 		return 0;
-	if ((rv = ls_fmt(path, sizeof(path), "%s/repositories/%s", backup_dir,
-	                 refs)) < 0 ||
-	    (rv = ls_read_file(path, RESTORE_REPOS_REFS_MAX, &text, &len)) <
-	        0) {
-		/* gitaly writes no .refs for an empty repository either */
-		if (rv == LS_ENOENT && m->empty)
+	for (; h < end && (nl = memchr(h, '\n', (size_t)(end - h))) != NULL;
+	     h = nl + 1)
+		if (*h == '-' ||
+		    (*h == '@' && ((size_t)(nl - h) != strlen(cap) ||
+		                   memcmp(h, cap, strlen(cap)) != 0)))
 			return 0;
-		(void)ls_fmt(why, whylen, "%s: %s", path, ls_strerror(rv));
-		return rv;
-	}
-	rv = restore_repos_refs_parse(text, len,
-	                              strcmp(m->fmt, "sha256") == 0 ? 64 : 40,
-	                              0, path, want, why, whylen);
-	free(text);
-	return rv;
+	return 1;
 }
 
-/* A bundle's header refs into h; 1 when the file does not exist. */
+/* A bundle's header refs into h; 1 when the file does not exist. *pack is
+ * where its pack starts, *full whether it is a full bundle (one_full). */
 static int one_bundle_head(struct one *o, const char *path,
-                           struct restore_repos_refs *h, uint64_t *size)
+                           struct restore_repos_refs *h, uint64_t *size,
+                           uint64_t *pack, int *full)
 {
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
@@ -262,11 +242,13 @@ static int one_bundle_head(struct one *o, const char *path,
 		(void)ls_fmt(o->why, o->whylen, "%s: %s", path,
 		             rv == LS_EPROTO ? "not a git bundle"
 		                             : ls_strerror(rv));
-	else
-		rv = restore_repos_refs_parse(
-		    buf + 16, len - 16,
-		    strcmp(o->m.fmt, "sha256") == 0 ? 64 : 40, 1, path, h,
-		    o->why, o->whylen);
+	else if ((rv = restore_repos_refs_parse(
+	              buf + 16, len - 16,
+	              strcmp(o->m.fmt, "sha256") == 0 ? 64 : 40, 1, path, h,
+	              o->why, o->whylen)) == 0) {
+		*pack = len;
+		*full = one_full(o, buf + 16, len - 16);
+	}
 	fclose(f);
 	free(buf);
 	return rv;
@@ -350,12 +332,80 @@ static int one_reset(struct one *o)
 	return rv;
 }
 
+/* A full bundle into the still empty o->tmp: its pack from offset pack
+ * into index-pack, then its header refs h created (see the top). */
+static int one_unbundle(struct one *o, const char *path, uint64_t pack,
+                        const struct restore_repos_refs *h)
+{
+	static const char *const a_upd[] = {"update-ref", "--stdin", NULL};
+	char gd[LS_PATH_MAX + 16], *refs = NULL;
+	/* No --fix-thin: a full bundle's pack must hold its delta bases. */
+	const char *argv[] = {o->cfg->gitaly.git,
+	                      gd,
+	                      "index-pack",
+	                      "--stdin",
+	                      "--check-self-contained-and-connected",
+	                      NULL};
+	int fd = -1, devnull = -1, rv;
+	size_t len = 0, cap = 0, i;
+	struct ls_exec_opts eo;
+	struct ls_exec_result res;
+	struct ls_proc p = {-1, -1, -1, -1};
+
+	memset(&res, 0, sizeof(res));
+	memset(&eo, 0, sizeof(eo));
+	eo.argv = argv;
+	if ((rv = ls_fmt(gd, sizeof(gd), "--git-dir=%s", o->tmp)) < 0)
+		goto out;
+	if (pack > (uint64_t)INT64_MAX) {
+		rv = LS_EPROTO;
+		goto out;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0 ||
+	    lseek(fd, (off_t)pack, SEEK_SET) < 0) {
+		rv = -errno;
+		goto out;
+	}
+	/* index-pack reads the pack straight from the bundle file, from
+	 * where the header ends: no copy through us. It prints the pack's
+	 * name, which nobody reads. */
+	if ((rv = ls_exec_spawn_from(&eo, fd, devnull, &p)) < 0)
+		goto out;
+	rv = ls_exec_wait(&p, backup_repos_timeout_ms(o->cfg),
+	                  BACKUP_REPOS_STDERR_MAX, &res);
+	if (rv == 0 && (!res.exited || res.status != 0))
+		rv = LS_ECHILD;
+	if (rv < 0)
+		goto out;
+	for (i = 0; i < h->n && rv == 0; i++)
+		rv = one_append(&refs, &len, &cap, "create", h->v[i].name,
+		                h->v[i].oid);
+	if (rv < 0)
+		goto out;
+	if (len > 0 && (rv = one_git(o, o->tmp, a_upd, refs, len, path)) < 0)
+		goto out;
+	rv = 0;
+out:
+	ls_exec_kill(&p);
+	if (rv < 0 && !o->why[0])
+		backup_repos_why(o->why, o->whylen, path,
+		                 rv == LS_ECHILD ? 0 : rv, &res);
+	ls_exec_result_free(&res);
+	if (fd >= 0)
+		close(fd);
+	if (devnull >= 0)
+		close(devnull);
+	free(refs);
+	return rv;
+}
+
 static int one_fetch(struct one *o)
 {
 	char path[LS_PATH_MAX];
-	uint64_t size = 0;
+	uint64_t size = 0, pack = 0;
 	size_t i;
-	int rv = 0;
+	int rv = 0, full = 0, applied = 0;
 
 	if ((o->have = calloc(o->m.nsteps ? o->m.nsteps : 1,
 	                      sizeof(*o->have))) == NULL)
@@ -375,7 +425,7 @@ static int one_fetch(struct one *o)
 		if ((rv = ls_fmt(path, sizeof(path), "%s/%s", o->top,
 		                 o->m.steps[i].bundle)) < 0)
 			break;
-		rv = one_bundle_head(o, path, &o->have[i], &size);
+		rv = one_bundle_head(o, path, &o->have[i], &size, &pack, &full);
 		/* Only an empty repository or an increment with nothing
 		 * new has no bundle. */
 		if (rv == 1 && !o->m.empty && i == 0) {
@@ -385,8 +435,16 @@ static int one_fetch(struct one *o)
 		}
 		if (rv != 0)
 			continue;
-		if ((rv = one_git(o, o->tmp, args, NULL, 0, path)) == 0)
+		/* Only into the empty repository: an earlier bundle's
+		 * objects and refs are for fetch to build on. */
+		if (!applied && full)
+			rv = one_unbundle(o, path, pack, &o->have[i]);
+		else
+			rv = one_git(o, o->tmp, args, NULL, 0, path);
+		if (rv == 0) {
+			applied = 1;
 			restore_repos_add_bytes(o->ctx, size);
+		}
 	}
 	return rv < 0 ? rv : 0;
 }

@@ -493,3 +493,52 @@ out:
 		restore_repos_refs_free(r);
 	return rv;
 }
+
+/* Beside the parsers: the reading that feeds them, shared by restore
+ * (restore_repos_one.c) and verify. */
+int restore_repos_load(const char *backup_dir, const char *backup_id,
+                       const struct restore_repos_job *job,
+                       struct restore_repos_manifest *m,
+                       struct restore_repos_refs *want, char *why,
+                       size_t whylen)
+{
+	char path[LS_PATH_MAX], *text = NULL;
+	const char *refs;
+	size_t len = 0;
+	int rv;
+
+	memset(want, 0, sizeof(*want));
+	if ((rv = ls_fmt(path, sizeof(path),
+	                 "%s/repositories/manifests/%s/%s/%s.toml", backup_dir,
+	                 job->storage, job->rel, backup_id)) < 0 ||
+	    (rv = ls_read_file(path, RESTORE_REPOS_MANIFEST_MAX, &text, &len)) <
+	        0) {
+		(void)ls_fmt(why, whylen, "%s: %s", path, ls_strerror(rv));
+		return rv;
+	}
+	rv = restore_repos_manifest_parse(text, len, path, m, why, whylen);
+	free(text);
+	text = NULL;
+	if (rv < 0)
+		return rv;
+	if (m->non_existent)
+		return 1;
+	refs = m->nsteps ? m->steps[m->nsteps - 1].refs : NULL;
+	if (refs == NULL) /* an empty repository: no ref */
+		return 0;
+	if ((rv = ls_fmt(path, sizeof(path), "%s/repositories/%s", backup_dir,
+	                 refs)) < 0 ||
+	    (rv = ls_read_file(path, RESTORE_REPOS_REFS_MAX, &text, &len)) <
+	        0) {
+		/* gitaly writes no .refs for an empty repository either */
+		if (rv == LS_ENOENT && m->empty)
+			return 0;
+		(void)ls_fmt(why, whylen, "%s: %s", path, ls_strerror(rv));
+		return rv;
+	}
+	rv = restore_repos_refs_parse(text, len,
+	                              strcmp(m->fmt, "sha256") == 0 ? 64 : 40,
+	                              0, path, want, why, whylen);
+	free(text);
+	return rv;
+}

@@ -484,11 +484,15 @@ void ls_exec_result_free(struct ls_exec_result *res)
 	res->out_len = res->err_len = 0;
 }
 
-int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
-                  int stdout_fd, struct ls_proc *p)
+/* stdin_fd: >= 0 given to the child as is; SPAWN_PIPE a pipe; else
+ * /dev/null. */
+#define SPAWN_PIPE (-2)
+
+static int spawn(const struct ls_exec_opts *opts, int stdin_fd, int stdout_fd,
+                 struct ls_proc *p)
 {
 	int pin[2] = {-1, -1}, pout[2] = {-1, -1};
-	int devnull = -1, errf = -1, rv;
+	int devnull = -1, errf = -1, rv, in_fd = stdin_fd;
 	pid_t pid;
 
 	p->pid = -1;
@@ -496,12 +500,16 @@ int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
 	if (opts->argv == NULL || opts->argv[0] == NULL ||
 	    opts->argv[0][0] != '/')
 		return LS_EINVAL;
-	if (want_stdin) {
+	if (stdin_fd == SPAWN_PIPE) {
 		if ((rv = make_pipe(pin, -1)) < 0)
 			goto out;
-	} else if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-		rv = -errno;
-		goto out;
+		in_fd = pin[0];
+	} else if (stdin_fd < 0) {
+		if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+			rv = -errno;
+			goto out;
+		}
+		in_fd = devnull;
 	}
 	if (stdout_fd < 0 && (rv = make_pipe(pout, -1)) < 0)
 		goto out;
@@ -509,9 +517,8 @@ int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
 		rv = -errno;
 		goto out;
 	}
-	if ((rv = spawn_child(opts, want_stdin ? pin[0] : devnull,
-	                      stdout_fd >= 0 ? stdout_fd : pout[1], errf,
-	                      &pid)) < 0)
+	if ((rv = spawn_child(opts, in_fd, stdout_fd >= 0 ? stdout_fd : pout[1],
+	                      errf, &pid)) < 0)
 		goto out;
 	p->pid = pid;
 	p->in_fd = pin[1];
@@ -527,6 +534,23 @@ out:
 	close_fd(&devnull);
 	close_fd(&errf);
 	return rv;
+}
+
+int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
+                  int stdout_fd, struct ls_proc *p)
+{
+	return spawn(opts, want_stdin ? SPAWN_PIPE : -1, stdout_fd, p);
+}
+
+int ls_exec_spawn_from(const struct ls_exec_opts *opts, int stdin_fd,
+                       int stdout_fd, struct ls_proc *p)
+{
+	if (stdin_fd < 0) {
+		p->pid = -1;
+		p->in_fd = p->out_fd = p->err_fd = -1;
+		return LS_EINVAL;
+	}
+	return spawn(opts, stdin_fd, stdout_fd, p);
 }
 
 int ls_exec_wait(struct ls_proc *p, int timeout_ms, size_t max_stderr,

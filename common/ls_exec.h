@@ -61,6 +61,12 @@ struct ls_proc {
 int ls_exec_spawn(const struct ls_exec_opts *opts, int want_stdin,
                   int stdout_fd, struct ls_proc *p);
 /*
+ * The same with the child's stdin read from stdin_fd (a file at the offset
+ * it is left at, say), which stays ours; p->in_fd is -1.
+ */
+int ls_exec_spawn_from(const struct ls_exec_opts *opts, int stdin_fd,
+                       int stdout_fd, struct ls_proc *p);
+/*
  * Closes our pipe ends, waits for the child (killing its group after
  * timeout_ms > 0) and fills res: exit status and up to max_stderr bytes of
  * stderr. Returns 0, or LS_ETIMEDOUT when the child had to be killed.

@@ -329,6 +329,39 @@ static void test_cannot_start(void)
 	check_no_children();
 }
 
+/* A child reads its stdin from our file at the offset we left it at. */
+static void test_spawn_from_file(void)
+{
+	const char *cat[] = {"/bin/cat", NULL};
+	struct ls_exec_opts o = {.argv = cat};
+	struct ls_exec_result res;
+	struct ls_proc p;
+	char tmpl[] = "/tmp/ls-exec-from.XXXXXX", got[32];
+	int in, out[2];
+	ssize_t n;
+
+	CHECK((in = mkstemp(tmpl)) >= 0);
+	CHECK(unlink(tmpl) == 0);
+	CHECK(write(in, "headerPAYLOAD", 13) == 13);
+	CHECK(lseek(in, 6, SEEK_SET) == 6);
+	CHECK(pipe(out) == 0);
+	CHECK_EQ_INT(ls_exec_spawn_from(&o, in, out[1], &p), 0);
+	CHECK_EQ_INT(p.in_fd, -1);
+	close(out[1]);
+	n = read(out[0], got, sizeof(got) - 1);
+	CHECK_EQ_INT(n, 7);
+	got[n > 0 ? n : 0] = '\0';
+	CHECK_STR(got, "PAYLOAD");
+	CHECK_EQ_INT(ls_exec_wait(&p, 10000, 4096, &res), 0);
+	CHECK_EQ_INT(res.exited, 1);
+	CHECK_EQ_INT(res.status, 0);
+	ls_exec_result_free(&res);
+	CHECK_EQ_INT(ls_exec_spawn_from(&o, -1, -1, &p), LS_EINVAL);
+	close(out[0]);
+	close(in);
+	check_no_children();
+}
+
 int main(void)
 {
 	test_echo();
@@ -344,5 +377,6 @@ int main(void)
 	test_lingering_grandchild();
 	test_env_cwd_fds();
 	test_cannot_start();
+	test_spawn_from_file();
 	return tu_done();
 }

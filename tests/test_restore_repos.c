@@ -121,11 +121,12 @@ static void test_parsers(void)
 	CHECK_CONTAINS(err, "bad refname");
 }
 
-/* One hostile change to repository t's backup fails it, naming it and
- * want, and leaves its real path as it was. */
-static void hostile(struct agent_config *cfg, const char *bdir,
-                    const struct trepo *t, const char *file, const char *data,
-                    const char *want)
+/* One hostile change to repository t's backup (file's content replaced
+ * by the len bytes of data) fails it, naming it and want, and leaves its
+ * real path as it was. */
+static void hostile_len(struct agent_config *cfg, const char *bdir,
+                        const struct trepo *t, const char *file,
+                        const char *data, size_t len, const char *want)
 {
 	struct ls_strlist failed = {0};
 	char path[2 * LS_PATH_MAX], keep[2 * LS_PATH_MAX + 8], err[2048];
@@ -138,7 +139,7 @@ static void hostile(struct agent_config *cfg, const char *bdir,
 	/* Bundles are binary: the original is kept whole by a rename. */
 	snprintf(keep, sizeof(keep), "%s.keep", path);
 	CHECK_EQ_INT(rename(path, keep), 0);
-	CHECK_EQ_INT(write_file(path, data, 0644), 0);
+	CHECK_EQ_INT(ls_write_atomic(path, data, len, 0644), 0);
 	CHECK(restore_repos(cfg, bdir, ID, NULL, 0, NULL, NULL, NULL, &failed,
 	                    err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, t->rel);
@@ -151,6 +152,78 @@ static void hostile(struct agent_config *cfg, const char *bdir,
 	free(before);
 	free(after);
 	free_failed(&failed);
+}
+
+static void hostile(struct agent_config *cfg, const char *bdir,
+                    const struct trepo *t, const char *file, const char *data,
+                    const char *want)
+{
+	hostile_len(cfg, bdir, t, file, data, strlen(data), want);
+}
+
+/* t's full bundle rebuilt with its own header but a pack lacking one
+ * object its refs reach (the last rev-list --objects lists, a tree or a
+ * blob): every object in the pack is whole, only a link is broken, which
+ * is what the connectivity check (fetch's walk, or index-pack's
+ * --check-self-contained-and-connected) exists to catch. */
+static void missing_object(struct agent_config *cfg, const char *bdir,
+                           const struct trepo *t)
+{
+	char f[LS_PATH_MAX], p[2 * LS_PATH_MAX], gd[LS_PATH_MAX + 16];
+	char *bundle = NULL, *objs = NULL, *hash = NULL, *pack = NULL;
+	char *tips, *data, *line, *nl;
+	size_t blen = 0, plen = 0, hlen = 0, n = 0;
+
+	snprintf(f, sizeof(f), "repositories/default/%s/%s/001.bundle", t->rel,
+	         ID);
+	snprintf(p, sizeof(p), "%s/%s", bdir, f);
+	CHECK_EQ_INT(ls_read_file(p, 64 << 20, &bundle, &blen), 0);
+	line = bundle ? memmem(bundle, blen, "\n\n", 2) : NULL;
+	CHECK(line != NULL);
+	if (line == NULL)
+		goto out;
+	hlen = (size_t)(line + 2 - bundle);
+	/* The header's tips, one a line, for rev-list --stdin. */
+	if ((tips = calloc(1, hlen + 1)) == NULL)
+		goto out;
+	for (line = strchr(bundle, '\n') + 1; line < bundle + hlen - 1;
+	     line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (*line != '-' && *line != '@')
+			n += (size_t)snprintf(tips + n, hlen + 1 - n, "%.*s\n",
+			                      (int)strcspn(line, " "), line);
+	}
+	snprintf(gd, sizeof(gd), "--git-dir=%s", t->path);
+	CHECK_EQ_INT(GIT(tips, &objs, gd, "rev-list", "--objects", "--stdin"),
+	             0);
+	free(tips);
+	/* Dropped: the last line, not a tip (commits come first). */
+	nl = objs ? strrchr(objs, '\n') : NULL;
+	CHECK(nl != NULL && nl > objs);
+	if (nl == NULL || nl == objs)
+		goto out;
+	*nl = '\0';
+	line = strrchr(objs, '\n');
+	CHECK(line != NULL);
+	if (line == NULL)
+		goto out;
+	line[1] = '\0';
+	snprintf(p, sizeof(p), "%s/part", base);
+	CHECK_EQ_INT(GIT(objs, &hash, gd, "pack-objects", "-q", p), 0);
+	chomp(hash);
+	snprintf(p, sizeof(p), "%s/part-%s.pack", base, hash ? hash : "");
+	CHECK_EQ_INT(ls_read_file(p, 64 << 20, &pack, &plen), 0);
+	if (pack == NULL || (data = malloc(hlen + plen)) == NULL)
+		goto out;
+	memcpy(data, bundle, hlen);
+	memcpy(data + hlen, pack, plen);
+	hostile_len(cfg, bdir, t, f, data, hlen + plen, "001.bundle");
+	free(data);
+out:
+	free(bundle);
+	free(objs);
+	free(hash);
+	free(pack);
 }
 
 #define OWNER 65534 /* nobody */
@@ -361,6 +434,7 @@ int main(void)
 	snprintf(f, sizeof(f), "repositories/default/%s/%s/001.bundle",
 	         repos[3].rel, ID);
 	hostile(&cfg, bdir, &repos[3], f, "garbage\n", "not a git bundle");
+	missing_object(&cfg, bdir, &repos[3]);
 	free(head);
 
 	/* Put back together, the backup restores again. */
