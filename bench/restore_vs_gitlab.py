@@ -11,7 +11,9 @@ GitLab's way, as `gitlab-backup restore` does it, one thing after another:
   gzip -cd db/database.sql.gz | psql DB
   every repository moved aside, then per repository of the backup
     git clone --mirror <storage>/<rel>/<id>/001.bundle <repository path>
-    (git init --bare when the backup holds no bundle; custom hooks untarred)
+    (git init --bare when the backup holds no bundle; custom hooks untarred),
+    as many at once as gitaly-backup restore's defaults allow (-parallel
+    NumCPU, -parallel-storage 2)
   per file component: the directory moved aside, then
     tar -xzf <component>.tar.gz -C <directory>
 
@@ -34,6 +36,7 @@ Build without sanitizers (see bench/README.md).
 """
 import argparse
 import calendar
+import concurrent.futures
 import json
 import os
 import re
@@ -42,6 +45,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +57,7 @@ import test_restore  # noqa: E402  (change_everything())
 from fleet import Fleet  # noqa: E402
 
 GIT_ENV = bvg.GIT_ENV
+GITALY_PARALLEL_STORAGE = 2  # gitaly-backup restore -parallel-storage default
 ASIDE = "bench-aside"  # where GitLab's way moves the old data, per storage / node
 
 
@@ -160,17 +165,28 @@ def gitlab_way(f, bdir, node_files, tag):
             dest = os.path.join(aside, os.path.relpath(repo, root))
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.rename(repo, dest)
-    for storage, rel, bundle, hooks, head in backup_repos(bdir, f.storage_nodes):
-        dest = os.path.join(f.storage_path(storage), rel)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if bundle:
-            run(["git", "clone", "--quiet", "--mirror", bundle, dest], env=GIT_ENV)
-        else:
-            branch = ["--initial-branch=" + head[len("refs/heads/"):]] if head else []
-            run(["git", "init", "--quiet", "--bare"] + branch + [dest], env=GIT_ENV)
-        if hooks:
-            os.makedirs(os.path.join(dest, "custom_hooks"), exist_ok=True)
-            run(["tar", "-xf", hooks, "-C", os.path.join(dest, "custom_hooks")])
+    # gitaly-backup's defaults when GITLAB_BACKUP_MAX_CONCURRENCY and
+    # GITLAB_BACKUP_MAX_STORAGE_CONCURRENCY are unset: -parallel NumCPU,
+    # -parallel-storage 2.
+    per_storage = {s: threading.Semaphore(GITALY_PARALLEL_STORAGE) for s in f.storage_nodes}
+
+    def restore_one(item):
+        storage, rel, bundle, hooks, head = item
+        with per_storage[storage]:
+            dest = os.path.join(f.storage_path(storage), rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if bundle:
+                run(["git", "clone", "--quiet", "--mirror", bundle, dest], env=GIT_ENV)
+            else:
+                branch = ["--initial-branch=" + head[len("refs/heads/"):]] if head else []
+                run(["git", "init", "--quiet", "--bare"] + branch + [dest], env=GIT_ENV)
+            if hooks:
+                os.makedirs(os.path.join(dest, "custom_hooks"), exist_ok=True)
+                run(["tar", "-xf", hooks, "-C", os.path.join(dest, "custom_hooks")])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for _ in pool.map(restore_one, backup_repos(bdir, f.storage_nodes)):
+            pass
     phases["repositories"], cpu["repositories"] = time.monotonic() - t, children_cpu() - c
     # 3. Each file component: the directory moved aside, the archive extracted.
     for comp, path in node_files:
