@@ -24,8 +24,9 @@ enum rs_phase {
 	RS_START,
 	RS_READY,
 	RS_MAINT_OFF,
+	/* Each node's verification and its `lockstep check` together: both
+	 * only read, and neither needs the other's answer. */
 	RS_VERIFY,
-	RS_CHECK,
 };
 
 struct rs_step {

@@ -471,7 +471,7 @@ int rs_plan_make(struct coord *c, const struct rs_backup *b,
 			goto out;
 		for (i = 0; i < n; i++)
 			if ((rv = need_connected(&x, v[i])) < 0 ||
-			    (rv = add_step(&x, v[i]->name, RS_CHECK, "check",
+			    (rv = add_step(&x, v[i]->name, RS_VERIFY, "check",
 			                   NULL, NULL)) < 0)
 				goto out;
 	}
@@ -511,7 +511,7 @@ enum rs_phase rs_step_phase(const char *name)
 	    {"maintenance off", RS_MAINT_OFF},
 	    {"verify", RS_VERIFY},
 	    {"drill", RS_VERIFY},
-	    {"check", RS_CHECK},
+	    {"check", RS_VERIFY},
 	};
 	size_t i;
 
