@@ -128,6 +128,15 @@ def run(argv, **kw):
                                                p.stderr.decode(errors="replace")[-2000:]))
 
 
+def machine_cpu():
+    """CPU seconds every process of this machine has used (user, nice,
+    system, irq, softirq; not idle, iowait or steal): a method's whole cost,
+    servers and fleet included."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -328,10 +337,12 @@ def main():
                 order = ("gitlab", "lockstep") if r % 2 == 0 else ("lockstep", "gitlab")
                 for method in order:
                     test_restore.change_everything(f)
+                    c0 = machine_cpu()
                     if method == "gitlab":
-                        g_runs.append(gitlab_way(f, bdir, node_files, "r%d" % r))
+                        g_runs.append(gitlab_way(f, bdir, node_files, "r%d" % r)
+                                      + (machine_cpu() - c0,))
                     else:
-                        l_runs.append(lockstep_way(f, bid))
+                        l_runs.append(lockstep_way(f, bid) + (machine_cpu() - c0,))
                     if r == 0:
                         got = state(f)
                         bad = [k for k in want if got[k] != want[k]]
@@ -381,6 +392,12 @@ def report(rows, detail, header):
             fmt_runs(g), fmt_runs(lt), fmt_runs(ld), fmt_runs(lv),
             fmt_runs([x[1].get("check", 0) for x in l_runs]),
             fmt_runs([x[1].get("preflight", 0) for x in l_runs])), flush=True)
+        ncpu = os.cpu_count() or 1
+        gc, lc = [x[-1] for x in g_runs], [x[-1] for x in l_runs]
+        print("      machine CPU-s (every process, servers included): GitLab %s; Lockstep %s;"
+              " on %d cores Lockstep's median needs at least %.1f s (%.2fx GitLab's median)" % (
+                  fmt_runs(gc), fmt_runs(lc), ncpu, statistics.median(lc) / ncpu,
+                  statistics.median(lc) / ncpu / gm), flush=True)
         if not detail:
             continue
         best_g = min(g_runs, key=lambda x: x[0])

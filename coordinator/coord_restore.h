@@ -22,12 +22,15 @@ enum rs_phase {
 	RS_DATA, /* database, repositories, files, secrets: every node at once
 	          */
 	RS_START,
-	RS_READY,
+	RS_READY, /* only in runs journaled before readiness joined start */
 	RS_MAINT_OFF,
 	/* Each node's verification and its `lockstep check` together: both
 	 * only read, and neither needs the other's answer. */
 	RS_VERIFY,
 };
+
+/* "start puma sidekiq" + this: start, then wait for /-/readiness. */
+#define RS_READY_SUFFIX "and wait for readiness"
 
 struct rs_step {
 	uint32_t seq;

@@ -336,7 +336,15 @@ int rs_step_op(const struct rs_backup *b, const struct rs_step *steps,
 	} else if (strncmp(name, "stop ", 5) == 0) {
 		rv = services(s, name + 5, 0, 0, op);
 	} else if (strncmp(name, "start ", 6) == 0) {
-		rv = services(s, name + 6, 1, 0, op);
+		char list[COORD_STEP_NAME_MAX];
+		size_t n = strlen(name + 6), k = strlen(" " RS_READY_SUFFIX);
+		int ready = n > k && strcmp(name + 6 + n - k,
+		                            " " RS_READY_SUFFIX) == 0;
+
+		ls_strlcpy(list, name + 6, sizeof(list));
+		if (ready)
+			list[n - k] = '\0';
+		rv = services(s, list, 1, ready ? READY_WAIT_MS : 0, op);
 	} else if (strcmp(name, "wait for readiness") == 0) {
 		/* Puma is up already: starting it again is a no-op. */
 		rv = services(s, "puma", 1, READY_WAIT_MS, op);

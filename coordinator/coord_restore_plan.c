@@ -391,14 +391,12 @@ static int plan_services(struct ctx *x, struct coord_node **v, size_t n)
 			return rv;
 		snprintf(svc, sizeof(svc), "%s%s%s", puma ? "puma" : "",
 		         puma && sidekiq ? " " : "", sidekiq ? "sidekiq" : "");
+		/* Puma's readiness is waited for in its start: one round
+		 * trip fewer, and maintenance off still waits for it. */
 		if ((rv = add_step(x, v[i]->name, RS_STOP, "stop", svc, NULL)) <
 		        0 ||
 		    (rv = add_step(x, v[i]->name, RS_START, "start", svc,
-		                   NULL)) < 0)
-			return rv;
-		if (puma &&
-		    (rv = add_step(x, v[i]->name, RS_READY,
-		                   "wait for readiness", NULL, NULL)) < 0)
+		                   puma ? RS_READY_SUFFIX : NULL)) < 0)
 			return rv;
 	}
 	return 0;
