@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -279,6 +280,102 @@ static int list_jobs(struct restore_repos_ctx *c,
 	return rv;
 }
 
+/* A repository's refs as text, bounded as show-ref's output was. */
+struct vbuf {
+	char *p;
+	size_t n, cap;
+};
+
+static int vbuf_add(void *arg, const char *s, size_t len)
+{
+	struct vbuf *b = arg;
+
+	if (len + 1 > RESTORE_REPOS_REFS_MAX - b->n)
+		return LS_ETOOBIG;
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		char *np;
+
+		while (cap < b->n + len + 1)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL)
+			return LS_ENOMEM;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+	return 0;
+}
+
+static int vbuf_sink(void *arg, const void *buf, size_t len)
+{
+	return vbuf_add(arg, buf, len);
+}
+
+/*
+ * What `git show-ref --head` prints for repo ("<id> HEAD" first when HEAD
+ * resolves, then every ref under refs/ that resolves, symbolic ones
+ * resolved), into out without a git process: the cut's reader
+ * (backup_repos_snapshot) then the copy's resolution
+ * (backup_repos_reflist_cut) and its .refs writer, whose format is
+ * show-ref's. 0: read; 1: left to git, because the cut's reader leaves the
+ * repository to git (reftable) or declines it (anything it cannot read as
+ * it expects, where git may still see refs); <0: our failure, why set.
+ */
+static int verify_read(const struct agent_config *cfg, const char *repo,
+                       struct vbuf *out, char *why, size_t whylen)
+{
+	struct backup_repos_reflist l;
+	struct backup_repos_block *b = NULL;
+	struct vbuf cut = {NULL, 0, 0};
+	char *line = NULL;
+	FILE *f = NULL;
+	int rv, fatal = 0;
+
+	memset(&l, 0, sizeof(l));
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (line = malloc(BACKUP_REPOS_LINE_MAX)) == NULL) {
+		rv = LS_ENOMEM;
+		goto out;
+	}
+	/* dst "": mkdir("") fails, so a reftable repository's tables are
+	 * linked nowhere; s.reftable then says it is git's. */
+	rv = backup_repos_snapshot(cfg, repo, "", vbuf_add, &cut, &b->s, why,
+	                           whylen);
+	if (rv == 1 || b->s.reftable) {
+		rv = 1;
+		goto out;
+	}
+	/* The block as the cut file holds it, for the copy's own reader. */
+	if (rv < 0 || (rv = vbuf_add(&cut, "end\n", 4)) < 0)
+		goto out;
+	if ((f = fmemopen(cut.p, cut.n, "r")) == NULL) {
+		rv = -errno;
+		goto out;
+	}
+	rv = backup_repos_reflist_cut(&l, f, line, b, &fatal, why, whylen);
+	if (rv == LS_ECHILD && !fatal) {
+		rv = 1; /* a name or id git may judge otherwise */
+		goto out;
+	}
+	if (rv < 0 || (rv = backup_repos_refs_write(&l, vbuf_sink, out)) < 0)
+		goto out;
+	rv = 0;
+out:
+	if (rv < 0 && !why[0])
+		(void)ls_fmt(why, whylen, "reading the refs of %s: %s", repo,
+		             ls_strerror(rv));
+	if (f != NULL)
+		fclose(f);
+	backup_repos_reflist_free(&l);
+	free(cut.p);
+	free(line);
+	free(b);
+	return rv;
+}
+
 /* verify: one repository's refs against its last .refs. */
 static int verify_one(struct restore_repos_ctx *c, struct restore_repos_job *j,
                       const char *name, char *why, size_t whylen)
@@ -287,10 +384,11 @@ static int verify_one(struct restore_repos_ctx *c, struct restore_repos_job *j,
 	struct restore_repos_manifest m;
 	struct restore_repos_refs want, got;
 	struct ls_exec_result res;
+	struct vbuf text = {NULL, 0, 0};
 	char repo[LS_PATH_MAX];
 	struct stat sb;
 	size_t a = 0, b = 0;
-	int rv;
+	int rv, git = 0;
 
 	memset(&m, 0, sizeof(m));
 	memset(&got, 0, sizeof(got));
@@ -311,19 +409,29 @@ static int verify_one(struct restore_repos_ctx *c, struct restore_repos_job *j,
 	pthread_mutex_unlock(&c->mu);
 	if (b)
 		goto out;
-	rv = backup_repos_git(c->cfg, repo, a_show, RESTORE_REPOS_REFS_MAX,
-	                      &res);
-	/* show-ref exits 1 when there is no ref at all. */
-	if (rv < 0 || !res.exited ||
-	    (res.status != 0 && !(res.status == 1 && res.out_len == 0))) {
-		backup_repos_why(why, whylen, "git show-ref", rv, &res);
-		rv = rv < 0 ? rv : LS_ECHILD;
+	if ((rv = verify_read(c->cfg, repo, &text, why, whylen)) < 0)
 		goto out;
+	if ((git = rv == 1)) {
+		why[0] = '\0';
+		rv = backup_repos_git(c->cfg, repo, a_show,
+		                      RESTORE_REPOS_REFS_MAX, &res);
+		/* show-ref exits 1 when there is no ref at all. */
+		if (rv < 0 || !res.exited ||
+		    (res.status != 0 &&
+		     !(res.status == 1 && res.out_len == 0))) {
+			backup_repos_why(why, whylen, "git show-ref", rv, &res);
+			rv = rv < 0 ? rv : LS_ECHILD;
+			goto out;
+		}
 	}
 	if ((rv = restore_repos_refs_parse(
-	         (const char *)res.out, res.out_len,
-	         strcmp(m.fmt, "sha256") == 0 ? 64 : 40, 0, "git show-ref",
-	         &got, why, whylen)) < 0)
+	         git      ? (const char *)res.out
+	         : text.p ? text.p
+	                  : "",
+	         git ? res.out_len : text.n,
+	         strcmp(m.fmt, "sha256") == 0 ? 64 : 40, 0,
+	         git ? "git show-ref" : "the repository's refs", &got, why,
+	         whylen)) < 0)
 		goto out;
 	pthread_mutex_lock(&c->mu);
 	if (strcmp(want.head, got.head) != 0) {
@@ -350,6 +458,7 @@ static int verify_one(struct restore_repos_ctx *c, struct restore_repos_job *j,
 	pthread_mutex_unlock(&c->mu);
 out:
 	ls_exec_result_free(&res);
+	free(text.p);
 	restore_repos_refs_free(&got);
 	restore_repos_refs_free(&want);
 	restore_repos_manifest_free(&m);

@@ -70,11 +70,13 @@ typedef void (*restore_repos_mismatch_fn)(void *arg, const char *repo,
 
 /*
  * For every manifest restore_repos would restore, compares the
- * repository's refs and resolved HEAD (`git show-ref --head`, one process
- * a repository) with its last .refs, reporting each difference through
- * cb (may be NULL; called from one thread at a time). Returns the number
- * of mismatches (0: every repository equals its backup), or a negative
- * error (err set) when the backup cannot be read or git cannot run.
+ * repository's refs and resolved HEAD (as `git show-ref --head` lists them,
+ * read without git as the backup's cut reads them; git itself only for a
+ * repository that reader leaves to git) with its last .refs, reporting
+ * each difference through cb (may be NULL; called from one thread at a
+ * time). Returns the number of mismatches (0: every repository equals
+ * its backup), or a negative error (err set) when the backup cannot be
+ * read or git cannot run.
  */
 int restore_repos_verify(const struct agent_config *cfg, const char *backup_dir,
                          const char *backup_id,

@@ -288,6 +288,334 @@ static void check_restored(const char *storage)
 	CHECK_EQ_INT(count_files(storage, ".lockstep-"), 0);
 }
 
+/* Every mismatch verify reports, "repo ref expected found" a line. */
+struct mrec {
+	char *line[64];
+	size_t n;
+};
+
+static void on_record(void *arg, const char *repo, const char *ref,
+                      const char *expected, const char *found)
+{
+	struct mrec *r = arg;
+	char l[1024];
+
+	snprintf(l, sizeof(l), "%s %s %s %s", repo, ref ? ref : "(repository)",
+	         expected[0] ? expected : "-", found[0] ? found : "-");
+	CHECK(r->n < 64);
+	if (r->n < 64)
+		r->line[r->n++] = strdup(l);
+}
+
+/* The lines grouped by repository in a stable order (verify runs
+ * repositories in parallel, but reports one's in one go), then forgotten. */
+static char *mrec_text(struct mrec *r)
+{
+	size_t i, j, len = 1, rl;
+	char *t;
+
+	for (i = 1; i < r->n; i++)
+		for (j = i; j > 0; j--) {
+			char *a = r->line[j - 1], *b = r->line[j], *sw;
+			size_t la = strcspn(a, " "), lb = strcspn(b, " ");
+			int d = strncmp(a, b, la < lb ? la : lb);
+
+			if (d < 0 || (d == 0 && la <= lb))
+				break;
+			sw = r->line[j - 1];
+			r->line[j - 1] = r->line[j];
+			r->line[j] = sw;
+		}
+	for (i = 0; i < r->n; i++)
+		len += strlen(r->line[i]) + 1;
+	t = calloc(1, len);
+	for (i = 0, len = 0; t != NULL && i < r->n; i++) {
+		rl = strlen(r->line[i]);
+		memcpy(t + len, r->line[i], rl);
+		t[len + rl] = '\n';
+		len += rl + 1;
+	}
+	for (i = 0; i < r->n; i++)
+		free(r->line[i]);
+	r->n = 0;
+	return t;
+}
+
+/* What verify reported when it ran `git show-ref --head` in every
+ * repository: its output against the last .refs, HEAD first, then the
+ * refs by name, each difference once. */
+static void oracle(const char *bdir, const struct restore_repos_job *tmpl,
+                   const char *const *rels, size_t n, struct mrec *r)
+{
+	struct restore_repos_manifest m;
+	struct restore_repos_refs want, got;
+	struct restore_repos_job j = *tmpl;
+	char path[LS_PATH_MAX], gd[LS_PATH_MAX + 16], name[512], why[512];
+	char *out = NULL;
+	size_t i, a, b;
+
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		memset(&got, 0, sizeof(got));
+		j.rel = (char *)rels[i];
+		snprintf(name, sizeof(name), "%s/%s", j.storage, j.rel);
+		snprintf(path, sizeof(path), "%s/%s", j.path, j.rel);
+		CHECK_EQ_INT(restore_repos_load(bdir, ID, &j, &m, &want, why,
+		                                sizeof(why)),
+		             0);
+		if (!exists(path)) {
+			on_record(r, name, NULL, "", "");
+			goto next;
+		}
+		snprintf(gd, sizeof(gd), "--git-dir=%s", path);
+		/* 1: no ref at all */
+		CHECK(GIT(NULL, &out, gd, "show-ref", "--head") <= 1);
+		CHECK_EQ_INT(restore_repos_refs_parse(
+		                 out ? out : "", out ? strlen(out) : 0,
+		                 strcmp(m.fmt, "sha256") == 0 ? 64 : 40, 0,
+		                 "show-ref", &got, why, sizeof(why)),
+		             0);
+		if (strcmp(want.head, got.head) != 0)
+			on_record(r, name, "HEAD", want.head, got.head);
+		for (a = b = 0; a < want.n || b < got.n;) {
+			int d = a == want.n ? 1
+			        : b == got.n
+			            ? -1
+			            : strcmp(want.v[a].name, got.v[b].name);
+			const char *e = d <= 0 ? want.v[a].oid : "";
+			const char *f = d >= 0 ? got.v[b].oid : "";
+
+			if (strcmp(e, f) != 0)
+				on_record(r, name,
+				          d <= 0 ? want.v[a].name
+				                 : got.v[b].name,
+				          e, f);
+			a += d <= 0;
+			b += d >= 0;
+		}
+	next:
+		free(out);
+		out = NULL;
+		restore_repos_refs_free(&want);
+		restore_repos_refs_free(&got);
+		restore_repos_manifest_free(&m);
+	}
+}
+
+/* Verifies storage v of cfg: n mismatches, reported as the oracle says
+ * (show-ref's), and each of the lines of want among them. */
+static void verify_as_git(const struct agent_config *cfg, const char *bdir,
+                          const char *const *rels, size_t nrels, int n,
+                          const char *want)
+{
+	const struct agent_gitaly_storage *st = cfg->gitaly.storages.items;
+	struct restore_repos_job tmpl = {0, st->name, st->path, 0, 0, NULL, 1};
+	struct mrec got = {{0}, 0}, exp = {{0}, 0};
+	char err[2048], *g, *e, *w, *tok, *save = NULL;
+
+	CHECK_EQ_INT(restore_repos_verify(cfg, bdir, ID, NULL, on_record, &got,
+	                                  err, sizeof(err)),
+	             n);
+	CHECK_STR(err, "");
+	oracle(bdir, &tmpl, rels, nrels, &exp);
+	g = mrec_text(&got);
+	e = mrec_text(&exp);
+	CHECK_STR(g, e);
+	w = strdup(want);
+	for (tok = strtok_r(w, "\n", &save); tok != NULL;
+	     tok = strtok_r(NULL, "\n", &save))
+		CHECK_CONTAINS(g, tok);
+	free(w);
+	free(g);
+	free(e);
+}
+
+static void rev(const char *gd, const char *what, char *oid)
+{
+	char *o = NULL;
+
+	CHECK_EQ_INT(GIT(NULL, &o, gd, "rev-parse", what), 0);
+	chomp(o);
+	ls_strlcpy(oid, o ? o : "", OID_BUF);
+	free(o);
+}
+
+enum {
+	V_PACKED,
+	V_DELETED,
+	V_CHANGED,
+	V_EXTRA,
+	V_HEAD,
+	V_HEADMISS,
+	V_DETACHED,
+	V_EMPTY,
+	V_SYMREF,
+	V_SHA256,
+	V_ODD,
+	V_GONE,
+	V_N
+};
+
+/*
+ * Verify reads each repository's refs as the cut does (no git process)
+ * and must report exactly what `git show-ref --head` made it report: a
+ * storage of its own, backed up, then changed one way a repository, and
+ * every mismatch checked against show-ref's output and the .refs.
+ */
+static void test_verify(void)
+{
+	static const char *const names[V_N] = {
+	    "v/packed.git", "v/deleted.git",  "v/changed.git",  "v/extra.git",
+	    "v/head.git",   "v/headmiss.git", "v/detached.git", "v/empty.git",
+	    "v/symref.git", "v/sha256.git",   "v/odd.git",      "v/gone.git"};
+	const char *rels[V_N];
+	struct agent_gitaly_storage st = {"v", NULL};
+	struct agent_config cfg;
+	struct backup_repos_cut cut;
+	struct backup_artifacts o = {0};
+	struct ls_strlist failed = {0};
+	struct trepo *t[V_N];
+	char storage[LS_PATH_MAX], work[LS_PATH_MAX], bdir[LS_PATH_MAX];
+	char gd[V_N][LS_PATH_MAX + 16], p[2 * LS_PATH_MAX], err[2048];
+	char main0[OID_BUF], feat0[OID_BUF], c[OID_BUF], w[4096];
+	char mainx[V_N][OID_BUF], featx[V_N][OID_BUF], *packed;
+	size_t i;
+
+	snprintf(storage, sizeof(storage), "%s/vstore", base);
+	snprintf(work, sizeof(work), "%s/vwork", base);
+	snprintf(bdir, sizeof(bdir), "%s/vbackup", base);
+	CHECK_EQ_INT(ls_mkdirs(storage, 0755), 0);
+	CHECK_EQ_INT(ls_mkdirs(work, 0700), 0);
+	st.path = storage;
+	init_cfg(&cfg, &st, 1);
+	memset(mainx, 0, sizeof(mainx));
+	memset(featx, 0, sizeof(featx));
+	for (i = 0; i < V_N; i++)
+		rels[i] = names[i] + 2; /* "v/" is the storage's */
+	for (i = 0; i < V_N; i++) {
+		t[i] = &repos[nrepos];
+		make_repo(storage, names[i] + 2, i == V_EMPTY ? 'e' : 'n',
+		          i == V_SHA256 ? "sha256" : "sha1");
+		snprintf(gd[i], sizeof(gd[i]), "--git-dir=%s", t[i]->path);
+		if (i != V_EMPTY) {
+			rev(gd[i], "refs/heads/main", mainx[i]);
+			rev(gd[i], "refs/heads/feature", featx[i]);
+		}
+	}
+	/* Backed up so: a detached HEAD, a symbolic ref under refs/. */
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_DETACHED], "update-ref", "--no-deref",
+	                 "HEAD", featx[V_DETACHED]),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_SYMREF], "symbolic-ref",
+	                 "refs/remotes/origin/HEAD", "refs/heads/main"),
+	             0);
+	CHECK_EQ_INT(backup_repos_cut(&cfg, work, &cut, err, sizeof(err)), 0);
+	CHECK_EQ_INT(backup_repos_copy(&cfg, work, bdir, ID, 0, NULL, NULL, &o,
+	                               &failed, err, sizeof(err)),
+	             0);
+	backup_artifacts_free(&o);
+	verify_as_git(&cfg, bdir, rels, V_N, 0, "");
+	/* Files backend: no git process at all. */
+	cfg.gitaly.git = "/nonexistent/git";
+	CHECK_EQ_INT(restore_repos_verify(&cfg, bdir, ID, NULL, NULL, NULL, err,
+	                                  sizeof(err)),
+	             0);
+	cfg.gitaly.git = LS_GIT_PATH;
+
+	/* A loose ref shadowing its packed line (which names feature), the
+	 * other refs only in packed-refs: all as backed up. */
+	memcpy(main0, mainx[V_PACKED], OID_BUF);
+	memcpy(feat0, featx[V_PACKED], OID_BUF);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_PACKED], "update-ref",
+	                 "refs/heads/main", feat0),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_PACKED], "pack-refs", "--all"), 0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_PACKED], "update-ref",
+	                 "refs/heads/main", main0),
+	             0);
+	snprintf(p, sizeof(p), "%s/packed-refs", t[V_PACKED]->path);
+	packed = slurp(p);
+	snprintf(w, sizeof(w), "%s refs/heads/main\n", feat0);
+	CHECK_CONTAINS(packed, w);
+	free(packed);
+	snprintf(p, sizeof(p), "%s/refs/heads/feature", t[V_PACKED]->path);
+	CHECK(!exists(p));
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_DELETED], "update-ref", "-d",
+	                 "refs/heads/feature"),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_CHANGED], "update-ref",
+	                 "refs/heads/feature", mainx[V_CHANGED]),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_EXTRA], "update-ref",
+	                 "refs/heads/extra", mainx[V_EXTRA]),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_HEAD], "symbolic-ref", "HEAD",
+	                 "refs/heads/feature"),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_HEADMISS], "symbolic-ref", "HEAD",
+	                 "refs/heads/missing"),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_SYMREF], "symbolic-ref",
+	                 "refs/remotes/origin/HEAD", "refs/heads/feature"),
+	             0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_SHA256], "update-ref",
+	                 "refs/heads/feature", mainx[V_SHA256]),
+	             0);
+	/* git reads an id followed by junk; the cut's reader declines the
+	 * repository, so verify asks git. */
+	snprintf(p, sizeof(p), "%s/refs/heads/odd", t[V_ODD]->path);
+	snprintf(w, sizeof(w), "%s junk\n", mainx[V_ODD]);
+	CHECK_EQ_INT(write_file(p, w, 0644), 0);
+	snprintf(w, sizeof(w),
+	         "v/deleted.git refs/heads/feature %s -\n"
+	         "v/changed.git refs/heads/feature %s %s\n"
+	         "v/extra.git refs/heads/extra - %s\n"
+	         "v/head.git HEAD %s %s\n"
+	         "v/headmiss.git HEAD %s -\n"
+	         "v/symref.git refs/remotes/origin/HEAD %s %s\n"
+	         "v/sha256.git refs/heads/feature %s %s\n"
+	         "v/odd.git refs/heads/odd - %s\n",
+	         featx[V_DELETED], featx[V_CHANGED], mainx[V_CHANGED],
+	         mainx[V_EXTRA], mainx[V_HEAD], featx[V_HEAD],
+	         mainx[V_HEADMISS], mainx[V_SYMREF], featx[V_SYMREF],
+	         featx[V_SHA256], mainx[V_SHA256], mainx[V_ODD]);
+	verify_as_git(&cfg, bdir, rels, V_N, 8, w);
+	cfg.gitaly.git = "/nonexistent/git"; /* odd.git's is git's */
+	CHECK(restore_repos_verify(&cfg, bdir, ID, NULL, NULL, NULL, err,
+	                           sizeof(err)) < 0);
+	CHECK_CONTAINS(err, "v/odd.git");
+	cfg.gitaly.git = LS_GIT_PATH;
+
+	/* Then: the loose ref gone, its packed line shows; HEAD detached
+	 * elsewhere; an empty repository given a branch (HEAD first); a
+	 * dangling symbolic ref; a repository removed. */
+	snprintf(p, sizeof(p), "%s/refs/heads/main", t[V_PACKED]->path);
+	CHECK_EQ_INT(unlink(p), 0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_DETACHED], "update-ref", "--no-deref",
+	                 "HEAD", mainx[V_DETACHED]),
+	             0);
+	CHECK_EQ_INT(commit(gd[V_EMPTY], NULL, "no longer empty", c), 0);
+	CHECK_EQ_INT(
+	    GIT(NULL, NULL, gd[V_EMPTY], "update-ref", "refs/heads/main", c),
+	    0);
+	CHECK_EQ_INT(GIT(NULL, NULL, gd[V_SYMREF], "symbolic-ref",
+	                 "refs/remotes/origin/HEAD", "refs/heads/nowhere"),
+	             0);
+	CHECK_EQ_INT(ls_rmtree(t[V_GONE]->path), 0);
+	snprintf(w, sizeof(w),
+	         "v/packed.git HEAD %s %s\n"
+	         "v/packed.git refs/heads/main %s %s\n"
+	         "v/detached.git HEAD %s %s\n"
+	         "v/empty.git HEAD - %s\n"
+	         "v/empty.git refs/heads/main - %s\n"
+	         "v/symref.git refs/remotes/origin/HEAD %s -\n"
+	         "v/gone.git (repository) - -\n",
+	         main0, feat0, main0, feat0, featx[V_DETACHED],
+	         mainx[V_DETACHED], c, c, mainx[V_SYMREF]);
+	verify_as_git(&cfg, bdir, rels, V_N, 14, w);
+	free_failed(&failed);
+}
+
 int main(void)
 {
 	struct agent_gitaly_storage st = {"default", NULL};
@@ -445,6 +773,7 @@ int main(void)
 	CHECK_EQ_INT(restore_repos_verify(&cfg, bdir, ID, NULL, NULL, NULL, err,
 	                                  sizeof(err)),
 	             0);
+	test_verify();
 
 	for (i = 0; i < nrepos; i++)
 		free(repos[i].cut_refs);
