@@ -380,6 +380,7 @@ static int do_files(struct xr *x, const Ls__RestoreFiles *f)
 {
 	const char *dir = backup_component_dir(x->cfg, f->component);
 	char path[LS_PATH_MAX], scratch[LS_PATH_MAX], prefix[64];
+	char listing[LS_PATH_MAX];
 	char **before = NULL;
 	size_t nbefore = 0;
 	int rv;
@@ -401,8 +402,13 @@ static int do_files(struct xr *x, const Ls__RestoreFiles *f)
 	if ((rv = aside_list(scratch, f->component, prefix, &before,
 	                     &nbefore)) < 0)
 		return rv;
-	rv = restore_files(f->component, path, dir, scratch, xr_progress, x,
-	                   x->err, sizeof(x->err));
+	/* Without one the verification reads the archive again. */
+	if (restore_files_listing_dir(x->cfg->state_dir, listing,
+	                              sizeof(listing)) < 0)
+		listing[0] = '\0';
+	rv = restore_files(f->component, path, dir, scratch,
+	                   listing[0] ? listing : NULL, xr_progress, x, x->err,
+	                   sizeof(x->err));
 	if (rv == 0)
 		find_aside(x, scratch, f->component, before, nbefore);
 	ls_names_free(before, nbefore);

@@ -211,7 +211,7 @@ static int drill_files(struct xr *x, const Ls__RestoreDrill *d,
                        Ls__ComponentOutcome *o)
 {
 	char path[LS_PATH_MAX], dir[LS_PATH_MAX], tmp[LS_PATH_MAX];
-	char err[1536] = "";
+	char listing[LS_PATH_MAX], err[1536] = "";
 	int rv;
 
 	if (backup_component_find(ca->component) == NULL) {
@@ -230,7 +230,11 @@ static int drill_files(struct xr *x, const Ls__RestoreDrill *d,
 		snprintf(err, sizeof(err), "%.900s: %s", dir, ls_strerror(rv));
 		return fail(x, o, rv, NULL, err);
 	}
-	rv = restore_files(ca->component, path, dir, tmp, xr_progress, x, err,
+	if (restore_files_listing_dir(x->cfg->state_dir, listing,
+	                              sizeof(listing)) < 0)
+		listing[0] = '\0';
+	rv = restore_files(ca->component, path, dir, tmp,
+	                   listing[0] ? listing : NULL, xr_progress, x, err,
 	                   sizeof(err));
 	if (rv < 0)
 		return fail(x, o, rv, path, err);

@@ -196,14 +196,19 @@ static void on_file_mismatch(void *arg, enum restore_mismatch kind,
 int xr_verify_files(struct xr *x, const char *component, const char *archive,
                     const char *dir, Ls__ComponentOutcome *o)
 {
-	char err[1536] = "";
+	char err[1536] = "", listing[LS_PATH_MAX];
 	int64_t t0 = ls_mono_ms();
 	int rv;
 
 	x->comp = component;
 	x->comp_mismatches = 0;
-	rv = restore_files_verify(component, archive, dir, on_file_mismatch, x,
-	                          err, sizeof(err));
+	/* The restore's listing spares reading the archive again. */
+	if (restore_files_listing_dir(x->cfg->state_dir, listing,
+	                              sizeof(listing)) < 0)
+		listing[0] = '\0';
+	rv = restore_files_verify(component, archive, dir,
+	                          listing[0] ? listing : NULL, on_file_mismatch,
+	                          x, NULL, err, sizeof(err));
 	if (rv < 0)
 		fail(x, o, rv, err);
 	finish(x, o, t0);

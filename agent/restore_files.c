@@ -17,16 +17,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backup_files.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
+#include "restore_files_listing.h"
 #include "restore_tar.h"
 
 /* Same-second restores of one component get a suffix. */
 #define RESTORE_FILES_ASIDE_TRIES 100
+/* An archive changed this recently may change again without its ctime
+ * moving (coarse timestamps): its listing is not saved. */
+#define RESTORE_FILES_RACY_NS (2LL * 1000000000)
 
 static int restore_files_covered(void *arg, const char *name)
 {
@@ -158,17 +163,81 @@ static void restore_files_undo(const struct backup_component *comp,
 	snprintf(err + len, errlen - len, "; %s was put back as it was", dir);
 }
 
+int restore_files_listing_dir(const char *state_dir, char *out, size_t len)
+{
+	if (state_dir == NULL || state_dir[0] == '\0')
+		return LS_EINVAL;
+	return ls_fmt(out, len, "%s/restore-listings", state_dir);
+}
+
+static int restore_files_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/*
+ * Saves the listing the extraction made, bound to the archive as it was
+ * before (before, from the open descriptor) if it is still that file now,
+ * unchanged. Otherwise, or if it cannot be saved, the old listing goes:
+ * the verification then reads the archive. Never fails the restore.
+ */
+static void restore_files_listing(const char *component,
+                                  const char *archive_path, const char *dir,
+                                  const char *listing_dir,
+                                  const struct stat *before, struct rfl_list *l)
+{
+	struct rfl_bind b = {component, dir, archive_path, 0, 0, 0, 0, 0, 0, 0};
+	char path[LS_PATH_MAX];
+	const char *why = NULL;
+	struct timespec now;
+	struct stat st;
+	int rv = 0;
+
+	if (l->bad)
+		why = "some entry is not listed as the verification reads it";
+	else if (stat(archive_path, &st) < 0 ||
+	         !restore_files_same(before, &st))
+		why = "the archive changed during the restore";
+	else if (clock_gettime(CLOCK_REALTIME, &now) < 0 ||
+	         (long long)(now.tv_sec - st.st_ctim.tv_sec) * 1000000000 +
+	                 (now.tv_nsec - st.st_ctim.tv_nsec) <
+	             RESTORE_FILES_RACY_NS)
+		why = "the archive was changed too recently";
+	if (why == NULL) {
+		rfl_bind_stat(&b, &st);
+		rfl_list_sort(l);
+		if ((rv = rfl_save(listing_dir, &b, l)) == 0)
+			return;
+		log_warnx("%s: saving the archive's listing in %s: %s; the "
+		          "verification will read the archive",
+		          component, listing_dir, ls_strerror(rv));
+	} else {
+		log_debug("%s: no listing of %s saved: %s", component,
+		          archive_path, why);
+	}
+	if (rfl_path(path, sizeof(path), listing_dir, component) == 0 &&
+	    unlink(path) < 0 && errno != ENOENT)
+		log_warnx("%s: removing the old listing %s: %s", component,
+		          path, ls_strerror(-errno));
+}
+
 int restore_files(const char *component, const char *archive_path,
                   const char *dir, const char *scratch_dir,
-                  backup_progress_fn progress, void *arg, char *err,
-                  size_t errlen)
+                  const char *listing_dir, backup_progress_fn progress,
+                  void *arg, char *err, size_t errlen)
 {
 	const struct backup_component *comp = backup_component_find(component);
 	struct restore_tar_opts o;
 	struct restore_tar_stats ts;
 	char aside[LS_PATH_MAX], **names = NULL;
 	size_t n = 0, moved = 0;
-	struct stat st;
+	struct rfl_list listing = {0};
+	struct stat st, ast;
 	int dirfd = -1, asidefd = -1, afd = -1, rv = 0, extracting = 0;
 
 	if (errlen > 0)
@@ -182,7 +251,8 @@ int restore_files(const char *component, const char *archive_path,
 		goto out;
 	}
 	/* Readable before anything moves. */
-	if ((afd = open(archive_path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((afd = open(archive_path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(afd, &ast) < 0) {
 		rv = -errno;
 		snprintf(err, errlen, "%s: opening %s: %s", component,
 		         archive_path, ls_strerror(rv));
@@ -217,6 +287,7 @@ int restore_files(const char *component, const char *archive_path,
 	o.gid = st.st_gid;
 	o.progress = progress;
 	o.arg = arg;
+	o.listing = listing_dir != NULL ? &listing : NULL;
 	extracting = 1;
 	rv = restore_tar_extract(archive_path, dirfd, &o, &ts, err, errlen);
 	if (rv < 0)
@@ -225,11 +296,15 @@ int restore_files(const char *component, const char *archive_path,
 	         "tree is in %s",
 	         component, (unsigned long long)ts.entries,
 	         (unsigned long long)ts.bytes, dir, aside);
+	if (listing_dir != NULL)
+		restore_files_listing(component, archive_path, dir, listing_dir,
+		                      &ast, &listing);
 out:
 	if (rv < 0 && asidefd >= 0)
 		restore_files_undo(comp, dir, dirfd, aside, asidefd, names,
 		                   moved, extracting, err, errlen);
 	ls_names_free(names, n);
+	rfl_list_free(&listing);
 	if (asidefd >= 0)
 		close(asidefd);
 	if (dirfd >= 0)

@@ -25,11 +25,21 @@
  * are moved back; err says what happened. progress (may be NULL) gets
  * (component, bytes, entries, 0) at most every 250 ms and once at the end.
  * The moved-aside tree is left under scratch_dir, as GitLab leaves it.
+ *
+ * listing_dir (may be NULL: none) gets <component>.listing, replacing the
+ * one there: what the archive holds as restore_files_verify compares it,
+ * computed during the extraction and bound to the archive file as it is
+ * (restore_files_listing.h). Created 0700 if missing. Failing to write it
+ * is a warning, never a failed restore.
  */
 int restore_files(const char *component, const char *archive_path,
                   const char *dir, const char *scratch_dir,
-                  backup_progress_fn progress, void *arg, char *err,
-                  size_t errlen);
+                  const char *listing_dir, backup_progress_fn progress,
+                  void *arg, char *err, size_t errlen);
+
+/* The agent's listing directory: <state_dir>/restore-listings; LS_EINVAL
+ * without a state_dir. */
+int restore_files_listing_dir(const char *state_dir, char *out, size_t len);
 
 enum restore_mismatch {
 	RESTORE_MISSING = 1,   /* in the archive, not in the tree */
@@ -49,9 +59,17 @@ typedef void (*restore_mismatch_fn)(void *arg, enum restore_mismatch kind,
  * mismatch_cb (may be NULL) in path order and returns their number (0: the
  * tree equals the archive), or a negative error (err set) when either
  * cannot be read.
+ *
+ * If listing_dir (may be NULL) holds restore_files' listing for this
+ * component, directory and archive path, and the archive file is still
+ * the one listed (device, inode, size, mtime and ctime), the archive side
+ * is taken from it instead of reading the archive again; otherwise the
+ * archive is read. Either way the result is the same. *from_listing (may
+ * be NULL) says which: 1 the listing, 0 the archive.
  */
 int restore_files_verify(const char *component, const char *archive_path,
-                         const char *dir, restore_mismatch_fn mismatch_cb,
-                         void *arg, char *err, size_t errlen);
+                         const char *dir, const char *listing_dir,
+                         restore_mismatch_fn mismatch_cb, void *arg,
+                         int *from_listing, char *err, size_t errlen);
 
 #endif

@@ -20,95 +20,18 @@
 
 #include "backup_files.h"
 #include "ls_error.h"
+#include "ls_log.h"
 #include "ls_util.h"
+#include "restore_files_listing.h"
 #include "restore_tar.h"
+
+/* The listing holds what the archive side would: the same caps. */
+_Static_assert(RFL_MAX_ENTRIES == RESTORE_TAR_MAX_ENTRIES &&
+                   RFL_MAX_PATH == RESTORE_TAR_MAX_NAME,
+               "a listing's caps are the archive's");
 
 #define RESTORE_VERIFY_MAX_DEPTH 256
 #define RESTORE_VERIFY_BUF 65536
-
-struct rv_ent {
-	char *path;
-	char *link;   /* symlink target */
-	char type;    /* 'd', 'f', 'l', or '?' for anything else on disk */
-	uint64_t seq; /* archive order: a later duplicate wins, as in tar */
-	uint64_t size;
-	uint8_t sha[32];
-};
-
-struct rv_list {
-	struct rv_ent *e;
-	size_t n, cap;
-};
-
-static void rv_list_free(struct rv_list *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++) {
-		free(l->e[i].path);
-		free(l->e[i].link);
-	}
-	free(l->e);
-	memset(l, 0, sizeof(*l));
-}
-
-/* A new entry owning copies of path and link. */
-static struct rv_ent *rv_list_add(struct rv_list *l, const char *path,
-                                  char type, const char *link)
-{
-	struct rv_ent *ne, *x;
-	size_t cap;
-
-	if (l->n >= RESTORE_TAR_MAX_ENTRIES)
-		return NULL;
-	if (l->n == l->cap) {
-		cap = l->cap ? l->cap * 2 : 256;
-		if ((ne = realloc(l->e, cap * sizeof(*ne))) == NULL)
-			return NULL;
-		l->e = ne;
-		l->cap = cap;
-	}
-	x = &l->e[l->n];
-	memset(x, 0, sizeof(*x));
-	x->type = type;
-	x->seq = l->n;
-	if ((x->path = strdup(path)) == NULL ||
-	    (link != NULL && (x->link = strdup(link)) == NULL)) {
-		free(x->path);
-		return NULL;
-	}
-	l->n++;
-	return x;
-}
-
-static int rv_cmp(const void *a, const void *b)
-{
-	const struct rv_ent *x = a, *y = b;
-	int c = strcmp(x->path, y->path);
-
-	if (c != 0)
-		return c;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Sorted by path; of duplicates only the last written is kept. */
-static void rv_list_sort(struct rv_list *l)
-{
-	size_t i, o = 0;
-
-	if (l->n > 1)
-		qsort(l->e, l->n, sizeof(*l->e), rv_cmp);
-	for (i = 0; i < l->n; i++) {
-		if (i + 1 < l->n &&
-		    strcmp(l->e[i].path, l->e[i + 1].path) == 0) {
-			free(l->e[i].path);
-			free(l->e[i].link);
-			continue;
-		}
-		l->e[o++] = l->e[i];
-	}
-	l->n = o;
-}
 
 struct rv_ctx {
 	const char *component;
@@ -129,20 +52,8 @@ static int rv_oom(struct rv_ctx *c)
 	return LS_ENOMEM;
 }
 
-/* An archive hard link is its target's content. */
-static const struct rv_ent *rv_find_file(const struct rv_list *l,
-                                         const char *path)
-{
-	size_t i;
-
-	for (i = l->n; i-- > 0;)
-		if (l->e[i].type == 'f' && strcmp(l->e[i].path, path) == 0)
-			return &l->e[i];
-	return NULL;
-}
-
 static int rv_archive_data(struct rv_ctx *c, struct archive *a,
-                           struct rv_ent *x)
+                           struct rfl_ent *x)
 {
 	unsigned int mdlen = 0;
 	la_ssize_t n;
@@ -161,14 +72,14 @@ static int rv_archive_data(struct rv_ctx *c, struct archive *a,
 }
 
 static int rv_archive_entry(struct rv_ctx *c, struct archive *a,
-                            struct archive_entry *e, struct rv_list *l)
+                            struct archive_entry *e, struct rfl_list *l)
 {
 	const char *name = archive_entry_pathname(e), *why = NULL;
 	const char *hl = archive_entry_hardlink(e);
 	mode_t type = archive_entry_filetype(e);
 	char hrel[RESTORE_TAR_MAX_NAME + 2];
-	const struct rv_ent *t;
-	struct rv_ent *x;
+	const struct rfl_ent *t;
+	struct rfl_ent *x;
 	int rv;
 
 	rv = restore_tar_name(name, c->rel, sizeof(c->rel), &why);
@@ -181,33 +92,34 @@ static int rv_archive_entry(struct rv_ctx *c, struct archive *a,
 		return 0;
 	if (hl != NULL) {
 		if (restore_tar_name(hl, hrel, sizeof(hrel), &why) != 0 ||
-		    (t = rv_find_file(l, hrel)) == NULL) {
+		    (t = rfl_find_file(l, hrel)) == NULL) {
 			snprintf(c->err, c->errlen,
 			         "%s: archive entry \"%s\": hard link to "
 			         "\"%s\", not an earlier file",
 			         c->component, name, hl);
 			return LS_EPROTO;
 		}
-		if ((x = rv_list_add(l, c->rel, 'f', NULL)) == NULL)
+		/* An archive hard link is its target's content. */
+		if ((x = rfl_list_add(l, c->rel, 'f', NULL)) == NULL)
 			return rv_oom(c);
 		/* t may have moved with the list. */
-		t = rv_find_file(l, hrel);
+		t = rfl_find_file(l, hrel);
 		x->size = t->size;
 		memcpy(x->sha, t->sha, 32);
 		return 0;
 	}
 	if (type == AE_IFDIR)
-		return rv_list_add(l, c->rel, 'd', NULL) ? 0 : rv_oom(c);
+		return rfl_list_add(l, c->rel, 'd', NULL) ? 0 : rv_oom(c);
 	if (type == AE_IFLNK)
-		return rv_list_add(l, c->rel, 'l',
-		                   archive_entry_symlink(e)
-		                       ? archive_entry_symlink(e)
-		                       : "")
+		return rfl_list_add(l, c->rel, 'l',
+		                    archive_entry_symlink(e)
+		                        ? archive_entry_symlink(e)
+		                        : "")
 		           ? 0
 		           : rv_oom(c);
 	if (type != AE_IFREG)
-		return rv_list_add(l, c->rel, '?', NULL) ? 0 : rv_oom(c);
-	if ((x = rv_list_add(l, c->rel, 'f', NULL)) == NULL)
+		return rfl_list_add(l, c->rel, '?', NULL) ? 0 : rv_oom(c);
+	if ((x = rfl_list_add(l, c->rel, 'f', NULL)) == NULL)
 		return rv_oom(c);
 	if ((rv = rv_archive_data(c, a, x)) < 0)
 		snprintf(c->err, c->errlen, "%s: reading \"%s\": %s",
@@ -217,7 +129,7 @@ static int rv_archive_entry(struct rv_ctx *c, struct archive *a,
 	return rv;
 }
 
-static int rv_archive(struct rv_ctx *c, const char *path, struct rv_list *l)
+static int rv_archive(struct rv_ctx *c, const char *path, struct rfl_list *l)
 {
 	struct archive *a;
 	struct archive_entry *e;
@@ -258,7 +170,7 @@ out:
 }
 
 static int rv_file(struct rv_ctx *c, int dir, const char *name,
-                   struct rv_ent *x)
+                   struct rfl_ent *x)
 {
 	unsigned int mdlen = 0;
 	ssize_t n;
@@ -290,11 +202,11 @@ out:
 }
 
 /* The tree under dir, c->rel being dir's path relative to the top. */
-static int rv_tree(struct rv_ctx *c, int dir, int depth, struct rv_list *l)
+static int rv_tree(struct rv_ctx *c, int dir, int depth, struct rfl_list *l)
 {
 	char target[LS_PATH_MAX];
 	size_t plen = strlen(c->rel);
-	struct rv_ent *x;
+	struct rfl_ent *x;
 	struct dirent *de;
 	struct stat st;
 	DIR *d = NULL;
@@ -334,19 +246,19 @@ static int rv_tree(struct rv_ctx *c, int dir, int depth, struct rv_list *l)
 				goto out;
 			}
 			target[n] = '\0';
-			if (rv_list_add(l, c->rel, 'l', target) == NULL) {
+			if (rfl_list_add(l, c->rel, 'l', target) == NULL) {
 				rv = rv_oom(c);
 				goto out;
 			}
 		} else if (S_ISREG(st.st_mode)) {
-			if ((x = rv_list_add(l, c->rel, 'f', NULL)) == NULL) {
+			if ((x = rfl_list_add(l, c->rel, 'f', NULL)) == NULL) {
 				rv = rv_oom(c);
 				goto out;
 			}
 			if ((rv = rv_file(c, dir, de->d_name, x)) < 0)
 				goto out;
 		} else if (S_ISDIR(st.st_mode)) {
-			if (rv_list_add(l, c->rel, 'd', NULL) == NULL) {
+			if (rfl_list_add(l, c->rel, 'd', NULL) == NULL) {
 				rv = rv_oom(c);
 				goto out;
 			}
@@ -361,7 +273,7 @@ static int rv_tree(struct rv_ctx *c, int dir, int depth, struct rv_list *l)
 			close(sub);
 			if (rv < 0)
 				goto out;
-		} else if (rv_list_add(l, c->rel, '?', NULL) == NULL) {
+		} else if (rfl_list_add(l, c->rel, '?', NULL) == NULL) {
 			rv = rv_oom(c);
 			goto out;
 		}
@@ -378,7 +290,7 @@ out:
 	return rv;
 }
 
-static int rv_same(const struct rv_ent *a, const struct rv_ent *b)
+static int rv_same(const struct rfl_ent *a, const struct rfl_ent *b)
 {
 	if (a->type != b->type)
 		return 0;
@@ -389,7 +301,7 @@ static int rv_same(const struct rv_ent *a, const struct rv_ent *b)
 	return a->type == 'd';
 }
 
-static int rv_merge(const struct rv_list *want, const struct rv_list *have,
+static int rv_merge(const struct rfl_list *want, const struct rfl_list *have,
                     restore_mismatch_fn cb, void *arg)
 {
 	size_t i = 0, j = 0;
@@ -424,13 +336,43 @@ static int rv_merge(const struct rv_list *want, const struct rv_list *have,
 	return n;
 }
 
-int restore_files_verify(const char *component, const char *archive_path,
-                         const char *dir, restore_mismatch_fn mismatch_cb,
-                         void *arg, char *err, size_t errlen)
+/*
+ * The archive side from restore_files' listing: 0 if it was there, bound
+ * to this archive file as it is now, and sound. Anything else is only a
+ * reason to read the archive.
+ */
+static int rv_listing(const char *component, const char *archive_path,
+                      const char *dir, const char *listing_dir,
+                      struct rfl_list *want)
 {
-	struct rv_list want = {0}, have = {0};
+	struct rfl_bind b = {component, dir, archive_path, 0, 0, 0, 0, 0, 0, 0};
+	struct stat st;
+	int rv;
+
+	if (stat(archive_path, &st) < 0)
+		return -errno;
+	rfl_bind_stat(&b, &st);
+	rv = rfl_load(listing_dir, &b, want);
+	if (rv == 0)
+		log_debug("%s: the archive's side from the listing in %s",
+		          component, listing_dir);
+	else if (rv != LS_ENOENT)
+		log_debug("%s: listing in %s not used (%s): reading %s",
+		          component, listing_dir,
+		          rv == LS_ESTATE ? "for another archive or directory"
+		                          : ls_strerror(rv),
+		          archive_path);
+	return rv;
+}
+
+int restore_files_verify(const char *component, const char *archive_path,
+                         const char *dir, const char *listing_dir,
+                         restore_mismatch_fn mismatch_cb, void *arg,
+                         int *from_listing, char *err, size_t errlen)
+{
+	struct rfl_list want = {0}, have = {0};
 	struct rv_ctx c;
-	int dirfd = -1, rv = 0;
+	int dirfd = -1, rv = 0, listed = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.component = component;
@@ -450,7 +392,10 @@ int restore_files_verify(const char *component, const char *archive_path,
 		rv = rv_oom(&c);
 		goto out;
 	}
-	if ((rv = rv_archive(&c, archive_path, &want)) < 0)
+	if (listing_dir != NULL &&
+	    rv_listing(component, archive_path, dir, listing_dir, &want) == 0)
+		listed = 1;
+	else if ((rv = rv_archive(&c, archive_path, &want)) < 0)
 		goto out;
 	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rv = -errno;
@@ -461,12 +406,16 @@ int restore_files_verify(const char *component, const char *archive_path,
 	c.rel[0] = '\0';
 	if ((rv = rv_tree(&c, dirfd, 0, &have)) < 0)
 		goto out;
-	rv_list_sort(&want);
-	rv_list_sort(&have);
+	/* A listing is sorted already. */
+	if (!listed)
+		rfl_list_sort(&want);
+	rfl_list_sort(&have);
 	rv = rv_merge(&want, &have, mismatch_cb, arg);
 out:
-	rv_list_free(&want);
-	rv_list_free(&have);
+	if (from_listing != NULL)
+		*from_listing = listed;
+	rfl_list_free(&want);
+	rfl_list_free(&have);
 	EVP_MD_CTX_free(c.md);
 	free(c.buf);
 	if (dirfd >= 0)

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <openssl/evp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,11 @@ struct restore_tar_ctx {
 	struct archive *r, *w;
 	int dirfd;
 	int64_t last_ms;
-	char **links; /* symlinks extracted, for the final check */
+	char **links;   /* symlinks extracted, for the final check */
+	EVP_MD_CTX *md; /* the listing's file hashes */
+	size_t cur;     /* listing index of the file being hashed */
+	int hashing;    /* its data goes into md */
+	uint64_t pos;   /* bytes of it hashed, holes included */
 	size_t nlinks, caplinks;
 	char rel[RESTORE_TAR_MAX_NAME + 2];
 	char hl[RESTORE_TAR_MAX_NAME + 2];
@@ -283,6 +288,41 @@ static int restore_tar_fail(struct restore_tar_ctx *c, struct archive *a,
 	return LS_EIO;
 }
 
+/*
+ * The listing's hash of a block at off: what archive_read_data, which the
+ * verification reads with, gives. It fills holes of a sparse entry with
+ * zeros and fails on a warning or a block out of order: then the listing
+ * is marked bad, so that the verification reads the archive and fails
+ * the same way.
+ */
+static void restore_tar_hash(struct restore_tar_ctx *c, int r, const void *buf,
+                             size_t len, la_int64_t off)
+{
+	static const char zeros[4096];
+	uint64_t gap;
+	size_t z;
+	int ok = 1;
+
+	if (!c->hashing)
+		return;
+	if ((r != ARCHIVE_OK && r != ARCHIVE_EOF) || off < 0 ||
+	    (uint64_t)off < c->pos)
+		ok = 0;
+	/* At the end too: a trailing hole is read as zeros. */
+	for (gap = ok ? (uint64_t)off - c->pos : 0; gap > 0; gap -= z) {
+		z = gap < sizeof(zeros) ? (size_t)gap : sizeof(zeros);
+		ok &= EVP_DigestUpdate(c->md, zeros, z) == 1;
+	}
+	if (ok && len > 0)
+		ok = EVP_DigestUpdate(c->md, buf, len) == 1;
+	if (!ok) {
+		c->o->listing->bad = 1;
+		c->hashing = 0;
+		return;
+	}
+	c->pos = (uint64_t)off + len;
+}
+
 static int restore_tar_data(struct restore_tar_ctx *c, const char *name)
 {
 	const void *buf;
@@ -292,16 +332,87 @@ static int restore_tar_data(struct restore_tar_ctx *c, const char *name)
 
 	for (;;) {
 		r = archive_read_data_block(c->r, &buf, &len, &off);
-		if (r == ARCHIVE_EOF)
+		if (r == ARCHIVE_EOF) {
+			restore_tar_hash(c, r, buf, 0, off);
 			return 0;
+		}
 		if (r < ARCHIVE_WARN)
 			return restore_tar_fail(c, c->r, "reading", name);
+		restore_tar_hash(c, r, buf, len, off);
 		if (archive_write_data_block(c->w, buf, len, off) <
 		    ARCHIVE_WARN)
 			return restore_tar_fail(c, c->w, "writing", name);
 		c->st->bytes += len;
 		restore_tar_report(c, 0);
 	}
+}
+
+/*
+ * The entry into the listing, as restore_files_verify's archive side would
+ * have it (rv_archive_entry there): a hard link is its target's content
+ * as listed, a file's data is hashed as it is extracted. Whatever that
+ * side would refuse marks the listing bad instead.
+ */
+static void restore_tar_list(struct restore_tar_ctx *c, struct archive_entry *e)
+{
+	struct rfl_list *l = c->o->listing;
+	mode_t type = archive_entry_filetype(e);
+	const char *why, *sl;
+	char vrel[LS_PATH_MAX];
+	const struct rfl_ent *t;
+	struct rfl_ent *x;
+	uint8_t sha[32];
+	uint64_t size;
+
+	c->hashing = 0;
+	if (l == NULL || l->bad)
+		return;
+	/* The verification's name buffer is a little shorter. */
+	if (restore_tar_name(archive_entry_pathname(e), vrel, sizeof(vrel),
+	                     &why) != 0) {
+		l->bad = 1;
+	} else if (archive_entry_hardlink(e) != NULL) {
+		if ((t = rfl_find_file(l, c->hl)) == NULL) {
+			l->bad = 1;
+			return;
+		}
+		size = t->size;
+		memcpy(sha, t->sha, 32);
+		if ((x = rfl_list_add(l, c->rel, 'f', NULL)) == NULL) {
+			l->bad = 1;
+			return;
+		}
+		x->size = size;
+		memcpy(x->sha, sha, 32);
+	} else if (type == AE_IFDIR) {
+		l->bad |= rfl_list_add(l, c->rel, 'd', NULL) == NULL;
+	} else if (type == AE_IFLNK) {
+		sl = archive_entry_symlink(e);
+		l->bad |= rfl_list_add(l, c->rel, 'l', sl ? sl : "") == NULL;
+	} else if (type != AE_IFREG || c->md == NULL ||
+	           rfl_list_add(l, c->rel, 'f', NULL) == NULL ||
+	           EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+		l->bad = 1;
+	} else {
+		c->cur = l->n - 1;
+		c->pos = 0;
+		c->hashing = 1;
+	}
+}
+
+/* The end of a file's data: its hash into the listing. */
+static void restore_tar_list_done(struct restore_tar_ctx *c)
+{
+	struct rfl_ent *x;
+	unsigned int mdlen = 0;
+
+	if (!c->hashing)
+		return;
+	c->hashing = 0;
+	x = &c->o->listing->e[c->cur];
+	x->size = c->pos;
+	if (EVP_DigestFinal_ex(c->md, x->sha, &mdlen) != 1 || mdlen != 32)
+		c->o->listing->bad = 1;
 }
 
 /* One entry: checked, written, given the directory's owner. */
@@ -316,11 +427,13 @@ static int restore_tar_entry(struct restore_tar_ctx *c, struct archive_entry *e)
 	           sizeof(name));
 	if ((rv = restore_tar_check(c, e)) != 0)
 		return rv < 0 ? rv : 0;
+	restore_tar_list(c, e);
 	r = archive_write_header(c->w, e);
 	if (r < ARCHIVE_WARN)
 		return restore_tar_fail(c, c->w, "extracting", name);
 	if (archive_entry_size(e) > 0 && (rv = restore_tar_data(c, name)) < 0)
 		return rv;
+	restore_tar_list_done(c);
 	if (archive_write_finish_entry(c->w) < ARCHIVE_WARN)
 		return restore_tar_fail(c, c->w, "finishing", name);
 	if (fchownat(c->dirfd, c->rel, c->o->uid, c->o->gid,
@@ -423,6 +536,10 @@ int restore_tar_extract(const char *archive_path, int dirfd,
 	}
 	if ((rv = restore_tar_open(&c, archive_path)) < 0)
 		goto out;
+	/* Without a hash context the listing cannot be made: not an error,
+	 * the verification then reads the archive. */
+	if (o->listing != NULL && (c.md = EVP_MD_CTX_new()) == NULL)
+		o->listing->bad = 1;
 	for (;;) {
 		r = archive_read_next_header(c.r, &e);
 		if (r == ARCHIVE_EOF)
@@ -454,6 +571,7 @@ out:
 		archive_write_free(c.w);
 	if (c.r != NULL)
 		archive_read_free(c.r);
+	EVP_MD_CTX_free(c.md);
 	for (i = 0; i < c.nlinks; i++)
 		free(c.links[i]);
 	free(c.links);

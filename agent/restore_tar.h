@@ -13,6 +13,7 @@
 
 #include "backup_artifact.h"
 #include "backup_files.h"
+#include "restore_files_listing.h"
 
 /* Entries and name length one archive may hold; more is LS_ETOOBIG. */
 #define RESTORE_TAR_MAX_ENTRIES (1u << 24)
@@ -43,6 +44,10 @@ struct restore_tar_opts {
 	gid_t gid;
 	backup_progress_fn progress; /* may be NULL */
 	void *arg;
+	/* May be NULL. Else gets every entry as restore_files_verify reads
+	 * it from the archive, in archive order, unsorted; marked bad if
+	 * that reading would not give the same. */
+	struct rfl_list *listing;
 };
 
 struct restore_tar_stats {

@@ -110,7 +110,7 @@ static int restore(const char *archive, const char *dir, const char *scratch,
                    char *err, size_t errlen)
 {
 	int rv = restore_files("uploads", archive, dir, scratch, NULL, NULL,
-	                       err, errlen);
+	                       NULL, err, errlen);
 
 	if (rv < 0)
 		fprintf(stderr, "restore_files: %s\n", err);
@@ -144,8 +144,8 @@ static int verify(const char *archive, const char *dir, struct seen *s)
 	int rv;
 
 	memset(s ? s : &tmp, 0, sizeof(tmp));
-	rv = restore_files_verify("uploads", archive, dir, seen_cb,
-	                          s ? s : &tmp, err, sizeof(err));
+	rv = restore_files_verify("uploads", archive, dir, NULL, seen_cb,
+	                          s ? s : &tmp, NULL, err, sizeof(err));
 	if (rv < 0)
 		fprintf(stderr, "verify: %s\n", err);
 	return rv;
@@ -262,8 +262,8 @@ static void test_round_trip(const char *archive, const char *tag)
 	CHECK_EQ_INT(ls_write_atomic(p, "keep", 4, 0644), 0);
 	CHECK_EQ_INT(verify(archive, live, NULL), 3);
 
-	rv = restore_files("uploads", archive, live, scratch, prog_cb, &prog,
-	                   err, sizeof(err));
+	rv = restore_files("uploads", archive, live, scratch, NULL, prog_cb,
+	                   &prog, err, sizeof(err));
 	CHECK_EQ_INT(rv, 0);
 	if (rv < 0)
 		fprintf(stderr, "%s: %s\n", tag, err);
@@ -327,7 +327,7 @@ static void test_verify_kinds(void)
 	CHECK_EQ_INT(mkdir(bp("vk/lost+found"), 0700), 0);
 	CHECK_EQ_INT(verify(bp("out/gz.tar.gz"), live, &s), 4);
 	CHECK(restore_files_verify("uploads", bp("out/none.tar.gz"), live, NULL,
-	                           NULL, err, sizeof(err)) < 0);
+	                           NULL, NULL, NULL, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "none.tar.gz");
 }
 
@@ -430,7 +430,7 @@ static void test_malicious(void)
 			         bp("out"), i);
 			write_evil(path, cases[i].ev, cases[i].n);
 			rv = restore_files("uploads", path, dir, scratch, NULL,
-			                   NULL, err, sizeof(err));
+			                   NULL, NULL, err, sizeof(err));
 			CHECK(rv < 0);
 			CHECK_CONTAINS(err, cases[i].named);
 			CHECK_CONTAINS(err, "put back as it was");
@@ -457,13 +457,14 @@ static void test_malicious(void)
 			             0);
 		free(data);
 		CHECK(restore_files("uploads", bp("out/cut.tar.gz"), dir,
-		                    scratch, NULL, NULL, err, sizeof(err)) < 0);
+		                    scratch, NULL, NULL, NULL, err,
+		                    sizeof(err)) < 0);
 		CHECK_CONTAINS(err, "put back as it was");
 		CHECK_EQ_INT(verify(good, dir, NULL), 0);
 	}
 	/* A missing archive: nothing moved at all. */
 	CHECK(restore_files("uploads", bp("out/none.tar.gz"), dir, scratch,
-	                    NULL, NULL, err, sizeof(err)) < 0);
+	                    NULL, NULL, NULL, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "none.tar.gz");
 	CHECK_EQ_INT(asides(scratch, aside, sizeof(aside)), 1);
 }
@@ -525,7 +526,7 @@ static void test_exdev(void)
 	                     err, sizeof(err)),
 	             0);
 	CHECK(restore_files("uploads", bp("out/zst.tar.gz"), bp("xd"), shm,
-	                    NULL, NULL, err, sizeof(err)) < 0);
+	                    NULL, NULL, NULL, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, shm);
 	CHECK_CONTAINS(err, "filesystem");
 	CHECK_EQ_INT(verify(bp("out/gz.tar.gz"), bp("xd"), NULL), 0);
