@@ -9,11 +9,11 @@
  * broken object or a link to an object the pack lacks. In an empty
  * repository that is the connectivity proof fetch-pack itself relies on,
  * got while indexing instead of by the second walk over every object
- * (rev-list) `git fetch` adds. The header's refs are then created in one `git update-ref --stdin`,
- * which refuses a tip the pack lacks. Any other bundle (an increment, a
- * capability such as a filter) is fetched (`git fetch <bundle>`, every ref
- * under refs/ forced, as Gitaly's CreateRepositoryFromBundle does), which
- * checks prerequisites and connectivity itself.
+ * (rev-list) `git fetch` adds. The header's refs are then created in one `git
+ * update-ref --stdin`, which refuses a tip the pack lacks. Any other bundle (an
+ * increment, a capability such as a filter) is fetched (`git fetch <bundle>`,
+ * every ref under refs/ forced, as Gitaly's CreateRepositoryFromBundle does),
+ * which checks prerequisites and connectivity itself.
  *
  * The refs so made are the bundles' header refs, which we read ourselves:
  * the reset to the last .refs (`git update-ref --stdin`, one transaction)

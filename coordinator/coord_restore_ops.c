@@ -338,8 +338,8 @@ int rs_step_op(const struct rs_backup *b, const struct rs_step *steps,
 	} else if (strncmp(name, "start ", 6) == 0) {
 		char list[COORD_STEP_NAME_MAX];
 		size_t n = strlen(name + 6), k = strlen(" " RS_READY_SUFFIX);
-		int ready = n > k && strcmp(name + 6 + n - k,
-		                            " " RS_READY_SUFFIX) == 0;
+		int ready =
+		    n > k && strcmp(name + 6 + n - k, " " RS_READY_SUFFIX) == 0;
 
 		ls_strlcpy(list, name + 6, sizeof(list));
 		if (ready)

@@ -217,15 +217,17 @@ static int check_versions(struct ctx *x, struct coord_node **v, size_t n)
 			return LS_ESTATE;
 		}
 		snprintf(have, sizeof(have), "%s%s", f->gitlab_version,
-		         f->gitlab_edition && strcmp(f->gitlab_edition, "ee") == 0
+		         f->gitlab_edition &&
+		                 strcmp(f->gitlab_edition, "ee") == 0
 		             ? "-ee"
 		             : "");
 		if (strcmp(have, x->b->version) != 0) {
-			snprintf(x->err, x->errlen,
-			         "node %s runs GitLab %s but backup %s was taken "
-			         "on GitLab %s: GitLab restores only onto the "
-			         "exact version it backed up",
-			         v[i]->name, have, x->b->id, x->b->version);
+			snprintf(
+			    x->err, x->errlen,
+			    "node %s runs GitLab %s but backup %s was taken "
+			    "on GitLab %s: GitLab restores only onto the "
+			    "exact version it backed up",
+			    v[i]->name, have, x->b->id, x->b->version);
 			return LS_ESTATE;
 		}
 	}
