@@ -1,0 +1,601 @@
+/*
+ * GitLab's upgrade order (gitlab-facts §7). Zero-downtime: one node at a
+ * time, Consul, PostgreSQL, PgBouncer, Redis, Gitaly, Praefect, the Rails
+ * deploy node (reconfigured with SKIP_POST_DEPLOYMENT_MIGRATIONS so the
+ * old code still finds its columns), the other Rails nodes, Sidekiq; the
+ * Geo primary site first, then each secondary; the post-deployment
+ * migrations last, once every node runs the new code. With downtime:
+ * Puma and Sidekiq stopped everywhere, the backend roles upgraded, then
+ * the deploy node (which runs every migration), then the rest together.
+ */
+#include "upgrade_steps.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ls_error.h"
+#include "ls_util.h"
+
+#define MAX_SITES 16
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} role_names[] = {
+    {"rails", UG_RAILS},
+    {"sidekiq", UG_SIDEKIQ},
+    {"gitaly", UG_GITALY},
+    {"praefect", UG_PRAEFECT},
+    {"postgresql", UG_POSTGRESQL},
+    {"pgbouncer", UG_PGBOUNCER},
+    {"redis", UG_REDIS},
+    {"consul", UG_CONSUL},
+    {"geo-primary", UG_GEO_PRIMARY},
+    {"geo-secondary", UG_GEO_SECONDARY},
+};
+
+/* Zero-downtime: a node is upgraded with the first of its roles here. */
+static const unsigned zd_order[] = {
+    UG_CONSUL, UG_POSTGRESQL, UG_PGBOUNCER, UG_REDIS,
+    UG_GITALY, UG_PRAEFECT,   UG_RAILS,     UG_SIDEKIQ,
+};
+
+/* With downtime (gitlab-facts §7): the backend roles, then Rails. */
+static const unsigned dt_order[] = {
+    UG_CONSUL, UG_GITALY, UG_PRAEFECT, UG_POSTGRESQL, UG_REDIS, UG_PGBOUNCER,
+};
+
+#define BACKEND_ROLES                                                          \
+	(UG_CONSUL | UG_GITALY | UG_PRAEFECT | UG_POSTGRESQL | UG_REDIS |      \
+	 UG_PGBOUNCER)
+#define APP_ROLES (UG_RAILS | UG_SIDEKIQ)
+
+unsigned ug_role_bit(const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcmp(role, role_names[i].name) == 0)
+			return role_names[i].bit;
+	return 0;
+}
+
+const char *ug_mode_name(enum ug_mode m)
+{
+	return m == UG_DOWNTIME ? "downtime" : "zero-downtime";
+}
+
+int ug_mode_parse(const char *s, enum ug_mode *m)
+{
+	if (strcmp(s, "zero-downtime") == 0)
+		*m = UG_ZERO_DOWNTIME;
+	else if (strcmp(s, "downtime") == 0)
+		*m = UG_DOWNTIME;
+	else
+		return LS_EINVAL;
+	return 0;
+}
+
+void ug_steps_free(struct ug_steps *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The sites in upgrade order: the Geo primary's (or the one site) first. */
+struct sites {
+	char name[MAX_SITES][UG_NAME_MAX];
+	size_t n;
+	int geo;
+};
+
+static int sites_find(const struct ug_fleet *f, struct sites *s, char *err,
+                      size_t errlen)
+{
+	size_t i, j, k;
+	const char *primary = NULL;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < f->n; i++)
+		if (f->nodes[i].roles & (UG_GEO_PRIMARY | UG_GEO_SECONDARY))
+			s->geo = 1;
+	s->n = 1;
+	if (!s->geo)
+		return 0;
+	for (i = 0; i < f->n; i++) {
+		if (!(f->nodes[i].roles & UG_GEO_PRIMARY))
+			continue;
+		if (primary != NULL && strcmp(primary, f->nodes[i].site) != 0) {
+			snprintf(err, errlen,
+			         "nodes of two sites ('%s', '%s') have the "
+			         "geo-primary role",
+			         primary, f->nodes[i].site);
+			return LS_EINVAL;
+		}
+		primary = f->nodes[i].site;
+	}
+	if (primary == NULL) {
+		snprintf(err, errlen,
+		         "the fleet has Geo secondary nodes but no node with "
+		         "the geo-primary role: the primary site is upgraded "
+		         "first");
+		return LS_EINVAL;
+	}
+	ls_strlcpy(s->name[0], primary, UG_NAME_MAX);
+	/* Secondary sites in name order. */
+	for (i = 0; i < f->n; i++) {
+		const char *site = f->nodes[i].site;
+		if (!(f->nodes[i].roles & UG_GEO_SECONDARY))
+			continue;
+		if (strcmp(site, primary) == 0) {
+			snprintf(err, errlen,
+			         "node %s is geo-secondary in the primary "
+			         "site '%s'",
+			         f->nodes[i].name, site);
+			return LS_EINVAL;
+		}
+		for (j = 1; j < s->n && strcmp(s->name[j], site) != 0; j++)
+			;
+		if (j < s->n)
+			continue;
+		if (s->n == MAX_SITES) {
+			snprintf(err, errlen, "more than %d Geo sites",
+			         MAX_SITES);
+			return LS_EINVAL;
+		}
+		for (j = 1; j < s->n && strcmp(s->name[j], site) < 0; j++)
+			;
+		for (k = s->n; k > j; k--)
+			memcpy(s->name[k], s->name[k - 1], UG_NAME_MAX);
+		ls_strlcpy(s->name[j], site, UG_NAME_MAX);
+		s->n++;
+	}
+	for (i = 0; i < f->n; i++) {
+		for (j = 0; j < s->n; j++)
+			if (strcmp(f->nodes[i].site, s->name[j]) == 0)
+				break;
+		if (j == s->n) {
+			snprintf(
+			    err, errlen,
+			    "node %s is in site '%s', which is neither the "
+			    "Geo primary site '%s' nor a secondary site",
+			    f->nodes[i].name, f->nodes[i].site, primary);
+			return LS_EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int in_site(const struct sites *s, size_t site, const struct ug_node *n)
+{
+	return !s->geo || strcmp(n->site, s->name[site]) == 0;
+}
+
+/* Nodes of the fleet in name order (indices). */
+static size_t *sorted_nodes(const struct ug_fleet *f)
+{
+	size_t *idx = calloc(f->n ? f->n : 1, sizeof(*idx)), i, j;
+
+	if (idx == NULL)
+		return NULL;
+	for (i = 0; i < f->n; i++) {
+		for (j = i; j > 0 && strcmp(f->nodes[idx[j - 1]].name,
+		                            f->nodes[i].name) > 0;
+		     j--)
+			idx[j] = idx[j - 1];
+		idx[j] = i;
+	}
+	return idx;
+}
+
+/* The first Rails node of site `site` by name, or NULL. */
+static const struct ug_node *site_rails(const struct ug_fleet *f,
+                                        const struct sites *s, size_t site,
+                                        const size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		const struct ug_node *n = &f->nodes[idx[i]];
+		if ((n->roles & UG_RAILS) && in_site(s, site, n))
+			return n;
+	}
+	return NULL;
+}
+
+static const struct ug_node *deploy_node(const struct ug_fleet *f,
+                                         const struct sites *s,
+                                         const size_t *idx, char *err,
+                                         size_t errlen)
+{
+	const struct ug_node *n = NULL;
+	size_t i;
+
+	if (f->deploy_node != NULL && f->deploy_node[0] != '\0') {
+		for (i = 0; i < f->n; i++)
+			if (strcmp(f->nodes[i].name, f->deploy_node) == 0)
+				n = &f->nodes[i];
+		if (n == NULL || !(n->roles & UG_RAILS) || !in_site(s, 0, n)) {
+			snprintf(err, errlen,
+			         "deploy node '%s' is not a Rails node of the "
+			         "primary site",
+			         f->deploy_node);
+			return NULL;
+		}
+		return n;
+	}
+	if ((n = site_rails(f, s, 0, idx)) == NULL)
+		snprintf(err, errlen,
+		         "the fleet has no Rails node%s: migrations run on "
+		         "one",
+		         s->geo ? " in the Geo primary site" : "");
+	return n;
+}
+
+const char *ug_deploy_node(const struct ug_fleet *f)
+{
+	struct sites s;
+	size_t *idx;
+	const struct ug_node *n = NULL;
+	char err[256];
+
+	if (sites_find(f, &s, err, sizeof(err)) < 0 ||
+	    (idx = sorted_nodes(f)) == NULL)
+		return NULL;
+	n = deploy_node(f, &s, idx, err, sizeof(err));
+	free(idx);
+	return n ? n->name : NULL;
+}
+
+const char *ug_database_node(const struct ug_fleet *f)
+{
+	struct sites s;
+	size_t *idx, i;
+	const char *name = NULL;
+	char err[256];
+
+	if (sites_find(f, &s, err, sizeof(err)) < 0 ||
+	    (idx = sorted_nodes(f)) == NULL)
+		return NULL;
+	for (i = 0; i < f->n && name == NULL; i++)
+		if ((f->nodes[idx[i]].roles & UG_POSTGRESQL) &&
+		    in_site(&s, 0, &f->nodes[idx[i]]))
+			name = f->nodes[idx[i]].name;
+	free(idx);
+	return name ? name : ug_deploy_node(f);
+}
+
+/* ---- Building the list. ---- */
+
+struct build {
+	const struct ug_fleet *f;
+	struct ug_steps *out;
+	uint32_t stop;
+	char ver[LS_VERSION_STR_MAX];
+	uint32_t ready_ms;
+	int failed;
+};
+
+static struct ug_step *add(struct build *b, const char *node,
+                           enum ug_step_kind kind, const char *what)
+{
+	struct ug_steps *o = b->out;
+	struct ug_step *s;
+
+	if (b->failed)
+		return NULL;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 64;
+		struct ug_step *nv = realloc(o->v, cap * sizeof(*nv));
+		if (nv == NULL) {
+			b->failed = 1;
+			return NULL;
+		}
+		o->v = nv;
+		o->cap = cap;
+	}
+	s = &o->v[o->n++];
+	memset(s, 0, sizeof(*s));
+	s->stop = b->stop;
+	s->phase = o->next_phase;
+	s->kind = kind;
+	ls_strlcpy(s->node, node, sizeof(s->node));
+	snprintf(s->name, sizeof(s->name), "%s: %s", b->ver, what);
+	return s;
+}
+
+/* Steps added after this one go to a new phase. */
+static void next_phase(struct build *b)
+{
+	b->out->next_phase++;
+}
+
+static struct ug_step *action(struct build *b, const char *node,
+                              Ls__UpgradeActionKind kind, const char *what)
+{
+	struct ug_step *s = add(b, node, UG_ACTION, what);
+
+	if (s != NULL) {
+		s->action = kind;
+		ls_strlcpy(s->version, b->ver, sizeof(s->version));
+	}
+	return s;
+}
+
+static void services(struct build *b, const char *node,
+                     Ls__UpgradeActionKind kind, const char *list,
+                     uint32_t ready_ms)
+{
+	char what[96];
+	struct ug_step *s;
+
+	snprintf(what, sizeof(what), "%s %s%s",
+	         kind == LS__UPGRADE_ACTION_KIND__UA_STOP ? "stop" : "start",
+	         list, ready_ms ? " and wait for readiness" : "");
+	if ((s = action(b, node, kind, what)) != NULL) {
+		ls_strlcpy(s->services, list, sizeof(s->services));
+		s->ready_wait_ms = ready_ms;
+	}
+}
+
+enum node_kind { NK_PLAIN, NK_DEPLOY, NK_SECONDARY_DEPLOY };
+
+#define UN_ZD 1      /* zero-downtime: the deploy node skips post-deploy */
+#define UN_RESTART 2 /* restart (and wait for readiness) at the end */
+
+/* One node's package upgrade, each action its own phase. */
+static void upgrade_node(struct build *b, const struct ug_node *n,
+                         enum node_kind nk, int flags)
+{
+	int zd = flags & UN_ZD;
+	struct ug_step *s;
+	char what[64];
+
+	if (zd && (n->roles & UG_RAILS) && (n->roles & UG_GEO_SECONDARY)) {
+		action(b, n->name,
+		       LS__UPGRADE_ACTION_KIND__UA_GEO_STOP_LOGCURSOR,
+		       "stop geo-logcursor");
+		next_phase(b);
+	}
+	action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_SKIP_AUTO_RECONFIGURE,
+	       "skip auto-reconfigure");
+	next_phase(b);
+	snprintf(what, sizeof(what), "install %s", b->ver);
+	action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_INSTALL, what);
+	next_phase(b);
+	if (nk == NK_DEPLOY && zd) {
+		s = action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_RECONFIGURE,
+		           "reconfigure with "
+		           "SKIP_POST_DEPLOYMENT_MIGRATIONS=true");
+		if (s != NULL)
+			s->skip_post_deploy = 1;
+	} else {
+		action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_RECONFIGURE,
+		       nk == NK_DEPLOY ? "reconfigure (runs the migrations)"
+		                       : "reconfigure");
+	}
+	next_phase(b);
+	if (nk == NK_SECONDARY_DEPLOY) {
+		action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_GEO_MIGRATE,
+		       "Geo tracking database migrations (db:migrate:geo)");
+		next_phase(b);
+	}
+	if (!(flags & UN_RESTART))
+		return;
+	s = action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_RESTART,
+	           (n->roles & UG_RAILS) ? "restart and wait for readiness"
+	                                 : "restart");
+	if (s != NULL && (n->roles & UG_RAILS))
+		s->ready_wait_ms = b->ready_ms;
+	next_phase(b);
+}
+
+static unsigned first_role(unsigned roles, const unsigned *order, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (roles & order[i])
+			return order[i];
+	return 0;
+}
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static void zero_downtime_site(struct build *b, const struct sites *s,
+                               size_t site, const size_t *idx,
+                               const struct ug_node *deploy)
+{
+	const struct ug_fleet *f = b->f;
+	const struct ug_node *sec_deploy =
+	    site > 0 ? site_rails(f, s, site, idx) : NULL;
+	size_t r, i;
+
+	/* A node with none of these roles goes last (role 0). */
+	for (r = 0; r <= NELEM(zd_order); r++) {
+		unsigned role = r < NELEM(zd_order) ? zd_order[r] : 0;
+		/* The deploy node leads the Rails group. */
+		if (role == UG_RAILS && site == 0 &&
+		    first_role(deploy->roles, zd_order, NELEM(zd_order)) ==
+		        UG_RAILS)
+			upgrade_node(b, deploy, NK_DEPLOY, UN_ZD | UN_RESTART);
+		for (i = 0; i < f->n; i++) {
+			const struct ug_node *n = &f->nodes[idx[i]];
+			if (!in_site(s, site, n) ||
+			    first_role(n->roles, zd_order, NELEM(zd_order)) !=
+			        role ||
+			    (n == deploy && role == UG_RAILS))
+				continue;
+			upgrade_node(b, n,
+			             n == deploy       ? NK_DEPLOY
+			             : n == sec_deploy ? NK_SECONDARY_DEPLOY
+			                               : NK_PLAIN,
+			             UN_ZD | UN_RESTART);
+		}
+	}
+}
+
+/* Nodes upgraded together: every marker, then every install, then every
+ * reconfigure, each a phase. */
+static void group_upgrade(struct build *b, const struct ug_node *const *g,
+                          size_t n)
+{
+	char what[64];
+	size_t i;
+
+	if (n == 0)
+		return;
+	snprintf(what, sizeof(what), "install %s", b->ver);
+	for (i = 0; i < n; i++)
+		action(b, g[i]->name,
+		       LS__UPGRADE_ACTION_KIND__UA_SKIP_AUTO_RECONFIGURE,
+		       "skip auto-reconfigure");
+	next_phase(b);
+	for (i = 0; i < n; i++)
+		action(b, g[i]->name, LS__UPGRADE_ACTION_KIND__UA_INSTALL,
+		       what);
+	next_phase(b);
+	for (i = 0; i < n; i++)
+		action(b, g[i]->name, LS__UPGRADE_ACTION_KIND__UA_RECONFIGURE,
+		       "reconfigure");
+	next_phase(b);
+}
+
+static int downtime_site(struct build *b, const struct sites *s, size_t site,
+                         const size_t *idx, const struct ug_node *deploy)
+{
+	const struct ug_fleet *f = b->f;
+	const struct ug_node *lead =
+	    site == 0 ? deploy : site_rails(f, s, site, idx);
+	const struct ug_node **g = calloc(f->n ? f->n : 1, sizeof(*g));
+	size_t r, i, n;
+
+	if (g == NULL)
+		return LS_ENOMEM;
+	for (r = 0; r < NELEM(dt_order); r++) {
+		for (i = n = 0; i < f->n; i++) {
+			const struct ug_node *nd = &f->nodes[idx[i]];
+			if (in_site(s, site, nd) && nd != lead &&
+			    first_role(nd->roles, dt_order, NELEM(dt_order)) ==
+			        dt_order[r])
+				g[n++] = nd;
+		}
+		group_upgrade(b, g, n);
+	}
+	/* The lead Rails node alone (it runs the migrations), then the
+	 * other Rails and Sidekiq nodes together. */
+	if (lead != NULL)
+		upgrade_node(b, lead,
+		             site == 0 ? NK_DEPLOY : NK_SECONDARY_DEPLOY, 0);
+	for (i = n = 0; i < f->n; i++) {
+		const struct ug_node *nd = &f->nodes[idx[i]];
+		if (in_site(s, site, nd) && nd != lead &&
+		    (nd->roles & BACKEND_ROLES) == 0)
+			g[n++] = nd;
+	}
+	group_upgrade(b, g, n);
+	free(g);
+	return 0;
+}
+
+/* The Linux package's services of a node's application roles. */
+static const char *app_services(unsigned roles)
+{
+	if ((roles & UG_RAILS) && (roles & UG_SIDEKIQ))
+		return "puma,sidekiq";
+	return (roles & UG_RAILS) ? "puma" : "sidekiq";
+}
+
+int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
+                  const struct ls_version *version, struct ug_steps *out,
+                  char *err, size_t errlen)
+{
+	struct build b = {.f = f, .out = out, .stop = stop};
+	struct sites s;
+	const struct ug_node *deploy, *lead;
+	size_t *idx = NULL, i, site;
+	int rv;
+
+	err[0] = '\0';
+	b.ready_ms = f->ready_wait_ms ? f->ready_wait_ms : 600000;
+	ls_version_fmt(version, b.ver, sizeof(b.ver));
+	if ((rv = sites_find(f, &s, err, errlen)) < 0)
+		return rv;
+	if ((idx = sorted_nodes(f)) == NULL)
+		return LS_ENOMEM;
+	if ((deploy = deploy_node(f, &s, idx, err, errlen)) == NULL) {
+		rv = LS_EINVAL;
+		goto out;
+	}
+	if (out->next_phase == 0)
+		out->next_phase = 1;
+
+	/* Before: checks, background migrations, the rollback point. */
+	for (i = 0; i < f->n; i++)
+		add(&b, f->nodes[idx[i]].name, UG_CHECK, "preflight check");
+	next_phase(&b);
+	add(&b, ug_database_node(f), UG_BBM_WAIT,
+	    "wait for batched background migrations");
+	next_phase(&b);
+	add(&b, "", UG_BACKUP, "rollback-point backup");
+	next_phase(&b);
+
+	if (mode == UG_ZERO_DOWNTIME) {
+		for (site = 0; site < s.n; site++)
+			zero_downtime_site(&b, &s, site, idx, deploy);
+		add(&b, deploy->name, UG_ACTION, "");
+		if (!b.failed) {
+			struct ug_step *pd = &out->v[out->n - 1];
+			pd->action =
+			    LS__UPGRADE_ACTION_KIND__UA_POST_DEPLOY_MIGRATE;
+			ls_strlcpy(pd->version, b.ver, sizeof(pd->version));
+			snprintf(pd->name, sizeof(pd->name),
+			         "%s: post-deployment migrations (db:migrate)",
+			         b.ver);
+		}
+		next_phase(&b);
+	} else {
+		add(&b, deploy->name, UG_MAINT_ON, "maintenance mode on");
+		next_phase(&b);
+		for (i = 0; i < f->n; i++)
+			if (f->nodes[idx[i]].roles & APP_ROLES)
+				services(&b, f->nodes[idx[i]].name,
+				         LS__UPGRADE_ACTION_KIND__UA_STOP,
+				         app_services(f->nodes[idx[i]].roles),
+				         0);
+		next_phase(&b);
+		for (site = 0; site < s.n && rv == 0; site++)
+			rv = downtime_site(&b, &s, site, idx, deploy);
+		if (rv < 0)
+			goto out;
+		for (i = 0; i < f->n; i++)
+			if (f->nodes[idx[i]].roles & APP_ROLES)
+				services(&b, f->nodes[idx[i]].name,
+				         LS__UPGRADE_ACTION_KIND__UA_START,
+				         app_services(f->nodes[idx[i]].roles),
+				         (f->nodes[idx[i]].roles & UG_RAILS)
+				             ? b.ready_ms
+				             : 0);
+		next_phase(&b);
+		add(&b, deploy->name, UG_MAINT_OFF, "maintenance mode off");
+		next_phase(&b);
+	}
+	/* Geo: the tracking databases check out on every site. */
+	for (site = 0; s.geo && site < s.n; site++) {
+		lead = site == 0 ? deploy : site_rails(f, &s, site, idx);
+		if (lead != NULL)
+			action(&b, lead->name,
+			       LS__UPGRADE_ACTION_KIND__UA_GEO_CHECK,
+			       "Geo check (gitlab:geo:check)");
+	}
+	if (s.geo)
+		next_phase(&b);
+	for (i = 0; i < f->n; i++)
+		add(&b, f->nodes[idx[i]].name, UG_CHECK, "post-check");
+	next_phase(&b);
+	rv = b.failed ? LS_ENOMEM : 0;
+out:
+	free(idx);
+	return rv;
+}
