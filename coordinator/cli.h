@@ -53,4 +53,9 @@ int cli_run_show_once(struct cli *cli, const char *id, Ls__ControlResp **resp);
 /* Follows a run to its end; CLI_OK when it is done. */
 int cli_run_watch(struct cli *cli, const char *id);
 
+/* lockstep upgrade (cli_upgrade.c); argv[0] is "upgrade". */
+int cli_upgrade(struct cli *cli, int argc, char **argv);
+/* 1 for the subcommands that talk to the coordinator (plan, run). */
+int cli_upgrade_needs_coordinator(int argc, char **argv);
+
 #endif

@@ -45,6 +45,11 @@ static void usage(FILE *f)
 	    "(restore --help)\n"
 	    "  run list|show|watch|resume ...\n"
 	    "                      journaled runs; resume a halted restore\n"
+	    "  upgrade path --from VERSION --to VERSION [--available FILE] "
+	    "[--json]\n"
+	    "                      the path through GitLab's required "
+	    "upgrade stops; needs\n"
+	    "                      no coordinator (upgrade --help)\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
 	    "                      round trip of a no-op operation to every "
 	    "node\n"
@@ -230,6 +235,10 @@ int main(int argc, char **argv)
 			wants_help = 1;
 	if (wants_help) {
 		/* Help needs no coordinator and no configuration. */
+	} else if (strcmp(cmd, "upgrade") == 0 &&
+	           !cli_upgrade_needs_coordinator(argc - optind,
+	                                          argv + optind)) {
+		/* Neither does `upgrade path`. */
 	} else if (sock != NULL) {
 		if (ls_fmt(cli.socket, sizeof(cli.socket), "ipc://%s", sock) <
 		    0) {
@@ -260,6 +269,8 @@ int main(int argc, char **argv)
 		return cli_restore(&cli, argc, argv);
 	if (strcmp(cmd, "run") == 0)
 		return cli_run(&cli, argc, argv);
+	if (strcmp(cmd, "upgrade") == 0)
+		return cli_upgrade(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return CLI_USAGE;
