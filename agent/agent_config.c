@@ -17,6 +17,7 @@
 #define RD(f) SUB(redis, f)
 #define GY(f) SUB(gitaly, f)
 #define BK(f) SUB(backup, f)
+#define PK(f) SUB(package, f)
 #define ST(f) offsetof(struct agent_gitaly_storage, f)
 
 static int check_url(const void *value, const void *parent, char *why,
@@ -139,6 +140,16 @@ static const struct ls_cfg_field gitlab_fields[] = {
      .type = LS_CFG_DURATION,
      .offset = GL(http_timeout),
      .def = "10s"},
+    {.key = "rake",
+     .type = LS_CFG_STRING,
+     .offset = GL(rake),
+     .def = "/opt/gitlab/bin/gitlab-rake",
+     .check = ls_cfg_check_nonempty},
+    {.key = "skip_auto_reconfigure",
+     .type = LS_CFG_STRING,
+     .offset = GL(skip_auto_reconfigure),
+     .def = "/etc/gitlab/skip-auto-reconfigure",
+     .check = ls_cfg_check_nonempty},
     {.key = NULL},
 };
 
@@ -275,6 +286,60 @@ static const struct ls_cfg_field backup_fields[] = {
     {.key = NULL},
 };
 
+static int check_manager(const void *value, const void *parent, char *why,
+                         size_t whylen)
+{
+	const char *const *s = value;
+
+	if (strcmp(*s, "apt") == 0 || strcmp(*s, "yum") == 0)
+		return 0;
+	ls_strlcpy(why, "must be apt or yum", whylen);
+	return -1;
+}
+
+/* Upgrades install exactly this package: a typo must not install a
+ * different product. */
+static int check_package_name(const void *value, const void *parent, char *why,
+                              size_t whylen)
+{
+	const char *const *s = value;
+
+	if ((*s)[0] == '\0' || strcmp(*s, "gitlab-ee") == 0 ||
+	    strcmp(*s, "gitlab-ce") == 0)
+		return 0;
+	ls_strlcpy(why, "must be gitlab-ee, gitlab-ce or \"\"", whylen);
+	return -1;
+}
+
+static const struct ls_cfg_field package_fields[] = {
+    {.key = "manager",
+     .type = LS_CFG_STRING,
+     .offset = PK(manager),
+     .def = "apt",
+     .check = check_manager},
+    {.key = "apt_get",
+     .type = LS_CFG_STRING,
+     .offset = PK(apt_get),
+     .def = "/usr/bin/apt-get",
+     .check = ls_cfg_check_nonempty},
+    {.key = "apt_cache",
+     .type = LS_CFG_STRING,
+     .offset = PK(apt_cache),
+     .def = "/usr/bin/apt-cache",
+     .check = ls_cfg_check_nonempty},
+    {.key = "yum",
+     .type = LS_CFG_STRING,
+     .offset = PK(yum),
+     .def = "/usr/bin/yum",
+     .check = ls_cfg_check_nonempty},
+    {.key = "name",
+     .type = LS_CFG_STRING,
+     .offset = PK(name),
+     .def = "",
+     .check = check_package_name},
+    {.key = NULL},
+};
+
 static const struct ls_cfg_field agent_fields[] = {
     {.key = "state_dir",
      .type = LS_CFG_STRING,
@@ -352,6 +417,10 @@ static const struct ls_cfg_field agent_fields[] = {
      .type = LS_CFG_MAP,
      .offset = A(backup),
      .sub = backup_fields},
+    {.key = "package",
+     .type = LS_CFG_MAP,
+     .offset = A(package),
+     .sub = package_fields},
     {.key = NULL},
 };
 

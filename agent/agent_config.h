@@ -39,6 +39,10 @@ struct agent_config {
 		char *rails_config;
 		char *os_release;     /* /etc/os-release */
 		int64_t http_timeout; /* 10s */
+		char *rake;           /* /opt/gitlab/bin/gitlab-rake */
+		/* /etc/gitlab/skip-auto-reconfigure: its presence makes the
+		 * package install skip reconfigure, migrations and restarts */
+		char *skip_auto_reconfigure;
 	} gitlab;
 	struct {
 		/* host=/var/opt/gitlab/postgresql port=5432
@@ -69,18 +73,29 @@ struct agent_config {
 	} gitaly;
 	struct {
 		/* File components (gitlab-facts §1), Linux package paths. */
-		char *uploads;         /* /var/opt/gitlab/gitlab-rails/uploads */
-		char *builds;          /* /var/opt/gitlab/gitlab-ci/builds */
-		char *artifacts;       /* .../gitlab-rails/shared/artifacts */
-		char *pages;           /* .../gitlab-rails/shared/pages */
-		char *lfs;             /* .../gitlab-rails/shared/lfs-objects */
-		char *terraform_state; /* .../gitlab-rails/shared/terraform_state */
+		char *uploads;   /* /var/opt/gitlab/gitlab-rails/uploads */
+		char *builds;    /* /var/opt/gitlab/gitlab-ci/builds */
+		char *artifacts; /* .../gitlab-rails/shared/artifacts */
+		char *pages;     /* .../gitlab-rails/shared/pages */
+		char *lfs;       /* .../gitlab-rails/shared/lfs-objects */
+		char *terraform_state; /* .../gitlab-rails/shared/terraform_state
+		                        */
 		char *registry;        /* .../gitlab-rails/shared/registry */
 		char *packages;        /* .../gitlab-rails/shared/packages */
-		char *ci_secure_files; /* .../gitlab-rails/shared/ci_secure_files */
+		char *ci_secure_files; /* .../gitlab-rails/shared/ci_secure_files
+		                        */
 		char *pg_dump;         /* /opt/gitlab/embedded/bin/pg_dump */
 		long long jobs;        /* parallel repositories; 0 = cores */
 	} backup;
+	struct {
+		char *manager;   /* apt | yum; default apt */
+		char *apt_get;   /* /usr/bin/apt-get */
+		char *apt_cache; /* /usr/bin/apt-cache */
+		char *yum;       /* /usr/bin/yum */
+		/* gitlab-ee | gitlab-ce; "" (default): the package the version
+		 * manifest names */
+		char *name;
+	} package;
 };
 
 int agent_config_load(const char *path, struct agent_config *cfg, char *err,

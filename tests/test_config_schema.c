@@ -26,6 +26,14 @@ static void check_agent_defaults(const struct agent_config *c)
 	CHECK_STR(c->gitlab.api_token_file, "/etc/lockstep/gitlab-api-token");
 	CHECK_STR(c->gitlab.os_release, "/etc/os-release");
 	CHECK_EQ_INT(c->gitlab.http_timeout, 10 * MS_S);
+	CHECK_STR(c->gitlab.rake, "/opt/gitlab/bin/gitlab-rake");
+	CHECK_STR(c->gitlab.skip_auto_reconfigure,
+	          "/etc/gitlab/skip-auto-reconfigure");
+	CHECK_STR(c->package.manager, "apt");
+	CHECK_STR(c->package.apt_get, "/usr/bin/apt-get");
+	CHECK_STR(c->package.apt_cache, "/usr/bin/apt-cache");
+	CHECK_STR(c->package.yum, "/usr/bin/yum");
+	CHECK_STR(c->package.name, "");
 	CHECK_STR(c->postgresql.conninfo,
 	          "host=/var/opt/gitlab/postgresql port=5432 "
 	          "dbname=gitlabhq_production user=gitlab-psql");
@@ -119,6 +127,13 @@ static void test_agent_checks(void)
 	          "empty");
 	AGENT_ERR("gitlab:\n  url: localhost\n",
 	          "agent.yml:2: key 'gitlab.url': must start with http://");
+	AGENT_ERR("package:\n  manager: dnf\n",
+	          "agent.yml:2: key 'package.manager': must be apt or yum");
+	AGENT_ERR("package:\n  name: gitlab\n",
+	          "agent.yml:2: key 'package.name': must be gitlab-ee, "
+	          "gitlab-ce or \"\"");
+	AGENT_ERR("gitlab:\n  rake: ''\n",
+	          "agent.yml:2: key 'gitlab.rake': must not be empty");
 	AGENT_ERR("\nmin_free_space: 20GiB\n",
 	          "agent.yml:2: key 'min_free_space': warn_free_space "
 	          "(10737418240 bytes) must not be below min_free_space "
