@@ -8,37 +8,17 @@
 #include "agent_config.h"
 #include "check.h"
 #include "ls_util.h"
+#include "pg_bbm.h"
 
 #define BBM_SHOWN 3
 
-static const char bbm_sql[] =
-    "SELECT job_class_name, table_name, column_name, job_arguments "
-    "FROM batched_background_migrations WHERE status NOT IN (3, 6)";
 static const char lag_sql[] = "SELECT COALESCE(EXTRACT(EPOCH FROM now() - "
                               "pg_last_xact_replay_timestamp()), 0)";
-
-static PGconn *pg_connect(const char *conninfo)
-{
-	/* expand_dbname: the conninfo string goes in as dbname and the later
-	 * connect_timeout wins over one it may carry. */
-	const char *keys[] = {"dbname", "connect_timeout", "application_name",
-	                      NULL};
-	const char *vals[] = {conninfo, "10", "lockstep-agent", NULL};
-
-	return PQconnectdbParams(keys, vals, 1);
-}
-
-static void pg_error_line(PGconn *c, char *buf, size_t size)
-{
-	const char *m = c ? PQerrorMessage(c) : "out of memory";
-
-	check_first_line(m, strlen(m), buf, size);
-}
 
 static void check_bbm(PGconn *c, const char *name, struct check_report *r)
 {
 	char list[CHECK_REASON_MAX], err[200];
-	PGresult *res = PQexec(c, bbm_sql);
+	PGresult *res = pg_bbm_query(c, BBM_SHOWN);
 	const char *state;
 	size_t off = 0;
 	int i, n;
@@ -51,13 +31,13 @@ static void check_bbm(PGconn *c, const char *name, struct check_report *r)
 			    "no batched_background_migrations table in %s",
 			    PQdb(c));
 		} else {
-			pg_error_line(c, err, sizeof(err));
+			pg_bbm_error_line(c, err, sizeof(err));
 			check_add(r, name, CHECK_ST_FAIL, "query on %s: %s",
 			          PQdb(c), err);
 		}
 		goto out;
 	}
-	n = PQntuples(res);
+	n = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, BBM_COL_TOTAL)) : 0;
 	if (n == 0) {
 		check_add(r, name, CHECK_ST_PASS,
 		          "all batched background migrations finished in %s",
@@ -65,10 +45,12 @@ static void check_bbm(PGconn *c, const char *name, struct check_report *r)
 		goto out;
 	}
 	list[0] = '\0';
-	for (i = 0; i < n && i < BBM_SHOWN; i++) {
+	for (i = 0; i < PQntuples(res) && i < BBM_SHOWN; i++) {
 		int w = snprintf(list + off, sizeof(list) - off, "%s%s(%s.%s)",
-		                 i ? ", " : "", PQgetvalue(res, i, 0),
-		                 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+		                 i ? ", " : "",
+		                 PQgetvalue(res, i, BBM_COL_JOB_CLASS),
+		                 PQgetvalue(res, i, BBM_COL_TABLE),
+		                 PQgetvalue(res, i, BBM_COL_COLUMN));
 		if (w < 0 || (size_t)w >= sizeof(list) - off)
 			break;
 		off += (size_t)w;
@@ -94,7 +76,7 @@ static void check_lag(const struct agent_config *cfg, PGconn *c,
 	}
 	res = PQexec(c, lag_sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		pg_error_line(c, err, sizeof(err));
+		pg_bbm_error_line(c, err, sizeof(err));
 		check_add(r, name, CHECK_ST_FAIL, "lag query: %s", err);
 		goto out;
 	}
@@ -131,11 +113,11 @@ static void check_ci(const struct agent_config *cfg, int full,
 {
 	const char *name = full ? "postgresql:ci:batched-background-migrations"
 	                        : "postgresql:ci:connect";
-	PGconn *c = pg_connect(cfg->postgresql.ci_conninfo);
+	PGconn *c = pg_bbm_connect(cfg->postgresql.ci_conninfo);
 	char err[200];
 
 	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-		pg_error_line(c, err, sizeof(err));
+		pg_bbm_error_line(c, err, sizeof(err));
 		check_add(r, name, CHECK_ST_FAIL,
 		          "cannot connect to the CI database: %s", err);
 	} else if (full) {
@@ -154,7 +136,7 @@ static void check_main(const struct agent_config *cfg, PGconn *c, int full,
 	char err[200];
 
 	if (rec < 0) {
-		pg_error_line(c, err, sizeof(err));
+		pg_bbm_error_line(c, err, sizeof(err));
 		check_add(r, "postgresql:connect", CHECK_ST_FAIL,
 		          "connected to %s, but pg_is_in_recovery() failed: %s",
 		          PQdb(c), err);
@@ -177,13 +159,13 @@ static void check_main(const struct agent_config *cfg, PGconn *c, int full,
 static void pg_checks(const struct agent_config *cfg, int full,
                       struct check_report *r)
 {
-	PGconn *c = pg_connect(cfg->postgresql.conninfo);
+	PGconn *c = pg_bbm_connect(cfg->postgresql.conninfo);
 	char err[200];
 
 	if (c != NULL && PQstatus(c) == CONNECTION_OK) {
 		check_main(cfg, c, full, r);
 	} else {
-		pg_error_line(c, err, sizeof(err));
+		pg_bbm_error_line(c, err, sizeof(err));
 		check_add(r, "postgresql:connect", CHECK_ST_FAIL, "%s", err);
 		if (full) {
 			check_add(r, "postgresql:batched-background-migrations",

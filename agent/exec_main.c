@@ -19,6 +19,7 @@
 #include "exec_facts.h"
 #include "exec_maint.h"
 #include "exec_restore.h"
+#include "exec_upgrade.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -189,11 +190,14 @@ static int cmd_op(const struct agent_config *cfg)
 	enum check_scope scope;
 	struct pb_report pb = {0};
 	struct agent_facts *facts = NULL;
-	char errtext[256] = "";
+	struct upgrade_out uo;
+	/* Room for a failed upgrade command's stderr tail. */
+	char errtext[1024] = "";
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rv;
 
+	upgrade_out_init(&uo);
 	rv = read_stdin(OP_MAX, &buf, &len);
 	if (rv < 0) {
 		ls_fmt(errtext, sizeof(errtext), "reading the operation: %s",
@@ -238,6 +242,30 @@ static int cmd_op(const struct agent_config *cfg)
 		res.kind_case = LS__OP_RESULT__KIND_MAINTENANCE;
 		res.maintenance = &mres;
 		break;
+	case LS__OPERATION__KIND_PACKAGE_VERSIONS:
+		rv = exec_package_versions(cfg, op->package_versions, &uo,
+		                           errtext, sizeof(errtext));
+		if (rv == 0) {
+			res.kind_case = LS__OP_RESULT__KIND_PACKAGE_VERSIONS;
+			res.package_versions = &uo.pv;
+		}
+		break;
+	case LS__OPERATION__KIND_UPGRADE_ACTION:
+		rv = exec_upgrade_action(cfg, op->upgrade_action, &uo, errtext,
+		                         sizeof(errtext));
+		/* Sent on failure too: the output tail and the version the
+		 * node is left at. */
+		res.kind_case = LS__OP_RESULT__KIND_UPGRADE_ACTION;
+		res.upgrade_action = &uo.ua;
+		break;
+	case LS__OPERATION__KIND_BBM_STATUS:
+		rv = exec_bbm_status(cfg, op->bbm_status, &uo, errtext,
+		                     sizeof(errtext));
+		if (rv == 0) {
+			res.kind_case = LS__OP_RESULT__KIND_BBM_STATUS;
+			res.bbm_status = &uo.bbm;
+		}
+		break;
 	default:
 		rv = LS_EPROTO;
 		ls_fmt(errtext, sizeof(errtext), "unknown operation kind %d",
@@ -257,6 +285,7 @@ reply:
 	if (rv < 0)
 		log_warnx("writing the result: %s", ls_strerror(rv));
 	pb_report_free(&pb);
+	upgrade_out_free(&uo);
 	check_report_free(&report);
 	free(facts);
 	if (op != NULL)

@@ -9,3 +9,9 @@ ls_unit_test(test_exec_op ls_base ls_proto)
 target_compile_definitions(test_exec_op PRIVATE
 	LOCKSTEP_EXEC_PATH="$<TARGET_FILE:lockstep-agent-exec>")
 add_dependencies(test_exec_op lockstep-agent-exec)
+
+# The upgrade operations end to end against recording stand-ins.
+ls_unit_test(test_exec_upgrade ls_base ls_proto)
+target_compile_definitions(test_exec_upgrade PRIVATE
+	LOCKSTEP_EXEC_PATH="$<TARGET_FILE:lockstep-agent-exec>")
+add_dependencies(test_exec_upgrade lockstep-agent-exec)
