@@ -16,6 +16,7 @@
 #include "coord_catalog.h"
 #include "coord_import.h"
 #include "coord_restore.h"
+#include "coord_upgrade.h"
 #include "coord_state.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -330,6 +331,13 @@ static void do_backup_create(struct control_ctx *cc,
 	int rv;
 
 	err[0] = '\0';
+	if (cc->c->upgrade != NULL) {
+		/* The upgrade takes its own backups at each stop. */
+		send_error(cc, LS_EBUSY,
+		           "an upgrade is running: it takes a backup at each "
+		           "stop (lockstep run list)");
+		return;
+	}
 	rv = coord_backup_start(cc->c, req, id, sizeof(id), err, sizeof(err));
 	if (rv < 0) {
 		send_error(cc, rv, err[0] ? err : ls_strerror(rv));
@@ -469,6 +477,11 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 	case LS__CONTROL_REQ__KIND_BACKUP_DRILL:
 		cc->waiting = 1;
 		coord_drill_request(c, cc, req->backup_drill);
+		break;
+	case LS__CONTROL_REQ__KIND_UPGRADE:
+		/* Answered once every node has listed its packages. */
+		cc->waiting = 1;
+		coord_upgrade_request(c, cc, req->upgrade);
 		break;
 	case LS__CONTROL_REQ__KIND_RUN_RESUME:
 		coord_restore_resume(c, cc, req->run_resume);

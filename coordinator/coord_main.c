@@ -16,6 +16,7 @@
 #include "coord_journal.h"
 #include "coord_restore.h"
 #include "coord_state.h"
+#include "coord_upgrade.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -214,6 +215,7 @@ static void coord_cleanup(struct coord *c)
 		coord_waiter_free(w);
 	}
 	coord_restore_drop(c);
+	coord_upgrade_drop(c);
 	for (i = 0; i < c->nnodes; i++) {
 		coord_ops_drop_node(c, c->nodes[i], "coordinator stopping");
 		coord_node_free(c->nodes[i]);
@@ -349,6 +351,7 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&c.mtx);
 		coord_fleet_sweep(&c, now_ms);
 		coord_waiters_sweep(&c, now_ms);
+		coord_upgrade_sweep(&c, now_ms);
 		pthread_mutex_unlock(&c.mtx);
 	}
 	status = 0;

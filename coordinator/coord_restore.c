@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "coord_restore.h"
+#include "coord_upgrade.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -383,7 +384,7 @@ static void request_locked(struct request *q, struct rs_backup *b)
 
 	err[0] = '\0';
 	memset(&p, 0, sizeof(p));
-	if (c->backup != NULL || c->restore != NULL) {
+	if (c->backup != NULL || c->restore != NULL || c->upgrade != NULL) {
 		coord_control_fail(q->cc, LS_EBUSY,
 		                   c->backup ? "a backup is running: restore "
 		                               "once it is done"
@@ -550,21 +551,29 @@ void coord_restore_resume(struct coord *c, struct control_ctx *cc,
 		snprintf(err, sizeof(err), "no run with id '%.100s'", req->id);
 		goto fail;
 	}
-	if (strcmp(run.kind, "restore") != 0) {
+	if (strcmp(run.kind, "upgrade") == 0 && run.state == COORD_RUN_HALTED &&
+	    c->upgrade == NULL && c->restore == NULL && c->backup == NULL) {
+		coord_upgrade_resume(c, cc, &run, steps, n);
+		goto out;
+	}
+	if (strcmp(run.kind, "restore") != 0 &&
+	    strcmp(run.kind, "upgrade") != 0) {
 		snprintf(err, sizeof(err),
-		         "run %s is a %s: only a restore "
-		         "resumes here",
+		         "run %s is a %s: only a restore or an "
+		         "upgrade resumes",
 		         run.id, run.kind);
 		rv = LS_EINVAL;
 		goto fail;
 	}
-	if (run.state != COORD_RUN_HALTED || c->restore != NULL) {
+	if (run.state != COORD_RUN_HALTED || c->restore != NULL ||
+	    c->upgrade != NULL) {
 		snprintf(err, sizeof(err),
 		         "run %s is %s: only a halted run "
 		         "resumes",
 		         run.id,
-		         c->restore ? "being driven"
-		                    : coord_run_state_name(run.state));
+		         c->restore || c->upgrade
+		             ? "being driven"
+		             : coord_run_state_name(run.state));
 		rv = LS_ESTATE;
 		goto fail;
 	}

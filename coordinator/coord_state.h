@@ -97,6 +97,7 @@ struct coord {
 	volatile int stopping;
 	struct coord_backup *backup; /* the running backup, or NULL */
 	struct coord_restore *restore; /* the restore being driven, or NULL */
+	struct coord_upgrade *upgrade; /* the upgrade being driven, or NULL */
 };
 
 /* Nodes (coord_state.c). Caller holds c->mtx. */

@@ -531,12 +531,13 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 	if (out->next_phase == 0)
 		out->next_phase = 1;
 
-	/* Before: checks, background migrations, the rollback point. */
-	for (i = 0; i < f->n; i++)
-		add(&b, f->nodes[idx[i]].name, UG_CHECK, "preflight check");
-	next_phase(&b);
+	/* Before: the background migrations (an unfinished one fails the
+	 * checks), the checks, then the rollback point. */
 	add(&b, ug_database_node(f), UG_BBM_WAIT,
 	    "wait for batched background migrations");
+	next_phase(&b);
+	for (i = 0; i < f->n; i++)
+		add(&b, f->nodes[idx[i]].name, UG_CHECK, "preflight check");
 	next_phase(&b);
 	add(&b, "", UG_BACKUP, "rollback-point backup");
 	next_phase(&b);

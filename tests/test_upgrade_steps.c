@@ -69,14 +69,14 @@ static void test_zero_downtime(void)
 	    ug_stop_steps(&f, UG_ZERO_DOWNTIME, 1, &v, &s, err, sizeof(err)),
 	    0);
 	got = render(&s);
-	expect(got, "1 consul-1 17.1.8: preflight check\n"
-	            "1 gitaly-1 17.1.8: preflight check\n"
-	            "1 pg-1 17.1.8: preflight check\n"
-	            "1 rails-1 17.1.8: preflight check\n"
-	            "1 rails-2 17.1.8: preflight check\n"
-	            "1 redis-1 17.1.8: preflight check\n"
-	            "1 sidekiq-1 17.1.8: preflight check\n"
-	            "2 pg-1 17.1.8: wait for batched background migrations\n"
+	expect(got, "1 pg-1 17.1.8: wait for batched background migrations\n"
+	            "2 consul-1 17.1.8: preflight check\n"
+	            "2 gitaly-1 17.1.8: preflight check\n"
+	            "2 pg-1 17.1.8: preflight check\n"
+	            "2 rails-1 17.1.8: preflight check\n"
+	            "2 rails-2 17.1.8: preflight check\n"
+	            "2 redis-1 17.1.8: preflight check\n"
+	            "2 sidekiq-1 17.1.8: preflight check\n"
 	            "3 - 17.1.8: rollback-point backup\n"
 	            "4 consul-1 17.1.8: skip auto-reconfigure\n"
 	            "5 consul-1 17.1.8: install 17.1.8\n"
@@ -163,12 +163,12 @@ static void test_downtime(void)
 	CHECK_EQ_INT(
 	    ug_stop_steps(&f, UG_DOWNTIME, 1, &v, &s, err, sizeof(err)), 0);
 	got = render(&s);
-	expect(got, "1 gitaly-1 16.3.9: preflight check\n"
-	            "1 gitaly-2 16.3.9: preflight check\n"
-	            "1 pg-1 16.3.9: preflight check\n"
-	            "1 rails-1 16.3.9: preflight check\n"
-	            "1 rails-2 16.3.9: preflight check\n"
-	            "2 pg-1 16.3.9: wait for batched background migrations\n"
+	expect(got, "1 pg-1 16.3.9: wait for batched background migrations\n"
+	            "2 gitaly-1 16.3.9: preflight check\n"
+	            "2 gitaly-2 16.3.9: preflight check\n"
+	            "2 pg-1 16.3.9: preflight check\n"
+	            "2 rails-1 16.3.9: preflight check\n"
+	            "2 rails-2 16.3.9: preflight check\n"
 	            "3 - 16.3.9: rollback-point backup\n"
 	            "4 rails-1 16.3.9: maintenance mode on\n"
 	            "5 rails-1 16.3.9: stop puma,sidekiq\n"
@@ -220,11 +220,12 @@ static void test_geo(void)
 	    0);
 	got = render(&s);
 	expect(got,
-	       "1 a-pg 17.3.7: preflight check\n"
-	       "1 a-rails 17.3.7: preflight check\n"
-	       "1 b-gitaly 17.3.7: preflight check\n"
-	       "1 b-rails 17.3.7: preflight check\n"
-	       "2 a-pg 17.3.7: wait for batched background migrations\n"
+	       "1 a-pg 17.3.7: wait for batched background migrations\n"
+
+	       "2 a-pg 17.3.7: preflight check\n"
+	       "2 a-rails 17.3.7: preflight check\n"
+	       "2 b-gitaly 17.3.7: preflight check\n"
+	       "2 b-rails 17.3.7: preflight check\n"
 	       "3 - 17.3.7: rollback-point backup\n"
 	       "4 a-pg 17.3.7: skip auto-reconfigure\n"
 	       "5 a-pg 17.3.7: install 17.3.7\n"

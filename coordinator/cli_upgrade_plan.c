@@ -1,0 +1,267 @@
+/* lockstep upgrade plan: the fleet's path and every stop's steps. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ls_error.h"
+#include "ls_util.h"
+#include "ls_yaml.h"
+#include "upgrade_path.h"
+
+/* Every node lists its package repositories first: that can take a while
+ * with --refresh. */
+#define PLAN_TIMEOUT_MS (6 * 60 * 1000)
+
+static const char plan_usage[] =
+    "usage: lockstep upgrade plan --to VERSION [--mode zero-downtime|"
+    "downtime]\n"
+    "                             [--stops FILE] [--deploy-node NODE] "
+    "[--refresh] [--json]\n"
+    "\n"
+    "The whole fleet's upgrade to VERSION, planned and not run: the path\n"
+    "through GitLab's required stops, resolved against every node's own\n"
+    "package repositories (apt-cache madison / yum --showduplicates list),\n"
+    "and for each stop the steps in GitLab's order: background migrations\n"
+    "finished, `lockstep check` on every node, a rollback-point backup,\n"
+    "the node steps (zero-downtime: one node at a time, Consul, PostgreSQL,\n"
+    "PgBouncer, Redis, Gitaly, Praefect, the Rails deploy node with\n"
+    "SKIP_POST_DEPLOYMENT_MIGRATIONS=true, the other Rails nodes, Sidekiq,\n"
+    "then the post-deployment migrations; downtime: Puma and Sidekiq\n"
+    "stopped, backends, the deploy node, the rest), and the checks after.\n"
+    "Refuses a downgrade, a version no repository offers, nodes on\n"
+    "different versions and nodes whose repositories give different paths.\n"
+    "\n"
+    "  --to VERSION        the target, X.Y.Z\n"
+    "  --mode MODE         zero-downtime (default) or downtime\n"
+    "  --stops FILE        GitLab's upgrade_path.yml to use instead of the\n"
+    "                      shipped copy\n"
+    "  --deploy-node NODE  the Rails node that runs the migrations\n"
+    "                      (default: the first Rails node by name)\n"
+    "  --refresh           nodes refresh their package lists first\n"
+    "                      (apt-get update / yum makecache)\n"
+    "  --json              the plan as one JSON object\n"
+    "Exit 0 with a plan, 1 when the fleet cannot be upgraded so, 2 on a\n"
+    "usage error.\n";
+
+struct plan_args {
+	const char *to, *mode, *stops, *deploy;
+	int refresh;
+};
+
+static int parse_args(int argc, char **argv, struct plan_args *a,
+                      struct cli *cli)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"stops", required_argument, NULL, 's'},
+	    {"deploy-node", required_argument, NULL, 'd'},
+	    {"refresh", no_argument, NULL, 'r'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			a->to = optarg;
+			break;
+		case 'm':
+			a->mode = optarg;
+			break;
+		case 's':
+			a->stops = optarg;
+			break;
+		case 'd':
+			a->deploy = optarg;
+			break;
+		case 'r':
+			a->refresh = 1;
+			break;
+		case 'j':
+			cli->json = 1;
+			break;
+		case 'h':
+			fputs(plan_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(plan_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind != argc || a->to == NULL) {
+		fprintf(stderr, "lockstep upgrade plan: %s\n%s",
+		        optind != argc ? "unexpected argument"
+		                       : "--to is required",
+		        plan_usage);
+		return CLI_USAGE;
+	}
+	if (a->mode != NULL && strcmp(a->mode, "zero-downtime") != 0 &&
+	    strcmp(a->mode, "downtime") != 0) {
+		fprintf(stderr,
+		        "lockstep upgrade plan: --mode '%s': zero-downtime or "
+		        "downtime\n",
+		        a->mode);
+		return CLI_USAGE;
+	}
+	return -1;
+}
+
+static json_t *plan_json(const Ls__UpgradeResp *ur)
+{
+	json_t *o = json_object(), *path = json_array(), *steps = json_array(),
+	       *notes = json_array(), *nodes = json_array();
+	size_t i;
+
+	json_object_set_new(o, "from", json_string(ur->from));
+	json_object_set_new(o, "to", json_string(ur->to));
+	json_object_set_new(o, "mode", json_string(ur->mode));
+	if (ur->deploy_node)
+		json_object_set_new(o, "deploy_node",
+		                    json_string(ur->deploy_node));
+	if (ur->run_id)
+		json_object_set_new(o, "run_id", json_string(ur->run_id));
+	for (i = 0; i < ur->n_stops; i++) {
+		json_t *x =
+		    json_pack("{s:s, s:s}", "version", ur->stops[i]->version,
+		              "why", ur->stops[i]->why);
+		if (ur->stops[i]->comment)
+			json_object_set_new(x, "comment",
+			                    json_string(ur->stops[i]->comment));
+		json_array_append_new(path, x);
+	}
+	for (i = 0; i < ur->n_nodes; i++) {
+		const Ls__NodeVersions *n = ur->nodes[i];
+		json_t *x = json_pack("{s:s}", "node", n->node);
+		if (n->version)
+			json_object_set_new(x, "version",
+			                    json_string(n->version));
+		if (n->package)
+			json_object_set_new(x, "package",
+			                    json_string(n->package));
+		if (n->manager)
+			json_object_set_new(x, "manager",
+			                    json_string(n->manager));
+		if (n->has_available)
+			json_object_set_new(x, "available",
+			                    json_integer(n->available));
+		if (n->error)
+			json_object_set_new(x, "error", json_string(n->error));
+		json_array_append_new(nodes, x);
+	}
+	for (i = 0; i < ur->n_plan; i++) {
+		const Ls__PlanStep *s = ur->plan[i];
+		json_array_append_new(
+		    steps, json_pack("{s:i, s:i, s:s, s:s}", "seq", (int)s->seq,
+		                     "phase", (int)s->phase, "node", s->node,
+		                     "name", s->name));
+	}
+	for (i = 0; i < ur->n_notes; i++)
+		json_array_append_new(notes, json_string(ur->notes[i]));
+	json_object_set_new(o, "path", path);
+	json_object_set_new(o, "nodes", nodes);
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "notes", notes);
+	return o;
+}
+
+void cli_upgrade_print_plan(const Ls__UpgradeResp *ur)
+{
+	const char *stop_ver = NULL;
+	uint32_t phase = 0;
+	size_t i;
+
+	printf("Upgrade %s -> %s (%s)%s%s\n", ur->from, ur->to, ur->mode,
+	       ur->deploy_node ? ", deploy node " : "",
+	       ur->deploy_node ? ur->deploy_node : "");
+	printf("\nPath:\n");
+	for (i = 0; i < ur->n_stops; i++)
+		printf("  %2zu. %-10s %s%s%s\n", i + 1, ur->stops[i]->version,
+		       ur->stops[i]->why, ur->stops[i]->comment ? ": " : "",
+		       ur->stops[i]->comment ? ur->stops[i]->comment : "");
+	if (ur->n_nodes > 0)
+		printf("\nNodes:\n");
+	for (i = 0; i < ur->n_nodes; i++) {
+		const Ls__NodeVersions *n = ur->nodes[i];
+		if (n->error)
+			printf("  %-16s %s\n", n->node, n->error);
+		else
+			printf("  %-16s %-10s %s (%s, %u versions offered)\n",
+			       n->node, n->version ? n->version : "?",
+			       n->package ? n->package : "?",
+			       n->manager ? n->manager : "?", n->available);
+	}
+	for (i = 0; i < ur->n_plan; i++) {
+		const Ls__PlanStep *s = ur->plan[i];
+		const char *colon = strchr(s->name, ':');
+		size_t vlen = colon ? (size_t)(colon - s->name) : 0;
+
+		/* Step names start with their stop's version. */
+		if (stop_ver == NULL || strncmp(stop_ver, s->name, vlen) != 0 ||
+		    stop_ver[vlen] != ':') {
+			printf("\nStop %.*s:\n", (int)vlen, s->name);
+			stop_ver = s->name;
+		} else if (s->phase != phase) {
+			printf("\n");
+		}
+		printf("  %4u  %-16s %s\n", s->seq, s->node[0] ? s->node : "-",
+		       colon ? colon + 2 : s->name);
+		phase = s->phase;
+	}
+	for (i = 0; i < ur->n_notes; i++)
+		printf("%snote: %s\n", i == 0 ? "\n" : "", ur->notes[i]);
+}
+
+int cli_upgrade_plan(struct cli *cli, int argc, char **argv)
+{
+	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
+	Ls__UpgradeReq ur = LS__UPGRADE_REQ__INIT;
+	Ls__ControlResp *resp = NULL;
+	struct plan_args a;
+	char *stops = NULL;
+	size_t stops_len = 0;
+	int rv;
+
+	memset(&a, 0, sizeof(a));
+	if ((rv = parse_args(argc, argv, &a, cli)) >= 0)
+		return rv;
+	if (a.stops != NULL && (rv = ls_read_file(a.stops, UP_STOPS_FILE_MAX,
+	                                          &stops, &stops_len)) < 0) {
+		fprintf(stderr, "lockstep upgrade plan: %s: %s\n", a.stops,
+		        ls_strerror(rv));
+		return CLI_USAGE;
+	}
+	ur.to = (char *)a.to;
+	ur.mode = (char *)a.mode;
+	ur.deploy_node = (char *)a.deploy;
+	ur.has_dry_run = 1;
+	ur.dry_run = 1;
+	ur.has_refresh = a.refresh;
+	ur.refresh = a.refresh;
+	if (stops != NULL) {
+		ur.has_stops = 1;
+		ur.stops.data = (uint8_t *)stops;
+		ur.stops.len = stops_len;
+	}
+	req.kind_case = LS__CONTROL_REQ__KIND_UPGRADE;
+	req.upgrade = &ur;
+	rv = cli_call(cli, &req, &resp, PLAN_TIMEOUT_MS);
+	free(stops);
+	if (rv != CLI_OK)
+		return rv;
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_UPGRADE) {
+		fprintf(stderr, "lockstep: unexpected answer\n");
+		rv = CLI_FAIL;
+	} else if (cli->json) {
+		cli_print_json(plan_json(resp->upgrade));
+	} else {
+		cli_upgrade_print_plan(resp->upgrade);
+	}
+	ls__control_resp__free_unpacked(resp, NULL);
+	return rv;
+}
