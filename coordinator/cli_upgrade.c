@@ -325,7 +325,8 @@ int cli_upgrade(struct cli *cli, int argc, char **argv)
 		return upgrade_path(argc - 1, argv + 1);
 	/* `upgrade plan` and `upgrade run` talk to the coordinator through
 	 * cli (cli_upgrade_needs_coordinator says so). */
-	if (sub != NULL && strcmp(sub, "plan") == 0)
+	if (sub != NULL &&
+	    (strcmp(sub, "plan") == 0 || strcmp(sub, "run") == 0))
 		return cli_upgrade_plan(cli, argc - 1, argv + 1);
 	if (sub == NULL)
 		fputs(upgrade_usage, stderr);

@@ -1,8 +1,10 @@
-/* lockstep upgrade plan: the fleet's path and every stop's steps. */
+/* lockstep upgrade plan|run: the fleet's path, every stop's steps, and
+ * the journaled run of them. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ls_error.h"
@@ -45,9 +47,29 @@ static const char plan_usage[] =
     "Exit 0 with a plan, 1 when the fleet cannot be upgraded so, 2 on a\n"
     "usage error.\n";
 
+static const char run_usage[] =
+    "usage: lockstep upgrade run --to VERSION [--mode zero-downtime|"
+    "downtime] [--yes]\n"
+    "                            [--bbm-timeout DURATION] [--backup-id ID]\n"
+    "                            [--stops FILE] [--deploy-node NODE] "
+    "[--refresh] [--json]\n"
+    "\n"
+    "Runs the plan `lockstep upgrade plan` prints (same options), stop by\n"
+    "stop: batched background migrations finished (at most --bbm-timeout,\n"
+    "default 6h, then it halts and names them), `lockstep check` on every\n"
+    "node, a consistent backup as the stop's rollback point (--backup-id:\n"
+    "use one taken at the current version for the first stop), the node\n"
+    "steps in GitLab's order, the checks after. Every step is journaled:\n"
+    "a halted run goes on with `lockstep run resume RUN`, and\n"
+    "`lockstep rollback RUN` goes back to a rollback point. Asks for\n"
+    "confirmation unless --yes, then follows the run (`lockstep run watch`).\n"
+    "Exit 0 when the fleet runs VERSION, 1 when the run halted or was\n"
+    "refused, 2 on a usage error.\n";
+
 struct plan_args {
-	const char *to, *mode, *stops, *deploy;
-	int refresh;
+	const char *to, *mode, *stops, *deploy, *backup_id;
+	int refresh, run, yes;
+	int64_t bbm_timeout_ms;
 };
 
 static int parse_args(int argc, char **argv, struct plan_args *a,
@@ -61,6 +83,9 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 	    {"refresh", no_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"yes", no_argument, NULL, 'y'},
+	    {"bbm-timeout", required_argument, NULL, 'b'},
+	    {"backup-id", required_argument, NULL, 'i'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -86,11 +111,35 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 		case 'j':
 			cli->json = 1;
 			break;
+		case 'y':
+		case 'b':
+		case 'i':
+			if (!a->run) {
+				fprintf(stderr,
+				        "lockstep upgrade plan: %s is "
+				        "for `upgrade run`\n",
+				        argv[optind - 1]);
+				return CLI_USAGE;
+			}
+			if (ch == 'y')
+				a->yes = 1;
+			else if (ch == 'i')
+				a->backup_id = optarg;
+			else if (ls_parse_duration_ms(optarg,
+			                              &a->bbm_timeout_ms) < 0 ||
+			         a->bbm_timeout_ms <= 0) {
+				fprintf(stderr,
+				        "lockstep upgrade run: --bbm-timeout "
+				        "'%s': a duration such as 30m or 6h\n",
+				        optarg);
+				return CLI_USAGE;
+			}
+			break;
 		case 'h':
-			fputs(plan_usage, stdout);
+			fputs(a->run ? run_usage : plan_usage, stdout);
 			return CLI_OK;
 		default:
-			fputs(plan_usage, stderr);
+			fputs(a->run ? run_usage : plan_usage, stderr);
 			return CLI_USAGE;
 		}
 	}
@@ -217,32 +266,46 @@ void cli_upgrade_print_plan(const Ls__UpgradeResp *ur)
 		printf("%snote: %s\n", i == 0 ? "\n" : "", ur->notes[i]);
 }
 
-int cli_upgrade_plan(struct cli *cli, int argc, char **argv)
+static int confirm(const Ls__UpgradeResp *ur)
+{
+	char line[64];
+
+	if (!isatty(STDIN_FILENO)) {
+		fprintf(stderr, "lockstep: not confirmed: stdin is not a "
+		                "terminal (use --yes)\n");
+		return 0;
+	}
+	printf("\nThis upgrades every node of the fleet to %s. Type the "
+	       "version to go on: ",
+	       ur->to);
+	fflush(stdout);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 0;
+	line[strcspn(line, "\r\n")] = '\0';
+	return strcmp(line, ur->to) == 0;
+}
+
+/* One upgrade request: the plan only (dry_run) or the run. */
+static int request(struct cli *cli, const struct plan_args *a,
+                   const char *stops, size_t stops_len, int dry_run,
+                   Ls__ControlResp **resp)
 {
 	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
 	Ls__UpgradeReq ur = LS__UPGRADE_REQ__INIT;
-	Ls__ControlResp *resp = NULL;
-	struct plan_args a;
-	char *stops = NULL;
-	size_t stops_len = 0;
 	int rv;
 
-	memset(&a, 0, sizeof(a));
-	if ((rv = parse_args(argc, argv, &a, cli)) >= 0)
-		return rv;
-	if (a.stops != NULL && (rv = ls_read_file(a.stops, UP_STOPS_FILE_MAX,
-	                                          &stops, &stops_len)) < 0) {
-		fprintf(stderr, "lockstep upgrade plan: %s: %s\n", a.stops,
-		        ls_strerror(rv));
-		return CLI_USAGE;
-	}
-	ur.to = (char *)a.to;
-	ur.mode = (char *)a.mode;
-	ur.deploy_node = (char *)a.deploy;
+	ur.to = (char *)a->to;
+	ur.mode = (char *)a->mode;
+	ur.deploy_node = (char *)a->deploy;
+	ur.backup_id = (char *)a->backup_id;
 	ur.has_dry_run = 1;
-	ur.dry_run = 1;
-	ur.has_refresh = a.refresh;
-	ur.refresh = a.refresh;
+	ur.dry_run = dry_run;
+	ur.has_refresh = a->refresh;
+	ur.refresh = a->refresh;
+	if (a->bbm_timeout_ms > 0) {
+		ur.has_bbm_timeout_ms = 1;
+		ur.bbm_timeout_ms = (uint64_t)a->bbm_timeout_ms;
+	}
 	if (stops != NULL) {
 		ur.has_stops = 1;
 		ur.stops.data = (uint8_t *)stops;
@@ -250,18 +313,72 @@ int cli_upgrade_plan(struct cli *cli, int argc, char **argv)
 	}
 	req.kind_case = LS__CONTROL_REQ__KIND_UPGRADE;
 	req.upgrade = &ur;
-	rv = cli_call(cli, &req, &resp, PLAN_TIMEOUT_MS);
-	free(stops);
-	if (rv != CLI_OK)
+	if ((rv = cli_call(cli, &req, resp, PLAN_TIMEOUT_MS)) != CLI_OK)
 		return rv;
-	if (resp->kind_case != LS__CONTROL_RESP__KIND_UPGRADE) {
+	if ((*resp)->kind_case != LS__CONTROL_RESP__KIND_UPGRADE) {
 		fprintf(stderr, "lockstep: unexpected answer\n");
-		rv = CLI_FAIL;
-	} else if (cli->json) {
-		cli_print_json(plan_json(resp->upgrade));
-	} else {
-		cli_upgrade_print_plan(resp->upgrade);
+		ls__control_resp__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		return CLI_FAIL;
 	}
-	ls__control_resp__free_unpacked(resp, NULL);
+	return CLI_OK;
+}
+
+static int plan_or_run(struct cli *cli, int argc, char **argv, int run)
+{
+	Ls__ControlResp *resp = NULL;
+	struct plan_args a;
+	char *stops = NULL, run_id[128];
+	size_t stops_len = 0;
+	int rv;
+
+	memset(&a, 0, sizeof(a));
+	a.run = run;
+	if ((rv = parse_args(argc, argv, &a, cli)) >= 0)
+		return rv;
+	if (a.stops != NULL && (rv = ls_read_file(a.stops, UP_STOPS_FILE_MAX,
+	                                          &stops, &stops_len)) < 0) {
+		fprintf(stderr, "lockstep upgrade: %s: %s\n", a.stops,
+		        ls_strerror(rv));
+		return CLI_USAGE;
+	}
+	if (!run || !a.yes) {
+		if ((rv = request(cli, &a, stops, stops_len, 1, &resp)) !=
+		    CLI_OK)
+			goto out;
+		if (cli->json && !run)
+			cli_print_json(plan_json(resp->upgrade));
+		else if (!cli->json)
+			cli_upgrade_print_plan(resp->upgrade);
+		if (!run)
+			goto out;
+		if (!confirm(resp->upgrade)) {
+			rv = CLI_FAIL;
+			goto out;
+		}
+		ls__control_resp__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	if ((rv = request(cli, &a, stops, stops_len, 0, &resp)) != CLI_OK)
+		goto out;
+	if (resp->upgrade->run_id == NULL) {
+		fprintf(stderr, "lockstep: the coordinator started no run\n");
+		rv = CLI_FAIL;
+		goto out;
+	}
+	ls_strlcpy(run_id, resp->upgrade->run_id, sizeof(run_id));
+	if (!cli->json)
+		printf("\nupgrade run %s started\n", run_id);
+	fflush(stdout);
+	rv = cli_run_watch(cli, run_id);
+out:
+	if (resp)
+		ls__control_resp__free_unpacked(resp, NULL);
+	free(stops);
 	return rv;
+}
+
+int cli_upgrade_plan(struct cli *cli, int argc, char **argv)
+{
+	return plan_or_run(cli, argc, argv, strcmp(argv[0], "run") == 0);
 }
