@@ -994,6 +994,118 @@ class FixtureEnv:
         else:
             open(marker, "w").close()
 
+    # --- upgrades: batched background migrations and the agent's config
+    def _bbm_table_sql(self):
+        """schema.sql's batched_background_migrations DDL (table, sequence,
+        default), for a database that lacks it (the CI database)."""
+        with open(os.path.join(FIXTURE, "schema.sql")) as f:
+            schema = f.read()
+        m = re.search(r"CREATE TABLE batched_background_migrations \(.*?\n\);\n"
+                      r"CREATE SEQUENCE batched_background_migrations_id_seq[^\n]*\n"
+                      r"ALTER TABLE ONLY batched_background_migrations\n[^\n]*\n", schema, re.S)
+        if not m:
+            raise FleetError("schema.sql: no batched_background_migrations DDL")
+        return m.group(0)
+
+    def seed_bbm(self, count=2, finish_after=None, db=PG_DB, status=1):
+        """Insert `count` batched background migrations with `status` (1
+        active; 0 paused, 4 failed, 5 finalizing also count as unfinished)
+        and return their ids. finish_after (seconds): a timer thread of this
+        process sets them to 3 (finished) then, as Sidekiq would; None: they
+        stay until finish_bbm(). Wait with wait_bbm_finished(), never sleep.
+        A database without the table (the CI one) gets it first."""
+        if self.psql("SELECT to_regclass('batched_background_migrations') IS NULL", db=db) == "t":
+            self.psql(self._bbm_table_sql(), db=db)
+        first = int(self.psql("SELECT COALESCE(max(id), 0) + 1 FROM batched_background_migrations",
+                              db=db))
+        ids = list(range(first, first + count))
+        rows = ", ".join(
+            "(%d, now(), now(), 1, 1000, 1000, 100, 120, %d, 'BackfillFixtureRows%d', 'projects', 'id', "
+            "'[\"id\", %d]'::jsonb, 1000, 'gitlab_main', now())" % (i, status, i, i) for i in ids)
+        self.psql("INSERT INTO batched_background_migrations (id, created_at, updated_at, min_value, "
+                  "max_value, batch_size, sub_batch_size, \"interval\", status, job_class_name, table_name, "
+                  "column_name, job_arguments, total_tuple_count, gitlab_schema, started_at) VALUES %s; "
+                  "SELECT setval('batched_background_migrations_id_seq', %d);" % (rows, ids[-1]), db=db)
+        if finish_after is not None:
+            t = threading.Timer(finish_after, self._finish_bbm_quietly, args=(ids, db))
+            t.daemon = True  # a closed fixture has nothing left to finish
+            t.start()
+            if not hasattr(self, "_bbm_timers"):
+                self._bbm_timers = []
+            self._bbm_timers.append(t)
+        return ids
+
+    def _finish_bbm_quietly(self, ids, db):
+        try:
+            self.finish_bbm(ids, db=db)
+        except Exception as e:  # the fixture may be closing
+            sys.stderr.write("fleet: finishing background migrations %s: %s\n" % (ids, e))
+
+    def finish_bbm(self, ids=None, db=PG_DB):
+        """Set the given (default: every unfinished) migrations to 3
+        (finished) now."""
+        where = "status NOT IN (3, 6)"
+        if ids is not None:
+            if not ids:
+                return
+            where += " AND id IN (%s)" % ", ".join("%d" % int(i) for i in ids)
+        self.psql("UPDATE batched_background_migrations SET status = 3, finished_at = now(), "
+                  "updated_at = now() WHERE %s;" % where, db=db)
+
+    def bbm_unfinished(self, db=PG_DB):
+        """[(id, status), ...] of the unfinished migrations, by id."""
+        out = self.psql("SELECT id, status FROM batched_background_migrations "
+                        "WHERE status NOT IN (3, 6) ORDER BY id", db=db)
+        return [tuple(int(x) for x in line.split("|")) for line in out.splitlines() if line]
+
+    def wait_bbm_finished(self, ids=None, timeout=30, db=PG_DB):
+        """Poll until none of ids (default: none at all) is unfinished;
+        FleetTimeout at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = [i for i, _ in self.bbm_unfinished(db=db) if ids is None or i in ids]
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                raise FleetTimeout("background migrations %s still unfinished after %ss" % (left, timeout))
+            time.sleep(0.1)
+
+    def upgrade_agent_config_lines(self, name, manager="apt"):
+        """agent.yml keys for the upgrade stand-ins of node `name`: gitlab.rake,
+        gitlab.skip_auto_reconfigure (put under gitlab:) and the package map."""
+        p = self.node_paths(name)
+        gitlab = ["  rake: %s" % yq(p["rake"]),
+                  "  skip_auto_reconfigure: %s" % yq(p["skip_auto_reconfigure"])]
+        package = ["package:", "  manager: %s" % manager,
+                   "  apt_get: %s" % yq(p["apt_get"]), "  apt_cache: %s" % yq(p["apt_cache"])]
+        return gitlab, package
+
+    def add_upgrade_agent_config(self, name, path=None):
+        """Adds the upgrade stand-ins' keys to the node's agent.yml (written by
+        Fleet before its agents start). lockstep-agent-exec reads the file
+        at every operation, so this works on a running fleet too."""
+        path = path or self.node_paths(name)["agent_config"]
+        gitlab, package = self.upgrade_agent_config_lines(name)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        if any(line.startswith("package:") for line in lines):
+            return path
+        if "gitlab:" in lines:
+            i = lines.index("gitlab:") + 1
+            lines[i:i] = gitlab
+        else:
+            lines += ["gitlab:"] + gitlab
+        lines += package
+        with open(path + ".tmp", "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(path + ".tmp", path)
+        return path
+
+    # --- upgrade stand-ins of a node (gitlab_node.py has the details)
+    def calls(self, node, cmd=None, since=None):
+        """The node's recorded stand-in calls (gitlab_node.read_calls)."""
+        return gitlab_node.read_calls(self.node_dir(node), cmd=cmd, since=since)
+
     # --- logs and teardown
     def log_files(self):
         if not self.logs_dir or not os.path.isdir(self.logs_dir):
