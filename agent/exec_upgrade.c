@@ -21,7 +21,7 @@
 #include "ls_util.h"
 
 #define TAIL_MAX 2048 /* of stdout and of stderr each, in output_tail */
-#define ERR_TAIL_MAX 400
+#define ERR_TAIL_MAX 640
 #define STDERR_MAX (256 * 1024)
 #define MAX_SERVICES 32
 #define READY_POLL_MS 1000
@@ -158,7 +158,8 @@ static void argv_line(const char *const *argv, char *buf, size_t len)
 static void fail_msg(struct up_ctx *x, const char *const *argv,
                      const struct ls_exec_result *res, int rv)
 {
-	char cmd[300], etail[ERR_TAIL_MAX + 1], line[ERR_TAIL_MAX * 2];
+	/* With the tail, within the 1 KiB the operation's error has. */
+	char cmd[256], etail[ERR_TAIL_MAX + 1], line[ERR_TAIL_MAX * 2];
 	size_t el = 0, i, j;
 	const char *e = "";
 

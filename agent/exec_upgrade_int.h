@@ -33,8 +33,9 @@ int up_run_capture(struct up_ctx *x, const char *const *argv,
                    size_t *outlen);
 
 /* The package this node installs, and its installed version ("" when the
- * manifest cannot be read, as after a removal). */
-int pkg_identify(struct up_ctx *x);
+ * manifest cannot be read, as after a removal). must_remember: fail unless
+ * the name is kept for after a removal. */
+int pkg_identify(struct up_ctx *x, int must_remember);
 int pkg_install(struct up_ctx *x, const char *version, int allow_downgrade);
 int pkg_remove(struct up_ctx *x);
 

@@ -18,6 +18,7 @@
 
 #define LIST_MAX (8 * 1024 * 1024) /* a listing's stdout */
 #define AVAIL_MAX 20000            /* versions in one listing */
+#define PACKAGE_STATE "upgrade-package"
 
 static const char *const apt_env[] = {"DEBIAN_FRONTEND=noninteractive", NULL};
 
@@ -37,12 +38,44 @@ static int is_yum(const struct up_ctx *x)
 	return strcmp(x->cfg->package.manager, "yum") == 0;
 }
 
-int pkg_identify(struct up_ctx *x)
+/*
+ * The package name is kept in state_dir: removing the package (the first
+ * step of a downgrade) takes the version manifest with it, and the install
+ * that follows must still know what to install.
+ */
+static int remember_package(struct up_ctx *x, const char *name)
+{
+	char path[LS_PATH_MAX];
+	int rv =
+	    ls_fmt(path, sizeof(path), "%s/" PACKAGE_STATE, x->cfg->state_dir);
+
+	return rv < 0 ? rv : ls_write_atomic(path, name, strlen(name), 0644);
+}
+
+static int recall_package(struct up_ctx *x, char *name, size_t len)
+{
+	char path[LS_PATH_MAX], *buf = NULL;
+	size_t n = 0;
+	int rv =
+	    ls_fmt(path, sizeof(path), "%s/" PACKAGE_STATE, x->cfg->state_dir);
+
+	if (rv < 0 || (rv = ls_read_file(path, 16, &buf, &n)) < 0)
+		return rv;
+	if ((n == 9 && (memcmp(buf, "gitlab-ee", 9) == 0 ||
+	                memcmp(buf, "gitlab-ce", 9) == 0)))
+		(void)ls_fmt(name, len, "%.9s", buf);
+	else
+		rv = LS_EINVAL;
+	free(buf);
+	return rv;
+}
+
+int pkg_identify(struct up_ctx *x, int must_remember)
 {
 	const char *name = x->cfg->package.name;
 	struct gitlab_version v;
 	char verr[256] = "";
-	int have;
+	int have, rv;
 
 	memset(&v, 0, sizeof(v));
 	ls_strlcpy(x->o->manager, is_yum(x) ? "yum" : "apt",
@@ -58,8 +91,18 @@ int pkg_identify(struct up_ctx *x)
 	}
 	if (have && v.package[0] != '\0') {
 		ls_strlcpy(x->o->package, v.package, sizeof(x->o->package));
+		rv = remember_package(x, v.package);
+		if (rv < 0 && must_remember) {
+			snprintf(x->err, x->errlen,
+			         "cannot record the package name in %.300s "
+			         "(%s): it would be unknown once removed",
+			         x->cfg->state_dir, ls_strerror(rv));
+			return rv;
+		}
 		return 0;
 	}
+	if (recall_package(x, x->o->package, sizeof(x->o->package)) == 0)
+		return 0;
 	snprintf(x->err, x->errlen,
 	         "cannot tell whether this node runs gitlab-ee or gitlab-ce "
 	         "(%.300s); set package.name in agent.yml",
@@ -199,7 +242,7 @@ int exec_package_versions(const struct agent_config *cfg,
 	int rv;
 
 	up_ctx_init(&x, cfg, o, err, errlen);
-	if ((rv = pkg_identify(&x)) < 0)
+	if ((rv = pkg_identify(&x, 0)) < 0)
 		goto out;
 	if (pv->has_refresh && pv->refresh && (rv = refresh(&x)) < 0)
 		goto out;
@@ -249,7 +292,7 @@ int pkg_install(struct up_ctx *x, const char *version, int allow_downgrade)
 		return LS_EINVAL;
 	}
 	ls_version_fmt(&want, vs, sizeof(vs));
-	if ((rv = pkg_identify(x)) < 0)
+	if ((rv = pkg_identify(x, 0)) < 0)
 		return rv;
 	/* Checked here as well as by the package manager: an older
 	 * package's scripts must not run by accident. */
@@ -311,7 +354,7 @@ int pkg_remove(struct up_ctx *x)
 	                     NULL};
 	int rv;
 
-	if ((rv = pkg_identify(x)) < 0)
+	if ((rv = pkg_identify(x, 1)) < 0)
 		return rv;
 	return is_yum(x) ? up_run(x, yum, NULL) : up_run(x, apt, apt_env);
 }

@@ -122,6 +122,8 @@ static void write_config(const char *manager, const char *url)
 static void setup(void)
 {
 	CHECK(mkdtemp(dir) != NULL);
+	ls_fmt(config, sizeof(config), "%s/state", dir);
+	CHECK(mkdir(config, 0700) == 0);
 	put("gitlab-ctl", recorder, 0755);
 	put("gitlab-rake", recorder, 0755);
 	put("apt-get", recorder, 0755);
@@ -288,6 +290,24 @@ static void expect_ok(Ls__UpgradeActionKind kind, const char *version, int flag,
 	ls__op_result__free_unpacked(r, NULL);
 }
 
+/* As expect_ok, on a node without a version manifest. */
+static void expect_installed(Ls__UpgradeActionKind kind, const char *version,
+                             int flag, const char *want)
+{
+	Ls__OpResult *r = action(kind, version, flag, NULL, 0);
+	char *log;
+
+	if (r == NULL)
+		return;
+	CHECK_EQ_INT(r->status, 0);
+	CHECK(r->kind_case == LS__OP_RESULT__KIND_UPGRADE_ACTION &&
+	      r->upgrade_action->version == NULL);
+	log = slurp("calls.log");
+	CHECK_STR(log, want);
+	free(log);
+	ls__op_result__free_unpacked(r, NULL);
+}
+
 static void test_install(void)
 {
 	Ls__OpResult *r;
@@ -413,8 +433,16 @@ static void test_failures(void)
 		ls__op_result__free_unpacked(r, NULL);
 	}
 	rm("fail");
-	/* No manifest and no package.name: the package is unknown. */
+	/* The package removed, its manifest gone: the agent remembers which
+	 * package to install again. */
 	rm("version-manifest.json");
+	expect_installed(
+	    LS__UPGRADE_ACTION_KIND__UA_INSTALL, "17.5.5", 1,
+	    "apt-cache madison gitlab-ee\n"
+	    "apt-get install -y --allow-downgrades "
+	    "gitlab-ee=17.5.5-ee.0 |DF=noninteractive SPD=unset\n");
+	/* No manifest, no package.name, nothing remembered: unknown. */
+	rm("state/upgrade-package");
 	r = action(LS__UPGRADE_ACTION_KIND__UA_INSTALL, "17.8.3", 0, NULL, 0);
 	if (r != NULL) {
 		CHECK_EQ_INT(r->status, LS_ECONFIG);
