@@ -34,6 +34,9 @@ struct agent_session {
 	int sock_open;
 	Ls__NodeFacts *facts;
 	int64_t facts_at_ms;
+	/* An upgrade step may have changed the installed version: the next
+	 * poll reports facts collected afresh. */
+	int facts_stale;
 	struct agent_backup *backup;
 	/* Maintenance mode this agent turned on and must turn off when the
 	 * lease ends, unless the coordinator does first. */
@@ -121,9 +124,10 @@ static void refresh_facts(struct agent_session *s)
 	Ls__NodeFacts *f;
 	int rv;
 
-	if (s->facts != NULL &&
+	if (s->facts != NULL && !s->facts_stale &&
 	    ls_mono_ms() - s->facts_at_ms < s->cfg->facts_interval)
 		return;
+	s->facts_stale = 0;
 	s->facts_at_ms = ls_mono_ms();
 	rv = run_exec(s, "facts", NULL, 0, 60000, &res);
 	if (rv < 0 || !res.exited || res.status != 0) {
@@ -253,6 +257,8 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		return 0;
 	}
 	r.op_id = op->id;
+	if (op->kind_case == LS__OPERATION__KIND_UPGRADE_ACTION)
+		s->facts_stale = 1;
 	if (op->kind_case == LS__OPERATION__KIND_BACKUP_CUT ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_COPY ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_RELEASE) {

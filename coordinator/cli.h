@@ -57,7 +57,8 @@ int cli_run_watch(struct cli *cli, const char *id);
 int cli_upgrade(struct cli *cli, int argc, char **argv);
 /* 1 for the subcommands that talk to the coordinator (plan, run). */
 int cli_upgrade_needs_coordinator(int argc, char **argv);
-/* lockstep upgrade plan|run (cli_upgrade_plan.c); argv[0] is "plan" or "run". */
+/* lockstep upgrade plan|run (cli_upgrade_plan.c); argv[0] is "plan" or "run".
+ */
 int cli_upgrade_plan(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -66,16 +66,13 @@ static int check_fleet(struct coord *c, struct plan_req *q, char *err,
                        size_t errlen)
 {
 	int64_t now = coord_now_us() / 1000;
-	size_t i, off = 0;
-	int skew = 0;
-	char vs[LS_VERSION_STR_MAX];
+	size_t i;
 
 	if ((q->nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*q->nodes))) ==
 	    NULL)
 		return LS_ENOMEM;
 	for (i = 0; i < c->nnodes; i++) {
 		struct coord_node *n = c->nodes[i];
-		struct ls_version v;
 
 		if (!live(n))
 			continue;
@@ -86,20 +83,6 @@ static int check_fleet(struct coord *c, struct plan_req *q, char *err,
 			         n->name);
 			return LS_ESTATE;
 		}
-		if (node_version(n, &v) < 0) {
-			snprintf(err, errlen,
-			         "node %s has not reported its GitLab version "
-			         "(%s)",
-			         n->name,
-			         n->facts && n->facts->gitlab_version
-			             ? n->facts->gitlab_version
-			             : "none");
-			return LS_ESTATE;
-		}
-		if (q->n == 0)
-			q->from = v;
-		else if (ls_version_cmp(&v, &q->from) != 0)
-			skew = 1;
 		ls_strlcpy(q->nodes[q->n++], n->name, 64);
 	}
 	if (q->n == 0) {
@@ -107,19 +90,56 @@ static int check_fleet(struct coord *c, struct plan_req *q, char *err,
 		return LS_ESTATE;
 	}
 	qsort(q->nodes, q->n, sizeof(*q->nodes), name_cmp);
+	return 0;
+}
+
+/* Every node on one version: what its package listing found installed
+ * just now, else its last facts. */
+static int fleet_version(struct coord *c, struct plan_req *q,
+                         struct coord_waiter *w, char *err, size_t errlen)
+{
+	struct ls_version *v = calloc(q->n ? q->n : 1, sizeof(*v));
+	size_t i, off;
+	int skew = 0, rv = 0;
+
+	if (v == NULL)
+		return LS_ENOMEM;
+	for (i = 0; i < q->n; i++) {
+		const Ls__OpResult *r = w->results[i];
+		const char *inst =
+		    r && r->kind_case == LS__OP_RESULT__KIND_PACKAGE_VERSIONS
+		        ? r->package_versions->installed
+		        : NULL;
+		struct coord_node *n = coord_node_find(c, q->nodes[i]);
+
+		if ((inst == NULL ||
+		     ls_version_parse_pkg(inst, strlen(inst), &v[i]) != 1) &&
+		    (n == NULL || node_version(n, &v[i]) < 0)) {
+			snprintf(err, errlen,
+			         "node %s has not reported its GitLab version",
+			         q->nodes[i]);
+			rv = LS_ESTATE;
+			goto out;
+		}
+		if (ls_version_cmp(&v[i], &v[0]) != 0)
+			skew = 1;
+	}
+	q->from = v[0];
 	if (!skew)
-		return 0;
+		goto out;
 	off = (size_t)snprintf(err, errlen,
 	                       "the nodes run different GitLab versions; "
 	                       "bring them to one version first:");
 	for (i = 0; i < q->n && off < errlen; i++) {
-		struct ls_version v;
-		node_version(coord_node_find(c, q->nodes[i]), &v);
-		ls_version_fmt(&v, vs, sizeof(vs));
+		char vs[LS_VERSION_STR_MAX];
+		ls_version_fmt(&v[i], vs, sizeof(vs));
 		off += (size_t)snprintf(err + off, errlen - off, " %s %s",
 		                        q->nodes[i], vs);
 	}
-	return LS_ESTATE;
+	rv = LS_ESTATE;
+out:
+	free(v);
+	return rv;
 }
 
 /* The path computed from one node's list, as "a b c" for comparison. */
@@ -244,6 +264,7 @@ static void plan_done(struct coord *c, struct coord_waiter *w)
 	int rv = 0;
 
 	err[0] = '\0';
+	rv = fleet_version(c, q, w, err, sizeof(err));
 	for (i = 0; i < q->n && rv == 0; i++) {
 		struct up_path *dst = i == 0 ? &first : &p;
 		rv = node_path(q, w->results[i], q->nodes[i], dst,
