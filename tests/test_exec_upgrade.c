@@ -58,6 +58,9 @@ static const char recorder[] =
     "d=$(dirname \"$0\")\n"
     "echo \"${0##*/} $* |DF=${DEBIAN_FRONTEND-unset} "
     "SPD=${SKIP_POST_DEPLOYMENT_MIGRATIONS-unset}\" >> \"$d/calls.log\"\n"
+    "if [ -e \"$d/slow\" ]; then\n"
+    "  echo 'started'; echo 'still going' >&2; sleep 60\n"
+    "fi\n"
     "if [ -e \"$d/fail\" ]; then\n"
     "  echo 'Reading package lists...'\n"
     "  echo 'E: first complaint' >&2\n"
@@ -96,13 +99,15 @@ static const char yum[] =
     "  exit 0\n"
     "fi\n";
 
+static const char *op_timeout = "30s";
+
 static void write_config(const char *manager, const char *url)
 {
 	char yml[4096];
 
 	ls_fmt(yml, sizeof(yml),
 	       "state_dir: %s/state\n"
-	       "op_timeout: 30s\n"
+	       "op_timeout: %s\n"
 	       "gitlab:\n"
 	       "  ctl: %s/gitlab-ctl\n"
 	       "  rake: %s/gitlab-rake\n"
@@ -115,7 +120,8 @@ static void write_config(const char *manager, const char *url)
 	       "  apt_get: %s/apt-get\n"
 	       "  apt_cache: %s/apt-cache\n"
 	       "  yum: %s/yum\n",
-	       dir, dir, dir, dir, dir, url, manager, dir, dir, dir);
+	       dir, op_timeout, dir, dir, dir, dir, url, manager, dir, dir,
+	       dir);
 	put("agent.yml", yml, 0644);
 }
 
@@ -406,6 +412,7 @@ static void test_steps(void)
 
 static void test_failures(void)
 {
+	int64_t t0;
 	Ls__OpResult *r;
 
 	put("fail", "", 0644);
@@ -433,6 +440,26 @@ static void test_failures(void)
 		ls__op_result__free_unpacked(r, NULL);
 	}
 	rm("fail");
+	/* op_timeout is the deadline of all the operation's commands. */
+	put("slow", "", 0644);
+	op_timeout = "2s";
+	write_config("apt", "http://127.0.0.1:1");
+	t0 = ls_mono_ms();
+	r = action(LS__UPGRADE_ACTION_KIND__UA_RECONFIGURE, NULL, 0, NULL, 0);
+	if (r != NULL) {
+		CHECK_EQ_INT(r->status, LS_ETIMEDOUT);
+		CHECK_CONTAINS(r->error,
+		               "gitlab-ctl reconfigure: killed at the "
+		               "deadline: still going");
+		if (r->kind_case == LS__OP_RESULT__KIND_UPGRADE_ACTION)
+			CHECK_STR(r->upgrade_action->output_tail,
+			          "started\nstill going");
+		ls__op_result__free_unpacked(r, NULL);
+	}
+	CHECK(ls_mono_ms() - t0 < 15000);
+	rm("slow");
+	op_timeout = "30s";
+	write_config("apt", "http://127.0.0.1:1");
 	/* The package removed, its manifest gone: the agent remembers which
 	 * package to install again. */
 	rm("version-manifest.json");
