@@ -37,7 +37,16 @@ static void check_bbm(PGconn *c, const char *name, struct check_report *r)
 		}
 		goto out;
 	}
-	n = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, BBM_COL_TOTAL)) : 0;
+	n = 0;
+	if (PQntuples(res) > 0) {
+		/* count(*) OVER (): digits only, well inside an int. */
+		const char *t = PQgetvalue(res, 0, BBM_COL_TOTAL);
+		char *end = NULL;
+		long v = strtol(t, &end, 10);
+		n = end != t && *end == '\0' && v >= 0 && v <= 1000000000L
+		        ? (int)v
+		        : PQntuples(res);
+	}
 	if (n == 0) {
 		check_add(r, name, CHECK_ST_PASS,
 		          "all batched background migrations finished in %s",

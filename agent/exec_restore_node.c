@@ -218,22 +218,9 @@ static int wait_ready(struct xr *x, uint32_t wait_ms)
 	char text[512] = "";
 	long code = 0;
 
-	for (;;) {
-		int64_t left;
-		struct timespec ts;
-
-		if (gitlab_http_probe(x->cfg, "/-/readiness", &code, text,
-		                      sizeof(text)) == 0 &&
-		    code == 200)
-			return 0;
-		if ((left = deadline - ls_mono_ms()) <= 0)
-			break;
-		if (left > READY_POLL_MS)
-			left = READY_POLL_MS;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
-	}
+	if (gitlab_wait_ready(x->cfg, deadline, READY_POLL_MS, &code, text,
+	                      sizeof(text)) == 0)
+		return 0;
 	while (ulen > 0 && url[ulen - 1] == '/')
 		ulen--;
 	if (code > 0)

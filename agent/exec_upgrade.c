@@ -329,22 +329,9 @@ static int ready_wait(struct up_ctx *x, uint32_t wait_ms)
 
 	if (deadline > x->deadline)
 		deadline = x->deadline;
-	for (;;) {
-		int64_t left;
-		struct timespec ts;
-
-		if (gitlab_http_probe(x->cfg, "/-/readiness", &code, text,
-		                      sizeof(text)) == 0 &&
-		    code == 200)
-			return 0;
-		if ((left = deadline - ls_mono_ms()) <= 0)
-			break;
-		if (left > READY_POLL_MS)
-			left = READY_POLL_MS;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
-	}
+	if (gitlab_wait_ready(x->cfg, deadline, READY_POLL_MS, &code, text,
+	                      sizeof(text)) == 0)
+		return 0;
 	printable(text, strlen(text));
 	if (code > 0)
 		snprintf(x->err, x->errlen,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -211,4 +212,25 @@ out:
 		curl_easy_cleanup(h);
 	free(b);
 	return rv;
+}
+
+int gitlab_wait_ready(const struct agent_config *cfg, int64_t deadline_ms,
+		      int64_t poll_ms, long *code, char *text, size_t textlen)
+{
+	for (;;) {
+		int64_t left;
+		struct timespec ts;
+
+		if (gitlab_http_probe(cfg, "/-/readiness", code, text,
+				      textlen) == 0 &&
+		    *code == 200)
+			return 0;
+		if ((left = deadline_ms - ls_mono_ms()) <= 0)
+			return LS_ETIMEDOUT;
+		if (left > poll_ms)
+			left = poll_ms;
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (long)(left % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+	}
 }

@@ -35,5 +35,12 @@ void gitlab_api_close(struct gitlab_api *api);
  */
 int gitlab_http_probe(const struct agent_config *cfg, const char *path,
 		      long *code, char *text, size_t textlen);
+/*
+ * Probes /-/readiness every poll_ms until it answers 200 (0) or the
+ * monotonic deadline_ms passes (LS_ETIMEDOUT, with the last status and
+ * text as gitlab_http_probe leaves them).
+ */
+int gitlab_wait_ready(const struct agent_config *cfg, int64_t deadline_ms,
+		      int64_t poll_ms, long *code, char *text, size_t textlen);
 
 #endif
