@@ -60,5 +60,9 @@ int cli_upgrade_needs_coordinator(int argc, char **argv);
 /* lockstep upgrade plan|run (cli_upgrade_plan.c); argv[0] is "plan" or "run".
  */
 int cli_upgrade_plan(struct cli *cli, int argc, char **argv);
+/* cli_rollback.c */
+int cli_rollback(struct cli *cli, int argc, char **argv);
+/* cli_restore.c: a restore's (or rollback's) plan, phase by phase. */
+void cli_restore_print_plan(const Ls__RestoreResp *rr);
 
 #endif

@@ -50,6 +50,12 @@ static void usage(FILE *f)
 	    "                      the path through GitLab's required "
 	    "upgrade stops; needs\n"
 	    "                      no coordinator (upgrade --help)\n"
+	    "  upgrade plan|run --to VERSION [--mode zero-downtime|downtime]\n"
+	    "                      plan or run a fleet upgrade through "
+	    "every stop\n"
+	    "  rollback RUN_ID [--to-stop N] [--yes]\n"
+	    "                      back to an upgrade's rollback point: "
+	    "packages, then data\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
 	    "                      round trip of a no-op operation to every "
 	    "node\n"
@@ -271,6 +277,8 @@ int main(int argc, char **argv)
 		return cli_run(&cli, argc, argv);
 	if (strcmp(cmd, "upgrade") == 0)
 		return cli_upgrade(&cli, argc, argv);
+	if (strcmp(cmd, "rollback") == 0)
+		return cli_rollback(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return CLI_USAGE;

@@ -66,7 +66,7 @@ int cli_read_backup_key(const char *path, uint8_t key[32])
 	return CLI_OK;
 }
 
-static void print_plan(const Ls__RestoreResp *rr)
+void cli_restore_print_plan(const Ls__RestoreResp *rr)
 {
 	uint32_t phase = 0;
 	size_t i;
@@ -187,6 +187,25 @@ json_t *cli_run_json(const Ls__RunInfo *ri)
 		json_object_set_new(o, "steps", steps);
 	else
 		json_decref(steps);
+	if (ri->n_nodes) {
+		json_t *nodes = json_array();
+		for (i = 0; i < ri->n_nodes; i++) {
+			const Ls__RunNodeState *n = ri->nodes[i];
+			json_t *x = json_pack("{s:s, s:b}", "node", n->node,
+			                      "connected", n->connected);
+			if (n->version)
+				json_object_set_new(x, "version",
+				                    json_string(n->version));
+			if (n->last_step)
+				json_object_set_new(x, "last_step",
+				                    json_string(n->last_step));
+			if (n->last_state)
+				json_object_set_new(x, "last_state",
+				                    json_string(n->last_state));
+			json_array_append_new(nodes, x);
+		}
+		json_object_set_new(o, "nodes", nodes);
+	}
 	return o;
 }
 
@@ -253,6 +272,19 @@ void cli_run_print(const Ls__RunInfo *ri)
 	}
 	if (ri->reason)
 		printf("%s\n", ri->reason);
+	if (ri->n_nodes > 0)
+		printf("\n%-16s %-12s %-13s %s\n", "NODE", "VERSION",
+		       "CONNECTION", "LAST STEP");
+	for (i = 0; i < ri->n_nodes; i++) {
+		const Ls__RunNodeState *n = ri->nodes[i];
+		printf("%-16s %-12s %-13s %s%s%s%s\n", n->node,
+		       n->version ? n->version : "?",
+		       n->connected ? "connected" : "lost",
+		       n->last_step ? n->last_step : "(none)",
+		       n->last_state ? " (" : "",
+		       n->last_state ? n->last_state : "",
+		       n->last_state ? ")" : "");
+	}
 	print_report(ri);
 }
 
@@ -437,7 +469,7 @@ int cli_restore(struct cli *cli, int argc, char **argv)
 		    "Restore of backup %s, in this order (steps of one phase "
 		    "run together):\n",
 		    rq.backup_id);
-		print_plan(resp->restore);
+		cli_restore_print_plan(resp->restore);
 	}
 	if (!yes && !confirm(rq.backup_id)) {
 		fprintf(stderr, "lockstep: restore not confirmed; nothing "

@@ -478,6 +478,10 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		cc->waiting = 1;
 		coord_drill_request(c, cc, req->backup_drill);
 		break;
+	case LS__CONTROL_REQ__KIND_ROLLBACK:
+		cc->waiting = 1;
+		coord_rollback_request(c, cc, req->rollback);
+		break;
 	case LS__CONTROL_REQ__KIND_UPGRADE:
 		/* Answered once every node has listed its packages. */
 		cc->waiting = 1;

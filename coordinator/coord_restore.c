@@ -22,6 +22,7 @@
 
 #define DATA_TIMEOUT_MS (12LL * 3600 * 1000)
 #define STEP_TIMEOUT_MS (10LL * 60 * 1000)
+#define PACKAGE_TIMEOUT_MS (2LL * 3600 * 1000)
 
 struct coord_restore {
 	char run[COORD_RUN_ID_MAX];
@@ -96,8 +97,16 @@ static void judge(const struct rs_step *s, const Ls__OpResult *res,
 		return;
 	}
 	if (res->status < 0) {
-		snprintf(why, len, "%s",
-		         res->error ? res->error : ls_strerror(res->status));
+		const char *e =
+		    res->error ? res->error : ls_strerror(res->status);
+		const char *tail =
+		    res->kind_case == LS__OP_RESULT__KIND_UPGRADE_ACTION
+		        ? res->upgrade_action->output_tail
+		        : NULL;
+		if (tail != NULL && tail[0] != '\0' && strstr(e, tail) == NULL)
+			snprintf(why, len, "%s; output: %s", e, tail);
+		else
+			snprintf(why, len, "%s", e);
 		return;
 	}
 	if (res->kind_case == LS__OP_RESULT__KIND_RESTORE &&
@@ -136,15 +145,29 @@ static void judge(const struct rs_step *s, const Ls__OpResult *res,
 	}
 }
 
+/* Data, verification and a package install take long; the rest not. */
+static int64_t step_timeout(const struct rs_step *s)
+{
+	switch (s->phase) {
+	case RS_DATA:
+	case RS_VERIFY:
+		return DATA_TIMEOUT_MS;
+	case RS_DOWN_REMOVE:
+	case RS_DOWN_INSTALL:
+	case RS_DOWN_RECONFIGURE:
+		return PACKAGE_TIMEOUT_MS;
+	default:
+		return STEP_TIMEOUT_MS;
+	}
+}
+
 static void step_done(struct coord *c, struct coord_waiter *w)
 {
 	struct slot *sl = w->arg;
 	struct coord_restore *r = sl->r;
 	struct rs_step *s = &r->steps[sl->idx];
 	const Ls__OpResult *res = w->results[0];
-	int64_t timeout = s->phase == RS_DATA || s->phase == RS_VERIFY
-	                      ? DATA_TIMEOUT_MS
-	                      : STEP_TIMEOUT_MS;
+	int64_t timeout = step_timeout(s);
 	char why[900];
 	uint8_t *blob;
 	size_t len;
@@ -231,11 +254,8 @@ static void start_step(struct coord *c, struct coord_restore *r, size_t idx)
 		goto out;
 	}
 	if ((sl = malloc(sizeof(*sl))) == NULL ||
-	    (w = coord_waiter_new(c, 1,
-	                          s->phase == RS_DATA || s->phase == RS_VERIFY
-	                              ? DATA_TIMEOUT_MS
-	                              : STEP_TIMEOUT_MS,
-	                          step_done, sl)) == NULL) {
+	    (w = coord_waiter_new(c, 1, step_timeout(s), step_done, sl)) ==
+	        NULL) {
 		free(sl);
 		halt(r, s, "out of memory");
 		goto out;
@@ -380,6 +400,8 @@ static void request_locked(struct request *q, struct rs_backup *b)
 	char err[1024], run[COORD_RUN_ID_MAX];
 	uint8_t *params = NULL;
 	size_t i, plen;
+	struct coord_run prior;
+	int rollback = req->rollback_of != NULL && req->rollback_of[0] != '\0';
 	int rv;
 
 	err[0] = '\0';
@@ -414,8 +436,15 @@ static void request_locked(struct request *q, struct rs_backup *b)
 		defs[i].node = p.steps[i].node;
 		defs[i].name = p.steps[i].name;
 	}
-	rv = coord_journal_create(c->db, "restore", params, plen, defs, p.n,
-	                          run, sizeof(run));
+	if (rollback && (rv = coord_rollback_supersede(c, req, &prior, err,
+	                                               sizeof(err))) < 0) {
+		coord_control_fail(q->cc, rv, err);
+		goto out;
+	}
+	rv = coord_journal_create(c->db, rollback ? "rollback" : "restore",
+	                          params, plen, defs, p.n, run, sizeof(run));
+	if (rv < 0 && rollback)
+		coord_rollback_unsupersede(c, &prior);
 	if (rv < 0) {
 		coord_control_fail(q->cc, rv,
 		                   rv == LS_EBUSY
@@ -557,6 +586,7 @@ void coord_restore_resume(struct coord *c, struct control_ctx *cc,
 		goto out;
 	}
 	if (strcmp(run.kind, "restore") != 0 &&
+	    strcmp(run.kind, "rollback") != 0 &&
 	    strcmp(run.kind, "upgrade") != 0) {
 		snprintf(err, sizeof(err),
 		         "run %s is a %s: only a restore or an "

@@ -19,6 +19,12 @@
 enum rs_phase {
 	RS_MAINT_ON = 1,
 	RS_STOP,
+	/* A rollback (lockstep rollback): the touched nodes' packages go back
+	 * to the backup's version while Puma and Sidekiq are stopped, each
+	 * phase on every such node at once (gitlab-facts §7, Downgrade). */
+	RS_DOWN_REMOVE,
+	RS_DOWN_INSTALL,
+	RS_DOWN_RECONFIGURE,
 	RS_DATA, /* database, repositories, files, secrets: every node at once
 	          */
 	RS_START,
@@ -28,6 +34,11 @@ enum rs_phase {
 	 * only read, and neither needs the other's answer. */
 	RS_VERIFY,
 };
+
+/* Step names of a downgrade; the install's is followed by X.Y.Z. */
+#define RS_DOWN_REMOVE_NAME "downgrade: remove the package"
+#define RS_DOWN_INSTALL_NAME "downgrade: install"
+#define RS_DOWN_RECONFIGURE_NAME "downgrade: reconfigure"
 
 /* "start puma sidekiq" + this: start, then wait for /-/readiness. */
 #define RS_READY_SUFFIX "and wait for readiness"
@@ -111,6 +122,17 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id);
 /* coord_drill.c */
 void coord_drill_request(struct coord *c, struct control_ctx *cc,
                          const Ls__BackupDrillReq *req);
+/* coord_rollback.c */
+void coord_rollback_request(struct coord *c, struct control_ctx *cc,
+                            const Ls__RollbackReq *req);
+/*
+ * Before a rollback run is journaled: the halted upgrade run it replaces
+ * ends (only one run is open at a time); *saved keeps its state for
+ * coord_rollback_unsupersede when the new run cannot be journaled.
+ */
+int coord_rollback_supersede(struct coord *c, const Ls__RestoreReq *req,
+                             struct coord_run *saved, char *err, size_t errlen);
+void coord_rollback_unsupersede(struct coord *c, const struct coord_run *saved);
 /* Whether a run (restore) is being driven: backups wait for it. */
 int coord_restore_active(const struct coord *c);
 /* At shutdown: the journal keeps where the run was. */

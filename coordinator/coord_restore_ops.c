@@ -301,6 +301,36 @@ bad:
 	return LS_EINVAL;
 }
 
+/* A downgrade step: the package, then its configuration (names in
+ * coord_restore.h). */
+static int downgrade_op(struct rs_op_scratch *s, const char *name,
+                        Ls__Operation *op, char *err, size_t errlen)
+{
+	Ls__UpgradeAction *a = zalloc(s, sizeof(*a));
+	size_t k = strlen(RS_DOWN_INSTALL_NAME " ");
+
+	if (a == NULL)
+		return LS_ENOMEM;
+	ls__upgrade_action__init(a);
+	if (strcmp(name, RS_DOWN_REMOVE_NAME) == 0) {
+		a->kind = LS__UPGRADE_ACTION_KIND__UA_REMOVE;
+	} else if (strcmp(name, RS_DOWN_RECONFIGURE_NAME) == 0) {
+		a->kind = LS__UPGRADE_ACTION_KIND__UA_RECONFIGURE;
+	} else if (strncmp(name, RS_DOWN_INSTALL_NAME " ", k) == 0 &&
+	           name[k] != '\0') {
+		a->kind = LS__UPGRADE_ACTION_KIND__UA_INSTALL;
+		a->version = (char *)name + k;
+		a->has_allow_downgrade = 1;
+		a->allow_downgrade = 1;
+	} else {
+		snprintf(err, errlen, "unknown downgrade step '%s'", name);
+		return LS_EINVAL;
+	}
+	op->kind_case = LS__OPERATION__KIND_UPGRADE_ACTION;
+	op->upgrade_action = a;
+	return 0;
+}
+
 int rs_step_op(const struct rs_backup *b, const struct rs_step *steps,
                size_t nsteps, const struct rs_step *st,
                const struct coord_node *node, const uint8_t *key,
@@ -348,6 +378,8 @@ int rs_step_op(const struct rs_backup *b, const struct rs_step *steps,
 	} else if (strcmp(name, "wait for readiness") == 0) {
 		/* Puma is up already: starting it again is a no-op. */
 		rv = services(s, "puma", 1, READY_WAIT_MS, op);
+	} else if (strncmp(name, "downgrade: ", 11) == 0) {
+		rv = downgrade_op(s, name, op, err, errlen);
 	} else if (strncmp(name, "restore ", 8) == 0) {
 		rv = data_op(s, b, name, key, op, err, errlen);
 	} else if (strcmp(name, "verify") == 0 || strcmp(name, "drill") == 0) {

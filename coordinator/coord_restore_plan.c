@@ -13,6 +13,7 @@
 #include "coord_restore.h"
 #include "ls_error.h"
 #include "ls_util.h"
+#include "ls_version.h"
 
 #define MAX_MAP 64
 
@@ -27,6 +28,7 @@ struct ctx {
 	struct map map[MAX_MAP];
 	size_t nmap;
 	int drill;
+	const Ls__RestoreReq *req;
 	char *err;
 	size_t errlen;
 };
@@ -198,8 +200,20 @@ static int need_connected(struct ctx *x, const struct coord_node *n)
 	return LS_ESTATE;
 }
 
+/* Whether a rollback takes node's package back to the backup's version. */
+static int downgraded(const struct ctx *x, const char *node)
+{
+	size_t i;
+
+	for (i = 0; i < x->req->n_downgrade; i++)
+		if (strcmp(x->req->downgrade[i], node) == 0)
+			return 1;
+	return 0;
+}
+
 /* GitLab's own rule (lib/backup/restore/preconditions.rb): exact. The
- * version is Gitlab::VERSION, "17.8.2-ee", as the backup wrote it. */
+ * version is Gitlab::VERSION, "17.8.2-ee", as the backup wrote it. A node
+ * a rollback downgrades first will run it: only its edition must match. */
 static int check_versions(struct ctx *x, struct coord_node **v, size_t n)
 {
 	char have[96];
@@ -207,7 +221,26 @@ static int check_versions(struct ctx *x, struct coord_node **v, size_t n)
 
 	for (i = 0; i < n; i++) {
 		const Ls__NodeFacts *f = v[i]->facts;
+		int ee = f != NULL && f->gitlab_edition != NULL &&
+		         strcmp(f->gitlab_edition, "ee") == 0;
+		size_t bl = strlen(x->b->version);
+		int backup_ee =
+		    bl > 3 && strcmp(x->b->version + bl - 3, "-ee") == 0;
 
+		if (downgraded(x, v[i]->name)) {
+			if (f != NULL && f->gitlab_edition != NULL &&
+			    ee != backup_ee) {
+				snprintf(
+				    x->err, x->errlen,
+				    "node %s runs GitLab %s edition but "
+				    "backup %s is of GitLab %s: a rollback "
+				    "does not change the edition",
+				    v[i]->name, ee ? "EE" : "CE", x->b->id,
+				    x->b->version);
+				return LS_ESTATE;
+			}
+			continue;
+		}
 		if (f == NULL || f->gitlab_version == NULL ||
 		    f->gitlab_version[0] == '\0') {
 			snprintf(x->err, x->errlen,
@@ -404,6 +437,62 @@ static int plan_services(struct ctx *x, struct coord_node **v, size_t n)
 	return 0;
 }
 
+/*
+ * A rollback's downgrade: remove, install the backup's version, reconfigure
+ * (gitlab-facts §7), between Puma's stop and the data, on every node the
+ * upgrade touched.
+ */
+static int plan_downgrade(struct ctx *x)
+{
+	char ver[64], *dash;
+	struct ls_version parsed;
+	size_t i;
+	int rv;
+
+	if (x->req->rollback_of != NULL && x->req->rollback_of[0] != '\0') {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "rollback of upgrade %s to the rollback point of stop "
+		         "%u: %zu node(s) go back to GitLab %s first",
+		         x->req->rollback_of, x->req->rollback_stop,
+		         x->req->n_downgrade, x->b->version);
+		note(x->p, text);
+	}
+	if (x->req->n_downgrade == 0)
+		return 0;
+	ls_strlcpy(ver, x->b->version, sizeof(ver));
+	if ((dash = strchr(ver, '-')) != NULL)
+		*dash = '\0';
+	if (ls_version_parse(ver, strlen(ver), &parsed) < 0) {
+		snprintf(x->err, x->errlen,
+		         "backup %s: GitLab version '%s' is not X.Y.Z: cannot "
+		         "downgrade to it",
+		         x->b->id, x->b->version);
+		return LS_EINVAL;
+	}
+	for (i = 0; i < x->req->n_downgrade; i++) {
+		const char *name = x->req->downgrade[i];
+		struct coord_node *n = coord_node_find(x->c, name);
+
+		if (n == NULL || !live(n)) {
+			snprintf(x->err, x->errlen,
+			         "node %s is to be downgraded but is no longer "
+			         "in the fleet",
+			         name);
+			return LS_ENOENT;
+		}
+		if ((rv = need_connected(x, n)) < 0 ||
+		    (rv = add_step(x, name, RS_DOWN_REMOVE, RS_DOWN_REMOVE_NAME,
+		                   NULL, NULL)) < 0 ||
+		    (rv = add_step(x, name, RS_DOWN_INSTALL,
+		                   RS_DOWN_INSTALL_NAME, ver, NULL)) < 0 ||
+		    (rv = add_step(x, name, RS_DOWN_RECONFIGURE,
+		                   RS_DOWN_RECONFIGURE_NAME, NULL, NULL)) < 0)
+			return rv;
+	}
+	return 0;
+}
+
 static int step_cmp(const void *a, const void *b)
 {
 	const struct rs_step *x = a, *y = b;
@@ -432,6 +521,7 @@ int rs_plan_make(struct coord *c, const struct rs_backup *b,
 	x.b = b;
 	x.p = p;
 	x.drill = drill;
+	x.req = req;
 	x.err = err;
 	x.errlen = errlen;
 	if ((v = sorted_nodes(c, &n)) == NULL) {
@@ -467,7 +557,8 @@ int rs_plan_make(struct coord *c, const struct rs_backup *b,
 			goto out;
 	}
 	if (!drill) {
-		if ((rv = plan_services(&x, v, n)) < 0)
+		if ((rv = plan_services(&x, v, n)) < 0 ||
+		    (rv = plan_downgrade(&x)) < 0)
 			goto out;
 		for (i = 0; i < n; i++)
 			if ((rv = need_connected(&x, v[i])) < 0 ||
@@ -505,6 +596,9 @@ enum rs_phase rs_step_phase(const char *name)
 	} t[] = {
 	    {"maintenance on", RS_MAINT_ON},
 	    {"stop ", RS_STOP},
+	    {RS_DOWN_REMOVE_NAME, RS_DOWN_REMOVE},
+	    {RS_DOWN_INSTALL_NAME, RS_DOWN_INSTALL},
+	    {RS_DOWN_RECONFIGURE_NAME, RS_DOWN_RECONFIGURE},
 	    {"restore ", RS_DATA},
 	    {"start ", RS_START},
 	    {"wait for readiness", RS_READY},

@@ -71,7 +71,8 @@ static char *subject(struct coord *c, const struct coord_run *r)
 	Ls__RestoreReq *req;
 	char *s = NULL;
 
-	if (strcmp(r->kind, "restore") != 0 ||
+	if ((strcmp(r->kind, "restore") != 0 &&
+	     strcmp(r->kind, "rollback") != 0) ||
 	    coord_journal_params(c->db, r->id, &buf, &len) < 0)
 		return NULL;
 	if ((req = ls__restore_req__unpack(NULL, len, buf)) != NULL) {
@@ -82,6 +83,49 @@ static char *subject(struct coord *c, const struct coord_run *r)
 	return s;
 }
 
+/*
+ * Each node the run has a step on, once, in the order of its first step:
+ * the version it reports now and its last step that left pending. Strings
+ * point into steps and the nodes' facts.
+ */
+static size_t node_states(struct coord *c, const struct coord_step *steps,
+                          size_t n, Ls__RunNodeState *ns, Ls__RunNodeState **np)
+{
+	int64_t now_ms = coord_now_us() / 1000;
+	size_t i, k, count = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct coord_step *s = &steps[i];
+		struct coord_node *node;
+
+		if (s->node[0] == '\0')
+			continue;
+		for (k = 0; k < count && strcmp(ns[k].node, s->node) != 0; k++)
+			;
+		if (k == count) {
+			ls__run_node_state__init(&ns[k]);
+			ns[k].node = (char *)s->node;
+			if ((node = coord_node_find(c, s->node)) != NULL) {
+				ns[k].connected =
+				    coord_node_connected(c, node, now_ms);
+				if (node->facts != NULL &&
+				    node->facts->gitlab_version != NULL &&
+				    node->facts->gitlab_version[0] != '\0')
+					ns[k].version =
+					    node->facts->gitlab_version;
+			}
+			np[k] = &ns[k];
+			count++;
+		}
+		if (s->state != COORD_STEP_PENDING) {
+			ns[k].last_step = (char *)s->name;
+			ns[k].last_state =
+			    (char *)coord_step_state_name(s->state);
+		}
+	}
+	return count;
+}
+
 void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 {
 	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
@@ -89,7 +133,9 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	struct coord_step *steps = NULL;
 	Ls__RunInfo ri;
 	Ls__RunStepInfo *si = NULL, **sp = NULL;
+	Ls__RunNodeState *ns = NULL, **np = NULL;
 	size_t n = 0, i;
+	int restores;
 	char err[200];
 
 	if (coord_journal_get(c->db, id, &run, &steps, &n) < 0) {
@@ -105,6 +151,8 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	}
 	run_info(&run, &ri);
 	ri.subject = subject(c, &run);
+	restores = strcmp(run.kind, "restore") == 0 ||
+	           strcmp(run.kind, "rollback") == 0;
 	for (i = 0; i < n; i++) {
 		const struct coord_step *s = &steps[i];
 		struct coord_node *node = coord_node_find(c, s->node);
@@ -129,7 +177,9 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 		if (s->state == COORD_STEP_STARTED && node != NULL &&
 		    node->progress != NULL && node->progress->op_id == s->op_id)
 			si[i].progress = node->progress;
-		if (coord_journal_result(c->db, run.id, s->seq, &buf, &len) ==
+		/* An upgrade's results are its own messages. */
+		if (restores &&
+		    coord_journal_result(c->db, run.id, s->seq, &buf, &len) ==
 		        0 &&
 		    len > 0)
 			si[i].result =
@@ -139,9 +189,20 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	}
 	ri.n_steps = n;
 	ri.steps = sp;
+	if (strcmp(run.kind, "upgrade") == 0 ||
+	    strcmp(run.kind, "rollback") == 0) {
+		if ((ns = calloc(n + 1, sizeof(*ns))) == NULL ||
+		    (np = calloc(n + 1, sizeof(*np))) == NULL) {
+			coord_control_fail(cc, LS_ENOMEM, "out of memory");
+			goto out_results;
+		}
+		ri.n_nodes = node_states(c, steps, n, ns, np);
+		ri.nodes = np;
+	}
 	resp.kind_case = LS__CONTROL_RESP__KIND_RUN_SHOW;
 	resp.run_show = &ri;
 	coord_control_reply(cc, &resp);
+out_results:
 	free(ri.subject);
 	for (i = 0; i < n; i++)
 		if (si[i].result)
@@ -149,5 +210,7 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 out:
 	free(si);
 	free(sp);
+	free(ns);
+	free(np);
 	free(steps);
 }

@@ -5,3 +5,7 @@ target_sources(coord_core PRIVATE
 	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade_plan.c
 	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade.c)
 target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_upgrade_plan.c)
+# lockstep rollback RUN_ID: a restore of a stop's rollback point that
+# takes the touched nodes' packages back first.
+target_sources(coord_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/coord_rollback.c)
+target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_rollback.c)

@@ -174,6 +174,107 @@ class UpgradeRun(unittest.TestCase):
         self.assertEqual(runs[0]["state"], "done")
 
 
+class UpgradeRollback(unittest.TestCase):
+    """An install failing at the second stop halts the run with the
+    reason; lockstep rollback takes every touched node back to the first
+    stop's version and the data back to that stop's rollback point."""
+
+    def setUp(self):
+        missing = Fleet.missing_binaries(BUILD)
+        if missing:
+            raise AssertionError("missing binaries (build first): %s" % missing)
+        self.f = upgrade_fleet()
+        self.addCleanup(self.f.__exit__, None, None, None)
+
+    def test_failed_install_then_rollback(self):
+        f = self.f
+        first, target = latest("16.3"), latest("16.7")
+        # PostgreSQL and Redis go first at a stop; Gitaly's install fails.
+        gitlab_node.set_package_fail_at(f.node_dir("gitaly-1"), target)
+        p = f.cli("upgrade", "run", "--to", target, "--yes", "--json", timeout=1800)
+        self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+        run = [r for r in f.cli_json("run", "list")["runs"] if r["kind"] == "upgrade"][0]
+        self.assertEqual(run["state"], "halted", run)
+        show = f.cli_json("run", "show", run["id"])
+        failed = [s for s in show["steps"] if s["state"] == "failed"]
+        self.assertEqual(len(failed), 1, show)
+        self.assertEqual(failed[0]["node"], "gitaly-1", failed)
+        self.assertIn(target, failed[0]["name"], failed)
+        # The reason carries the package manager's own words.
+        self.assertIn("gitaly-1", show["reason"])
+        self.assertTrue(failed[0].get("error"), failed)
+        # Each node's state and version as the run left it.
+        nodes = {n["node"]: n for n in show["nodes"]}
+        self.assertEqual(sorted(nodes), sorted(n for n, _ in NODES), show["nodes"])
+        self.assertEqual(nodes["gitaly-1"]["last_state"], "failed", nodes)
+        self.assertTrue(nodes["gitaly-1"]["version"].startswith(first), nodes)
+        f.wait_until(lambda: {n["node"]: n for n in f.cli_json("run", "show", run["id"])["nodes"]}
+                     ["postgresql-1"].get("version", "").startswith(target), 30,
+                     "postgresql-1 reports " + target)
+        self.assertTrue(all(n["connected"] for n in show["nodes"]), show["nodes"])
+        self.assertEqual(gitlab_node.installed_version(f.node_dir("postgresql-1"))[0], target)
+        self.assertEqual(gitlab_node.installed_version(f.node_dir("rails-1"))[0], first)
+        gitlab_node.set_package_fail_at(f.node_dir("gitaly-1"), None)
+
+        # Written after the rollback point: gone once rolled back.
+        f.psql("INSERT INTO users (id, email, name, username, admin, projects_limit, state, "
+               "created_at, updated_at) VALUES (99, 'late@example.com', 'Late', 'late', false, "
+               "10, 'active', now(), now())")
+
+        # --to-stop 1 would take every node back to 16.3.5: the plan says so.
+        plan = f.cli_json("rollback", run["id"], "--to-stop", "1", "--dry-run", "--json")
+        downs = sorted(s["node"] for s in plan["plan"] if s["name"].startswith("downgrade: install"))
+        self.assertEqual(downs, sorted(n for n, _ in NODES), plan)
+        self.assertTrue(all(s["name"] == "downgrade: install " + FROM
+                            for s in plan["plan"] if s["name"].startswith("downgrade: install")), plan)
+        bad = f.cli("rollback", run["id"], "--to-stop", "9", "--dry-run")
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--to-stop 9", bad.stderr)
+        nothing = f.cli("rollback", "restore-0-nothing", "--dry-run")
+        self.assertNotEqual(nothing.returncode, 0)
+        self.assertIn("restore-0-nothing", nothing.stderr)
+
+        t0 = time.time()
+        p = f.cli("rollback", run["id"], "--yes", timeout=1800)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + f.coordinator_log()[-3000:])
+        # Stop 2's rollback point: every node on the first stop's version.
+        for name, _ in NODES:
+            self.assertEqual(gitlab_node.installed_version(f.node_dir(name))[0], first, name)
+        # Only the nodes stop 2 touched were downgraded: removed, the old
+        # version installed with --allow-downgrades, reconfigured.
+        for name, _ in NODES:
+            calls = [c for c in f.calls(name, "apt-get") if c["ts"] >= t0]
+            if name == "rails-1":
+                self.assertEqual(calls, [], name)
+                continue
+            self.assertEqual([c["argv"][0] for c in calls], ["remove", "install"], (name, calls))
+            self.assertIn("--allow-downgrades", calls[1]["argv"])
+            self.assertTrue(calls[1]["argv"][-1].startswith("gitlab-ee=" + first + "-"), calls)
+            recs = [c for c in f.calls(name, "gitlab-ctl")
+                    if c["ts"] >= t0 and c["argv"][:1] == ["reconfigure"] and not c.get("implicit")]
+            self.assertEqual(len(recs), 1, (name, recs))
+            self.assertGreater(recs[0]["ts"], calls[1]["ts"])
+        # Puma and Sidekiq stopped before any package changed.
+        stops = [c for c in f.calls("rails-1", "gitlab-ctl") if c["ts"] >= t0 and c["argv"][:1] == ["stop"]]
+        removes = [c for n, _ in NODES for c in f.calls(n, "apt-get") if c["ts"] >= t0]
+        self.assertTrue(stops and removes and min(c["ts"] for c in stops) < min(c["ts"] for c in removes))
+        # The data is the rollback point's.
+        late = f.psql("SELECT count(*) FROM users WHERE id = 99").strip()
+        self.assertEqual(late, "0")
+        runs = f.cli_json("run", "list")["runs"]
+        self.assertEqual(runs[0]["kind"], "rollback")
+        self.assertEqual(runs[0]["state"], "done", runs[0])
+        up = [r for r in runs if r["id"] == run["id"]][0]
+        self.assertEqual(up["state"], "failed", up)
+        self.assertIn("rolled back", up["reason"])
+        backup = [b for b in f.cli_json("backup", "list")
+                  if b.get("state") == "complete" and b.get("gitlab_version", "").startswith(first)]
+        self.assertEqual(len(backup), 1, backup)
+        # The rollback run verified the restore against that backup.
+        rshow = f.cli_json("run", "show", runs[0]["id"])
+        self.assertTrue(any(s["name"] == "verify" and s["state"] == "done" for s in rshow["steps"]), rshow)
+
+
 def set_build(d):
     global BUILD
     BUILD = d
