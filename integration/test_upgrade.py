@@ -275,6 +275,113 @@ class UpgradeRollback(unittest.TestCase):
         self.assertTrue(any(s["name"] == "verify" and s["state"] == "done" for s in rshow["steps"]), rshow)
 
 
+def maintenance_history(f, node="rails-1"):
+    """[(ms, 'on'|'off'), ...]: every change the fixture's API recorded."""
+    path = os.path.join(f.node_dir(node), "fixture", "maintenance-history")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [(int(a), b) for a, b in (line.split() for line in fh if line.strip())]
+
+
+class UpgradeDowntime(unittest.TestCase):
+    """--mode downtime: at each stop maintenance mode is on and Puma and
+    Sidekiq are stopped before any package changes; the backends go before
+    the Rails node, whose reconfigure runs the migrations (no skip); then
+    Puma and Sidekiq start and maintenance mode goes off."""
+
+    def setUp(self):
+        missing = Fleet.missing_binaries(BUILD)
+        if missing:
+            raise AssertionError("missing binaries (build first): %s" % missing)
+        self.f = upgrade_fleet()
+        self.addCleanup(self.f.__exit__, None, None, None)
+
+    def test_downtime_run(self):
+        f = self.f
+        target = latest("16.7")
+        path = [latest("16.3"), target]
+        t0 = time.time()
+        p = f.cli("upgrade", "run", "--to", target, "--mode", "downtime", "--yes", timeout=1800)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + f.coordinator_log()[-3000:])
+        for name, _ in NODES:
+            self.assertEqual(gitlab_node.installed_version(f.node_dir(name))[0], target, name)
+        hist = [(ms / 1000.0, st) for ms, st in maintenance_history(f) if ms / 1000.0 >= t0]
+
+        def on_at(ts):
+            state = "off"
+            for when, st in hist:
+                if when > ts:
+                    break
+                state = st
+            return state == "on"
+
+        ctl = f.calls("rails-1", "gitlab-ctl")
+        for v in path:
+            installs = {n: [c for c in f.calls(n, "apt-get")
+                            if "install" in c["argv"] and ("=" + v + "-") in c["argv"][-1]]
+                        for n, _ in NODES}
+            for n, cs in installs.items():
+                self.assertEqual(len(cs), 1, (v, n, cs))
+                self.assertTrue(on_at(cs[0]["ts"]), "%s installed %s outside maintenance mode" % (n, v))
+            first = min(cs[0]["ts"] for cs in installs.values())
+            # Puma and Sidekiq stopped on rails-1 before the stop's first install.
+            stops = [c for c in ctl if c["argv"][:1] == ["stop"] and c["ts"] < first and c["ts"] >= t0]
+            stopped = {svc for c in stops for svc in c["argv"][1:]}
+            self.assertTrue({"puma", "sidekiq"} <= stopped, (v, stops))
+            # Backends before the Rails node.
+            for n in ("postgresql-1", "redis-1", "gitaly-1"):
+                self.assertLess(installs[n][0]["ts"], installs["rails-1"][0]["ts"], (v, n))
+        # With downtime the deploy node's reconfigure runs the migrations.
+        recs = [c for c in ctl if c["argv"][:1] == ["reconfigure"] and not c.get("implicit")]
+        self.assertEqual(len(recs), len(path))
+        for c in recs:
+            self.assertNotIn("SKIP_POST_DEPLOYMENT_MIGRATIONS", c.get("env", {}))
+        # Maintenance mode is off at the end, and Puma and Sidekiq run.
+        self.assertEqual(hist[-1][1], "off", hist)
+        starts = [c for c in ctl if c["argv"][:1] in (["start"], ["restart"]) and c["ts"] >= t0]
+        self.assertTrue(starts, ctl)
+        self.assertGreater(max(c["ts"] for c in starts),
+                           max(c["ts"] for c in f.calls("rails-1", "apt-get") if "install" in c["argv"]))
+
+
+class UpgradeBbmTimeout(unittest.TestCase):
+    """Unfinished background migrations past --bbm-timeout halt the run
+    before anything is touched, naming them; once they finish, resume
+    completes the run."""
+
+    def setUp(self):
+        missing = Fleet.missing_binaries(BUILD)
+        if missing:
+            raise AssertionError("missing binaries (build first): %s" % missing)
+        self.f = upgrade_fleet()
+        self.addCleanup(self.f.__exit__, None, None, None)
+
+    def test_bbm_timeout_halts_then_resume(self):
+        f = self.f
+        target = latest("16.3")
+        ids = f.seed_bbm(count=2)
+        p = f.cli("upgrade", "run", "--to", target, "--bbm-timeout", "3s", "--yes", timeout=600)
+        self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+        run = f.cli_json("run", "list")["runs"][0]
+        self.assertEqual((run["kind"], run["state"]), ("upgrade", "halted"), run)
+        self.assertIn("2 batched background migration(s) still unfinished", run["reason"])
+        for i in ids:
+            self.assertIn("main:BackfillFixtureRows%d(projects.id)" % i, run["reason"])
+        # Nothing was touched: no install, no backup.
+        for name, _ in NODES:
+            self.assertEqual([c for c in f.calls(name, "apt-get") if "install" in c["argv"]], [], name)
+        self.assertEqual(f.cli_json("backup", "list"), [])
+        f.finish_bbm(ids)
+        p = f.cli("run", "resume", run["id"], timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        f.wait_until(lambda: f.cli_json("run", "show", run["id"])["state"] != "running", 600,
+                     "the resumed run ends")
+        self.assertEqual(f.cli_json("run", "show", run["id"])["state"], "done")
+        for name, _ in NODES:
+            self.assertEqual(gitlab_node.installed_version(f.node_dir(name))[0], target, name)
+
+
 def set_build(d):
     global BUILD
     BUILD = d
