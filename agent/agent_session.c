@@ -248,6 +248,7 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	size_t olen;
 	uint8_t *obuf;
 	char err[256];
+	int maint_query;
 	int rv;
 
 	if (agent_opstore_get(s->state_dir, op->id, res, reslen) == 0) {
@@ -282,7 +283,11 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		r.status = 0;
 		return pack_result(&r, res, reslen);
 	}
-	if (op->kind_case == LS__OPERATION__KIND_MAINTENANCE &&
+	/* A query (lockstep maintenance status) only reads: it neither
+	 * starts nor ends a lease. */
+	maint_query = op->kind_case == LS__OPERATION__KIND_MAINTENANCE &&
+	              op->maintenance->has_query && op->maintenance->query;
+	if (op->kind_case == LS__OPERATION__KIND_MAINTENANCE && !maint_query &&
 	    op->maintenance->on && op->maintenance->has_lease_ms) {
 		/* Before the call: maintenance mode turns on during it. */
 		s->lease_active = 1;
@@ -297,7 +302,7 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	if (rv == 0 && ex.exited && ex.status == 0) {
 		Ls__OpResult *got =
 		    ls__op_result__unpack(NULL, ex.out_len, ex.out);
-		if (got != NULL && got->op_id == op->id &&
+		if (got != NULL && got->op_id == op->id && !maint_query &&
 		    got->kind_case == LS__OP_RESULT__KIND_MAINTENANCE &&
 		    got->maintenance != NULL &&
 		    (got->maintenance->was_on ||

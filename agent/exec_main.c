@@ -285,6 +285,7 @@ reply:
 	if (rv < 0)
 		log_warnx("writing the result: %s", ls_strerror(rv));
 	pb_report_free(&pb);
+	exec_maintenance_result_clear(&mres);
 	upgrade_out_free(&uo);
 	check_report_free(&report);
 	free(facts);

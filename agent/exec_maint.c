@@ -16,7 +16,27 @@
 #include "ls_error.h"
 #include "ls_util.h"
 
-static int get_mode(struct gitlab_api *api, int *on, char *err, size_t len)
+/* GitLab's column is text; the banner is short. Bounded all the same. */
+#define MAINT_MESSAGE_MAX 1024
+
+/* Keeps the settings' maintenance_mode_message in res (NULL when unset). */
+static int keep_message(const json_t *s, Ls__MaintenanceResult *res)
+{
+	const char *msg =
+	    json_string_value(json_object_get(s, "maintenance_mode_message"));
+	size_t n;
+
+	if (msg == NULL)
+		return 0;
+	n = strnlen(msg, MAINT_MESSAGE_MAX);
+	free(res->message);
+	if ((res->message = strndup(msg, n)) == NULL)
+		return LS_ENOMEM;
+	return 0;
+}
+
+static int get_mode(struct gitlab_api *api, int *on, Ls__MaintenanceResult *res,
+                    char *err, size_t len)
 {
 	json_t *s = NULL;
 	int rv = gitlab_api_call(api, "GET", "/api/v4/application/settings", &s,
@@ -25,13 +45,15 @@ static int get_mode(struct gitlab_api *api, int *on, char *err, size_t len)
 	if (rv < 0)
 		return rv;
 	*on = json_is_true(json_object_get(s, "maintenance_mode"));
+	rv = keep_message(s, res);
 	json_decref(s);
-	return 0;
+	return rv;
 }
 
 static int set_mode(struct gitlab_api *api, int on, const char *message,
-                    char *err, size_t len)
+                    Ls__MaintenanceResult *res, char *err, size_t len)
 {
+	json_t *s = NULL;
 	char path[1400];
 	char *esc = NULL;
 	CURL *h;
@@ -54,7 +76,13 @@ static int set_mode(struct gitlab_api *api, int on, const char *message,
 		snprintf(err, len, "maintenance message too long");
 		return rv;
 	}
-	return gitlab_api_call(api, "PUT", path, NULL, err, len);
+	/* GitLab answers with the settings as they now are: the message
+	 * reported is the one stored, not the one asked for. */
+	if ((rv = gitlab_api_call(api, "PUT", path, &s, err, len)) < 0)
+		return rv;
+	rv = keep_message(s, res);
+	json_decref(s);
+	return rv;
 }
 
 static int sidekiq_busy(struct gitlab_api *api, uint32_t *busy, char *err,
@@ -93,12 +121,17 @@ int exec_maintenance(const struct agent_config *cfg, const Ls__Maintenance *m,
 	}
 	if ((rv = gitlab_api_open(&api, cfg, err, errlen)) < 0)
 		return rv;
-	if ((rv = get_mode(&api, &was_on, err, errlen)) < 0)
+	if ((rv = get_mode(&api, &was_on, res, err, errlen)) < 0)
 		goto out;
 	res->was_on = was_on;
 	res->now_on = was_on;
+	/* A query only reads: an operator's status never changes a thing. */
+	if (m->has_query && m->query) {
+		rv = 0;
+		goto out;
+	}
 	if (m->on != was_on &&
-	    (rv = set_mode(&api, m->on, m->message, err, errlen)) < 0)
+	    (rv = set_mode(&api, m->on, m->message, res, err, errlen)) < 0)
 		goto out;
 	res->now_on = m->on;
 	if (m->on && m->has_sidekiq_wait_ms) {
@@ -127,4 +160,10 @@ int exec_maintenance(const struct agent_config *cfg, const Ls__Maintenance *m,
 out:
 	gitlab_api_close(&api);
 	return rv;
+}
+
+void exec_maintenance_result_clear(Ls__MaintenanceResult *res)
+{
+	free(res->message);
+	res->message = NULL;
 }

@@ -65,4 +65,7 @@ int cli_rollback(struct cli *cli, int argc, char **argv);
 /* cli_restore.c: a restore's (or rollback's) plan, phase by phase. */
 void cli_restore_print_plan(const Ls__RestoreResp *rr);
 
+/* lockstep maintenance on|off|status (cli_maint.c). */
+int cli_maint(struct cli *cli, int argc, char **argv);
+
 #endif

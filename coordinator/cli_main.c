@@ -56,6 +56,10 @@ static void usage(FILE *f)
 	    "  rollback RUN_ID [--to-stop N] [--yes]\n"
 	    "                      back to an upgrade's rollback point: "
 	    "packages, then data\n"
+	    "  maintenance on|off|status [--message TEXT] [--lease SECONDS]\n"
+	    "                      GitLab's maintenance mode, through a "
+	    "rails node\n"
+	    "                      (maintenance --help)\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
 	    "                      round trip of a no-op operation to every "
 	    "node\n"
@@ -277,6 +281,8 @@ int main(int argc, char **argv)
 		return cli_run(&cli, argc, argv);
 	if (strcmp(cmd, "upgrade") == 0)
 		return cli_upgrade(&cli, argc, argv);
+	if (strcmp(cmd, "maintenance") == 0)
+		return cli_maint(&cli, argc, argv);
 	if (strcmp(cmd, "rollback") == 0)
 		return cli_rollback(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);

@@ -15,6 +15,7 @@
 
 #include "coord_catalog.h"
 #include "coord_import.h"
+#include "coord_maint.h"
 #include "coord_restore.h"
 #include "coord_upgrade.h"
 #include "coord_state.h"
@@ -517,6 +518,11 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		                        err, sizeof(err));
 		if (rv < 0)
 			send_error(cc, rv, err);
+		break;
+	case LS__CONTROL_REQ__KIND_MAINTENANCE:
+		/* Answered once the rails node has. */
+		cc->waiting = 1;
+		coord_maint_request(c, cc, req->maintenance);
 		break;
 	case LS__CONTROL_REQ__KIND_PING:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_PING,
