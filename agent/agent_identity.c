@@ -28,28 +28,15 @@ static int read_pem(const char *dir, const char *name, struct ls_buf *out)
 
 int agent_identity_load(const char *state_dir, struct agent_identity *id)
 {
-	char dir[LS_PATH_MAX], path[LS_PATH_MAX];
+	char dir[LS_PATH_MAX];
 	Ls__AgentIdentity *pb = NULL;
-	char *raw = NULL;
-	size_t len = 0, i;
+	size_t i;
 	int rv;
 
 	memset(id, 0, sizeof(*id));
 	if ((rv = ls_fmt(dir, sizeof(dir), "%s/identity", state_dir)) < 0 ||
-	    (rv = ls_fmt(path, sizeof(path), "%s/identity.pb", dir)) < 0)
+	    (rv = agent_identity_read(state_dir, &pb)) < 0)
 		return rv;
-	rv = ls_read_file(path, ID_FILE_MAX, &raw, &len);
-	if (rv == LS_ENOENT)
-		return LS_ENOTJOINED;
-	if (rv < 0)
-		return rv;
-	pb = ls__agent_identity__unpack(NULL, len, (uint8_t *)raw);
-	if (pb == NULL || pb->coord_sign_pk.len != LS_SIGN_PK_LEN ||
-	    pb->sign_sk.len != LS_SIGN_SK_LEN ||
-	    ls_node_name_valid(pb->node) < 0 || pb->n_roles > AGENT_MAX_ROLES) {
-		rv = LS_EPROTO;
-		goto out;
-	}
 	ls_strlcpy(id->node, pb->node, sizeof(id->node));
 	ls_strlcpy(id->fleet_url, pb->fleet_url, sizeof(id->fleet_url));
 	ls_strlcpy(id->server_name, pb->server_name, sizeof(id->server_name));
@@ -65,14 +52,7 @@ int agent_identity_load(const char *state_dir, struct agent_identity *id)
 		goto out;
 	rv = 0;
 out:
-	if (pb != NULL) {
-		ls_wipe(pb->sign_sk.data, pb->sign_sk.len);
-		ls__agent_identity__free_unpacked(pb, NULL);
-	}
-	if (raw != NULL) {
-		ls_wipe(raw, len);
-		free(raw);
-	}
+	agent_identity_pb_free(pb);
 	if (rv < 0)
 		agent_identity_clear(id);
 	return rv;

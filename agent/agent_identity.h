@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lockstep.pb-c.h"
 #include "ls_envelope.h"
 #include "ls_pki.h"
 
@@ -21,6 +22,11 @@ struct agent_identity {
 	char site[64];
 	struct ls_buf ca_pem, cert_pem, key_pem; /* NUL-terminated PEM */
 };
+
+/* agent_identity_pb.c: identity.pb read and checked (caller frees with
+ * agent_identity_pb_free, which wipes the key). LS_ENOTJOINED if absent. */
+int agent_identity_read(const char *state_dir, Ls__AgentIdentity **out);
+void agent_identity_pb_free(Ls__AgentIdentity *pb);
 
 /* LS_ENOTJOINED when the state directory holds no identity. */
 int agent_identity_load(const char *state_dir, struct agent_identity *id);

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "exec_backup.h"
 #include "exec_facts.h"
+#include "exec_geo_secrets.h"
 #include "exec_maint.h"
 #include "exec_restore.h"
 #include "exec_upgrade.h"
@@ -191,6 +192,7 @@ static int cmd_op(const struct agent_config *cfg)
 	struct pb_report pb = {0};
 	struct agent_facts *facts = NULL;
 	struct upgrade_out uo;
+	struct secrets_out so = {0};
 	/* Room for a failed upgrade command's stderr tail. */
 	char errtext[1024] = "";
 	uint8_t *buf = NULL;
@@ -266,6 +268,18 @@ static int cmd_op(const struct agent_config *cfg)
 			res.bbm_status = &uo.bbm;
 		}
 		break;
+	case LS__OPERATION__KIND_SECRETS_EXPORT:
+		rv = exec_secrets_export(cfg, op->secrets_export, &so, errtext,
+		                         sizeof(errtext));
+		if (rv == 0) {
+			res.kind_case = LS__OP_RESULT__KIND_SECRETS_EXPORT;
+			res.secrets_export = &so.res;
+		}
+		break;
+	case LS__OPERATION__KIND_SECRETS_IMPORT:
+		rv = exec_secrets_import(cfg, op->secrets_import, errtext,
+		                         sizeof(errtext));
+		break;
 	default:
 		rv = LS_EPROTO;
 		ls_fmt(errtext, sizeof(errtext), "unknown operation kind %d",
@@ -287,6 +301,7 @@ reply:
 	pb_report_free(&pb);
 	exec_maintenance_result_clear(&mres);
 	upgrade_out_free(&uo);
+	secrets_out_free(&so);
 	check_report_free(&report);
 	free(facts);
 	if (op != NULL)

@@ -1,2 +1,9 @@
 # Fleet upgrades (issue 5).
 ls_unit_test(test_upgrade_steps coord_core)
+
+# The Geo secrets copy: sealed on the primary, opened only on its secondary.
+ls_unit_test(test_geo_secrets agent_cfg ls_base ls_store ls_proto
+	PkgConfig::JANSSON PkgConfig::SODIUM)
+target_sources(test_geo_secrets PRIVATE
+	${PROJECT_SOURCE_DIR}/agent/exec_geo_secrets.c
+	${PROJECT_SOURCE_DIR}/agent/agent_identity_pb.c)
