@@ -248,6 +248,7 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	size_t olen;
 	uint8_t *obuf;
 	char err[256];
+	int held = 0; /* maintenance mode on under a lease of ours */
 	int maint_query;
 	int rv;
 
@@ -290,6 +291,7 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	if (op->kind_case == LS__OPERATION__KIND_MAINTENANCE && !maint_query &&
 	    op->maintenance->on && op->maintenance->has_lease_ms) {
 		/* Before the call: maintenance mode turns on during it. */
+		held = s->lease_active;
 		s->lease_active = 1;
 		s->lease_deadline_ms = ls_mono_ms() + op->maintenance->lease_ms;
 	}
@@ -302,11 +304,27 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 	if (rv == 0 && ex.exited && ex.status == 0) {
 		Ls__OpResult *got =
 		    ls__op_result__unpack(NULL, ex.out_len, ex.out);
-		if (got != NULL && got->op_id == op->id && !maint_query &&
+		if (got != NULL && got->op_id == op->id && held &&
 		    got->kind_case == LS__OP_RESULT__KIND_MAINTENANCE &&
-		    got->maintenance != NULL &&
-		    (got->maintenance->was_on ||
-		     (!op->maintenance->on && got->status == 0))) {
+		    got->maintenance != NULL && got->maintenance->was_on) {
+			/* On only under our lease that nobody ended: its
+			 * coordinator went away (a restart mid-freeze). The
+			 * new holder takes the lease over and must turn the
+			 * mode off, so it was not on before it. */
+			got->maintenance->was_on = 0;
+			free(ex.out);
+			ex.out = NULL;
+			if ((rv = pack_result(got, &ex.out, &ex.out_len)) < 0) {
+				ls__op_result__free_unpacked(got, NULL);
+				ls_exec_result_free(&ex);
+				return rv;
+			}
+		} else if (got != NULL && got->op_id == op->id &&
+		           !maint_query &&
+		           got->kind_case == LS__OP_RESULT__KIND_MAINTENANCE &&
+		           got->maintenance != NULL &&
+		           (got->maintenance->was_on ||
+		            (!op->maintenance->on && got->status == 0))) {
 			/* Already on before us, or turned off: no lease. */
 			s->lease_active = 0;
 		}

@@ -31,6 +31,11 @@
 struct ug_run_step {
 	enum coord_step_state state;
 	uint64_t op_id;
+	/* Started before a restart and sent again under its first id: its
+	 * node may still be running it and cannot answer until it is done.
+	 * Asked again at again_ms (0: not waiting), until until_ms. */
+	int resent;
+	int64_t again_ms, until_ms;
 };
 
 struct coord_upgrade {
@@ -231,6 +236,20 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 			u->bbm_next_ms = ls_mono_ms() + BBM_POLL_MS;
 			u->inflight++; /* the step stays in flight */
 		}
+	} else if (u->st[i].resent && res != NULL && res->status == LS_EIO &&
+	           res->kind_case == LS__OP_RESULT__KIND__NOT_SET &&
+	           (u->st[i].until_ms == 0 ||
+	            ls_mono_ms() < u->st[i].until_ms)) {
+		/* No word from a node busy with the step (the coordinator's
+		 * own failure, not the agent's): the same id again later is
+		 * answered from the agent's store, never run twice. */
+		if (u->st[i].until_ms == 0)
+			u->st[i].until_ms = ls_mono_ms() + STEP_TIMEOUT_MS;
+		u->st[i].again_ms = ls_mono_ms() + BBM_POLL_MS;
+		u->inflight++; /* the step stays in flight */
+		log_info("upgrade %s: step %zu (%s on %s): %s; asking again",
+		         u->run, i + 1, d->name, d->node,
+		         res->error ? res->error : ls_strerror(res->status));
 	} else {
 		judge(d, res, why, sizeof(why));
 		blob = pack_result(res, &len);
@@ -495,6 +514,17 @@ void coord_upgrade_sweep(struct coord *c, int64_t now_ms)
 	(void)now_ms;
 	if (u == NULL)
 		return;
+	for (i = 0; i < u->n && !u->halt; i++) {
+		if (u->st[i].again_ms == 0 || ls_mono_ms() < u->st[i].again_ms)
+			continue;
+		u->st[i].again_ms = 0;
+		u->inflight--; /* send_step counts it again */
+		send_step(c, u, i, u->st[i].op_id, 0);
+	}
+	if (u->halt && u->inflight == 0) {
+		advance(c, u);
+		return;
+	}
 	if (u->bbm >= 0 && !u->bbm_polling && ls_mono_ms() >= u->bbm_next_ms) {
 		i = (size_t)u->bbm;
 		u->bbm_polling = 1;
@@ -559,6 +589,7 @@ static int run_start(struct coord *c, const char *run, Ls__UpgradeRunParams *p,
 	for (i = 0; steps != NULL && i < n; i++) {
 		u->st[i].state = steps[i].state;
 		u->st[i].op_id = steps[i].op_id;
+		u->st[i].resent = steps[i].state == COORD_STEP_STARTED;
 		/* Maintenance mode turned on and not yet off. */
 		if (p->steps[i]->kind == UG_MAINT_ON &&
 		    steps[i].state == COORD_STEP_DONE)
