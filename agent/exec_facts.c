@@ -8,10 +8,22 @@
 
 #include "agent_config.h"
 #include "check.h"
+#include "check_gitlabctl_parse.h"
 #include "check_version_parse.h"
+#include "ls_error.h"
+#include "ls_exec.h"
+#include "ls_log.h"
 #include "ls_util.h"
 
 #define OS_RELEASE_MAX (64 * 1024)
+#define IDENTITY_MAX (64 * 1024)
+/* gitlab-ctl status lists a few dozen services at most; check-leader
+ * prints one line (to stderr). Both answer in seconds unless the node is
+ * in trouble, and facts must not hang on it. */
+#define CTL_STATUS_MAX_OUT (1024 * 1024)
+#define CTL_MAX_SERVICES 256
+#define CTL_TIMEOUT_MS 30000
+#define PATRONI_MAX_OUT (64 * 1024)
 
 /* PRETTY_NAME="Debian GNU/Linux 12 (bookworm)" -> the unquoted value. */
 static int os_pretty_name(const char *path, char *out, size_t size)
@@ -55,8 +67,115 @@ static int os_pretty_name(const char *path, char *out, size_t size)
 	return rv;
 }
 
+/*
+ * Whether the node was enrolled with the postgresql role. The executor is
+ * never told its roles for facts, so it reads them from the identity the
+ * agent joined with; the secret key in it is wiped at once.
+ */
+static int has_postgresql_role(const struct agent_config *cfg)
+{
+	char path[LS_PATH_MAX], *raw = NULL;
+	Ls__AgentIdentity *pb = NULL;
+	size_t len = 0, i;
+	int found = 0;
+
+	if (ls_fmt(path, sizeof(path), "%s/identity/identity.pb",
+	           cfg->state_dir) < 0 ||
+	    ls_read_file(path, IDENTITY_MAX, &raw, &len) < 0)
+		return 0;
+	pb = ls__agent_identity__unpack(NULL, len, (uint8_t *)raw);
+	ls_wipe(raw, len);
+	free(raw);
+	if (pb == NULL)
+		return 0;
+	for (i = 0; i < pb->n_roles; i++)
+		if (pb->roles[i] != NULL &&
+		    strcmp(pb->roles[i], "postgresql") == 0)
+			found = 1;
+	if (pb->sign_sk.data != NULL)
+		ls_wipe(pb->sign_sk.data, pb->sign_sk.len);
+	ls__agent_identity__free_unpacked(pb, NULL);
+	return found;
+}
+
+/* -1: `gitlab-ctl status` does not list patroni (or cannot be read);
+ * 0: listed, not running; 1: running. */
+static int patroni_service(const struct agent_config *cfg)
+{
+	const char *argv[] = {cfg->gitlab.ctl, "status", NULL};
+	struct ls_exec_opts o = {.argv = argv,
+	                         .max_stdout = CTL_STATUS_MAX_OUT,
+	                         .max_stderr = 4096,
+	                         .timeout_ms = CTL_TIMEOUT_MS};
+	struct ls_exec_result res;
+	struct gitlabctl_service *svc = NULL;
+	size_t n = 0, i;
+	int rv, state = -1;
+
+	rv = ls_exec_run(&o, &res);
+	if (rv < 0) {
+		log_warnx("facts: %s status: %s", cfg->gitlab.ctl,
+		          ls_strerror(rv));
+		goto out;
+	}
+	if ((svc = calloc(CTL_MAX_SERVICES, sizeof(*svc))) == NULL)
+		goto out;
+	/* LS_ETOOBIG still leaves the first entries to look at. */
+	(void)gitlabctl_parse((const char *)res.out, res.out_len, svc,
+	                      CTL_MAX_SERVICES, &n);
+	for (i = 0; i < n; i++)
+		if (svc[i].state != GITLABCTL_GARBAGE &&
+		    strcmp(svc[i].name, "patroni") == 0)
+			state = svc[i].state == GITLABCTL_RUN;
+out:
+	free(svc);
+	ls_exec_result_free(&res);
+	return state;
+}
+
+/*
+ * "leader" or "replica" from `gitlab-ctl patroni check-leader` (exit 0 on
+ * the leader, 1 on any other member, 3 when it could not ask Patroni), or
+ * NULL when this node runs no Patroni or the answer is unclear: the upgrade
+ * order then falls back to names, which is safe, so nothing here is fatal.
+ */
+static const char *patroni_role(const struct agent_config *cfg)
+{
+	const char *argv[] = {cfg->gitlab.ctl, "patroni", "check-leader", NULL};
+	struct ls_exec_opts o = {.argv = argv,
+	                         .max_stdout = PATRONI_MAX_OUT,
+	                         .max_stderr = 4096,
+	                         .timeout_ms = CTL_TIMEOUT_MS};
+	struct ls_exec_result res;
+	const char *role = NULL;
+	char line[200];
+	int svc, rv;
+
+	if (!has_postgresql_role(cfg) || (svc = patroni_service(cfg)) < 0)
+		return NULL;
+	rv = ls_exec_run(&o, &res);
+	if (rv < 0) {
+		log_warnx("facts: %s patroni check-leader: %s", cfg->gitlab.ctl,
+		          ls_strerror(rv));
+	} else if (res.exited && res.status == 0) {
+		role = "leader";
+	} else if (res.exited && res.status == 1 && svc == 1) {
+		/* "I am not the leader." from a running member. */
+		role = "replica";
+	} else {
+		check_first_line(res.err, res.err_len, line, sizeof(line));
+		log_warnx("facts: %s patroni check-leader: %s %d%s%s%s",
+		          cfg->gitlab.ctl, res.exited ? "exit" : "signal",
+		          res.status, svc == 1 ? "" : " (patroni is down)",
+		          line[0] ? ": " : "", line);
+	}
+	ls_exec_result_free(&res);
+	return role;
+}
+
 void agent_facts_collect(const struct agent_config *cfg, struct agent_facts *f)
 {
+	const char *role;
 	const struct agent_gitaly_storage *st = cfg->gitaly.storages.items;
 	struct gitlab_version v;
 	struct statvfs sv;
@@ -102,5 +221,11 @@ void agent_facts_collect(const struct agent_config *cfg, struct agent_facts *f)
 		f->msg.has_staging_free_bytes = 1;
 		f->msg.staging_free_bytes =
 		    (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	}
+	/* Patroni replicas are upgraded before the leader (gitlab-facts
+	 * section 7). */
+	if ((role = patroni_role(cfg)) != NULL) {
+		ls_strlcpy(f->patroni_role, role, sizeof(f->patroni_role));
+		f->msg.patroni_role = f->patroni_role;
 	}
 }

@@ -20,6 +20,7 @@ struct agent_facts {
 	char os[256];
 	char agent_version[32];
 	char install_method[16];
+	char patroni_role[8]; /* "leader" | "replica" */
 	/* the configured Gitaly storages' names (cfg's strings) */
 	char *storages[AGENT_FACTS_MAX_STORAGES];
 };

@@ -243,6 +243,10 @@ static int ug_fleet_of(struct coord *c, const struct plan_req *q,
 		ls_strlcpy(un[i].site, n->site, sizeof(un[i].site));
 		for (k = 0; k < n->nroles; k++)
 			un[i].roles |= ug_role_bit(n->roles[k]);
+		/* What the agent's `gitlab-ctl patroni check-leader` said at
+		 * its last facts: replicas are upgraded before the leader. */
+		un[i].pg_role =
+		    ug_pg_role_parse(n->facts ? n->facts->patroni_role : NULL);
 	}
 	return 0;
 }
@@ -252,6 +256,7 @@ static void plan_done(struct coord *c, struct coord_waiter *w)
 	struct plan_req *q = w->arg;
 	struct up_path first = {0}, p = {0};
 	char first_text[600], text[600], err[1500], vs[LS_VERSION_STR_MAX];
+	char pg_note[NOTE_MAX];
 	struct ug_node *un = NULL;
 	struct ug_steps steps = {0};
 	struct ug_fleet f;
@@ -327,6 +332,8 @@ static void plan_done(struct coord *c, struct coord_waiter *w)
 	}
 	for (i = 0; i < first.nnotes && nnotes < MAX_NOTES; i++)
 		notes[nnotes++] = first.notes[i];
+	if (nnotes < MAX_NOTES && ug_pg_note(&f, pg_note, sizeof(pg_note)))
+		notes[nnotes++] = pg_note;
 	fill_nodes(q, w, nv, nvp);
 	if (q->req->has_dry_run && q->req->dry_run) {
 		coord_upgrade_reply(q->cc, params, NULL, notes, nnotes, nvp,

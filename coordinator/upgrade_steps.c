@@ -1,12 +1,12 @@
 /*
  * GitLab's upgrade order (gitlab-facts §7). Zero-downtime: one node at a
- * time, Consul, PostgreSQL, PgBouncer, Redis, Gitaly, Praefect, the Rails
- * deploy node (reconfigured with SKIP_POST_DEPLOYMENT_MIGRATIONS so the
- * old code still finds its columns), the other Rails nodes, Sidekiq; the
- * Geo primary site first, then each secondary; the post-deployment
- * migrations last, once every node runs the new code. With downtime:
- * Puma and Sidekiq stopped everywhere, the backend roles upgraded, then
- * the deploy node (which runs every migration), then the rest together.
+ * time, Consul, PostgreSQL (Patroni replicas, then the leader), PgBouncer,
+ * Redis, Gitaly, Praefect, the Rails deploy node (reconfigured with
+ * SKIP_POST_DEPLOYMENT_MIGRATIONS so the old code still finds its columns), the
+ * other Rails nodes, Sidekiq; the Geo primary site first, then each secondary;
+ * the post-deployment migrations last, once every node runs the new code. With
+ * downtime: Puma and Sidekiq stopped everywhere, the backend roles upgraded,
+ * then the deploy node (which runs every migration), then the rest together.
  */
 #include "upgrade_steps.h"
 
@@ -172,6 +172,116 @@ static int in_site(const struct sites *s, size_t site, const struct ug_node *n)
 	return !s->geo || strcmp(n->site, s->name[site]) == 0;
 }
 
+/* ---- Patroni (gitlab-facts section 7: replicas, then the leader). ---- */
+
+enum ug_pg_role ug_pg_role_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "leader") == 0)
+		return UG_PG_LEADER;
+	if (s != NULL && strcmp(s, "replica") == 0)
+		return UG_PG_REPLICA;
+	return UG_PG_UNKNOWN;
+}
+
+struct pg_count {
+	size_t nodes, known, leaders;
+};
+
+/* The PostgreSQL nodes of a site (each Geo site has its own cluster). */
+static struct pg_count pg_count(const struct ug_fleet *f, const struct sites *s,
+                                size_t site)
+{
+	struct pg_count c = {0, 0, 0};
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		const struct ug_node *n = &f->nodes[i];
+		if (!(n->roles & UG_POSTGRESQL) || !in_site(s, site, n))
+			continue;
+		c.nodes++;
+		c.known += n->pg_role != UG_PG_UNKNOWN;
+		c.leaders += n->pg_role == UG_PG_LEADER;
+	}
+	return c;
+}
+
+static size_t site_of(const struct sites *s, const struct ug_node *n)
+{
+	size_t j;
+
+	for (j = 0; j < s->n; j++)
+		if (in_site(s, j, n))
+			return j;
+	return 0;
+}
+
+/*
+ * 0 replicas (and every node that is not PostgreSQL), 1 unknown, 2 the
+ * leader. A node whose check-leader failed while others answered may well
+ * be the leader, so it waits for the replicas. With no role known in the
+ * site every node ranks 0: name order.
+ */
+static int pg_rank(const struct ug_fleet *f, const struct sites *s,
+                   const struct ug_node *n)
+{
+	if (!(n->roles & UG_POSTGRESQL) ||
+	    pg_count(f, s, site_of(s, n)).known == 0)
+		return 0;
+	return n->pg_role == UG_PG_REPLICA  ? 0
+	       : n->pg_role == UG_PG_LEADER ? 2
+	                                    : 1;
+}
+
+/* The node steps' order: name order, stable-partitioned by pg_rank. */
+static size_t *upgrade_order(const struct ug_fleet *f, const struct sites *s,
+                             const size_t *idx)
+{
+	size_t *ord = calloc(f->n ? f->n : 1, sizeof(*ord)), i, k = 0;
+	int r;
+
+	if (ord == NULL)
+		return NULL;
+	for (r = 0; r <= 2; r++)
+		for (i = 0; i < f->n; i++)
+			if (pg_rank(f, s, &f->nodes[idx[i]]) == r)
+				ord[k++] = idx[i];
+	return ord;
+}
+
+/* Two leaders in one cluster: which one holds the data is a question for
+ * a person, not for the order of an upgrade. */
+static int pg_split_brain(const struct ug_fleet *f, const struct sites *s,
+                          const size_t *idx, char *err, size_t errlen)
+{
+	size_t site, i, off;
+
+	for (site = 0; site < s->n; site++) {
+		if (pg_count(f, s, site).leaders < 2)
+			continue;
+		off = (size_t)snprintf(err, errlen,
+		                       "PostgreSQL nodes report more than one "
+		                       "Patroni leader%s%s%s:",
+		                       s->geo ? " in site '" : "",
+		                       s->geo ? s->name[site] : "",
+		                       s->geo ? "'" : "");
+		for (i = 0; i < f->n && off < errlen; i++) {
+			const struct ug_node *n = &f->nodes[idx[i]];
+			if ((n->roles & UG_POSTGRESQL) && in_site(s, site, n) &&
+			    n->pg_role == UG_PG_LEADER)
+				off += (size_t)snprintf(err + off, errlen - off,
+				                        " %s", n->name);
+		}
+		if (off < errlen)
+			snprintf(err + off, errlen - off,
+			         " (`gitlab-ctl patroni check-leader` exits 0 "
+			         "on each): a split brain; check `gitlab-ctl "
+			         "patroni members` and plan once one leader "
+			         "is left");
+		return LS_EINVAL;
+	}
+	return 0;
+}
+
 /* Nodes of the fleet in name order (indices). */
 static size_t *sorted_nodes(const struct ug_fleet *f)
 {
@@ -246,6 +356,54 @@ const char *ug_deploy_node(const struct ug_fleet *f)
 	n = deploy_node(f, &s, idx, err, sizeof(err));
 	free(idx);
 	return n ? n->name : NULL;
+}
+
+int ug_pg_note(const struct ug_fleet *f, char *buf, size_t len)
+{
+	struct sites s;
+	struct pg_count c;
+	size_t *idx, site, i, off;
+	char err[256];
+	int rv = 0;
+
+	if (len == 0 || sites_find(f, &s, err, sizeof(err)) < 0 ||
+	    (idx = sorted_nodes(f)) == NULL)
+		return 0;
+	for (site = 0; site < s.n && rv == 0; site++) {
+		c = pg_count(f, &s, site);
+		if (c.nodes < 2 || c.leaders > 0)
+			continue;
+		rv = 1;
+		off = (size_t)snprintf(
+		    buf, len,
+		    "no PostgreSQL node%s%s%s reports being the Patroni leader "
+		    "(gitlab-ctl patroni check-leader), so the leader may not "
+		    "go last: ",
+		    s.geo ? " of site '" : "", s.geo ? s.name[site] : "",
+		    s.geo ? "'" : "");
+		if (c.known == 0) {
+			if (off < len)
+				snprintf(buf + off, len - off,
+				         "the PostgreSQL nodes are upgraded in "
+				         "name order");
+			continue;
+		}
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off,
+			                        "the replicas go first, then");
+		for (i = 0; i < f->n && off < len; i++) {
+			const struct ug_node *n = &f->nodes[idx[i]];
+			if ((n->roles & UG_POSTGRESQL) &&
+			    in_site(&s, site, n) && n->pg_role == UG_PG_UNKNOWN)
+				off += (size_t)snprintf(buf + off, len - off,
+				                        " %s", n->name);
+		}
+		if (off < len)
+			snprintf(buf + off, len - off,
+			         " (role unknown) in name order");
+	}
+	free(idx);
+	return rv;
 }
 
 const char *ug_database_node(const struct ug_fleet *f)
@@ -405,7 +563,7 @@ static unsigned first_role(unsigned roles, const unsigned *order, size_t n)
 
 static void zero_downtime_site(struct build *b, const struct sites *s,
                                size_t site, const size_t *idx,
-                               const struct ug_node *deploy)
+                               const size_t *ord, const struct ug_node *deploy)
 {
 	const struct ug_fleet *f = b->f;
 	const struct ug_node *sec_deploy =
@@ -421,7 +579,7 @@ static void zero_downtime_site(struct build *b, const struct sites *s,
 		        UG_RAILS)
 			upgrade_node(b, deploy, NK_DEPLOY, UN_ZD | UN_RESTART);
 		for (i = 0; i < f->n; i++) {
-			const struct ug_node *n = &f->nodes[idx[i]];
+			const struct ug_node *n = &f->nodes[ord[i]];
 			if (!in_site(s, site, n) ||
 			    first_role(n->roles, zd_order, NELEM(zd_order)) !=
 			        role ||
@@ -463,7 +621,8 @@ static void group_upgrade(struct build *b, const struct ug_node *const *g,
 }
 
 static int downtime_site(struct build *b, const struct sites *s, size_t site,
-                         const size_t *idx, const struct ug_node *deploy)
+                         const size_t *idx, const size_t *ord,
+                         const struct ug_node *deploy)
 {
 	const struct ug_fleet *f = b->f;
 	const struct ug_node *lead =
@@ -475,7 +634,7 @@ static int downtime_site(struct build *b, const struct sites *s, size_t site,
 		return LS_ENOMEM;
 	for (r = 0; r < NELEM(dt_order); r++) {
 		for (i = n = 0; i < f->n; i++) {
-			const struct ug_node *nd = &f->nodes[idx[i]];
+			const struct ug_node *nd = &f->nodes[ord[i]];
 			if (in_site(s, site, nd) && nd != lead &&
 			    first_role(nd->roles, dt_order, NELEM(dt_order)) ==
 			        dt_order[r])
@@ -514,7 +673,7 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 	struct build b = {.f = f, .out = out, .stop = stop};
 	struct sites s;
 	const struct ug_node *deploy, *lead;
-	size_t *idx = NULL, i, site;
+	size_t *idx = NULL, *ord = NULL, i, site;
 	int rv;
 
 	err[0] = '\0';
@@ -522,12 +681,17 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 	ls_version_fmt(version, b.ver, sizeof(b.ver));
 	if ((rv = sites_find(f, &s, err, errlen)) < 0)
 		return rv;
-	if ((idx = sorted_nodes(f)) == NULL)
-		return LS_ENOMEM;
+	if ((idx = sorted_nodes(f)) == NULL ||
+	    (ord = upgrade_order(f, &s, idx)) == NULL) {
+		rv = LS_ENOMEM;
+		goto out;
+	}
 	if ((deploy = deploy_node(f, &s, idx, err, errlen)) == NULL) {
 		rv = LS_EINVAL;
 		goto out;
 	}
+	if ((rv = pg_split_brain(f, &s, idx, err, errlen)) < 0)
+		goto out;
 	if (out->next_phase == 0)
 		out->next_phase = 1;
 
@@ -544,7 +708,7 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 
 	if (mode == UG_ZERO_DOWNTIME) {
 		for (site = 0; site < s.n; site++)
-			zero_downtime_site(&b, &s, site, idx, deploy);
+			zero_downtime_site(&b, &s, site, idx, ord, deploy);
 		add(&b, deploy->name, UG_ACTION, "");
 		if (!b.failed) {
 			struct ug_step *pd = &out->v[out->n - 1];
@@ -567,7 +731,7 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 				         0);
 		next_phase(&b);
 		for (site = 0; site < s.n && rv == 0; site++)
-			rv = downtime_site(&b, &s, site, idx, deploy);
+			rv = downtime_site(&b, &s, site, idx, ord, deploy);
 		if (rv < 0)
 			goto out;
 		for (i = 0; i < f->n; i++)
@@ -597,6 +761,7 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 	next_phase(&b);
 	rv = b.failed ? LS_ENOMEM : 0;
 out:
+	free(ord);
 	free(idx);
 	return rv;
 }

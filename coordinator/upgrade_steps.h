@@ -32,10 +32,19 @@ enum ug_role {
 	UG_GEO_SECONDARY = 1u << 9,
 };
 
+/* What `gitlab-ctl patroni check-leader` said on the node (its facts).
+ * Zero is unknown, so a node described without it keeps name order. */
+enum ug_pg_role {
+	UG_PG_UNKNOWN = 0,
+	UG_PG_REPLICA,
+	UG_PG_LEADER,
+};
+
 struct ug_node {
 	char name[UG_NAME_MAX];
 	unsigned roles; /* enum ug_role bits */
 	char site[UG_NAME_MAX];
+	enum ug_pg_role pg_role; /* only read for UG_POSTGRESQL nodes */
 };
 
 enum ug_mode {
@@ -87,9 +96,12 @@ unsigned ug_role_bit(const char *role);
 
 /*
  * Appends the steps of stop number `stop` (1-based) that installs
- * version. LS_EINVAL with err when the fleet cannot be upgraded this way
- * (no Rails node, a named deploy node that is not a Rails node, a Geo
- * secondary site without a primary).
+ * version. Within a site the PostgreSQL nodes go Patroni replicas first
+ * (by name), then those whose role is unknown, then the leader; with no
+ * role known in the site, by name. LS_EINVAL with err when the fleet
+ * cannot be upgraded this way (no Rails node, a named deploy node that is
+ * not a Rails node, a Geo secondary site without a primary, two Patroni
+ * leaders in one site).
  */
 int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
                   const struct ls_version *version, struct ug_steps *out,
@@ -101,6 +113,16 @@ const char *ug_deploy_node(const struct ug_fleet *f);
 /* The node that answers BbmStatus: the primary site's first PostgreSQL
  * node, else the deploy node. */
 const char *ug_database_node(const struct ug_fleet *f);
+
+/* "leader" -> UG_PG_LEADER, "replica" -> UG_PG_REPLICA, else unknown
+ * (NULL too). */
+enum ug_pg_role ug_pg_role_parse(const char *s);
+/*
+ * A note for the plan when a site has two or more PostgreSQL nodes and no
+ * Patroni leader among them, so the leader may be upgraded before a
+ * replica: 1 with the note in buf, else 0.
+ */
+int ug_pg_note(const struct ug_fleet *f, char *buf, size_t len);
 
 const char *ug_mode_name(enum ug_mode m);
 int ug_mode_parse(const char *s, enum ug_mode *m);

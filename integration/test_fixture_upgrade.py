@@ -292,7 +292,95 @@ class FixtureUpgradeTest(unittest.TestCase):
         ])
         self.fresh(node, "17.8.2")
 
+    def test_patroni_check_leader(self):
+        # gitlab-facts.md §5: `gitlab-ctl patroni check-leader` exits 0 on
+        # the leader; omnibus-gitlab writes its verdict to stderr.
+        node = "postgresql-1"
+        d = self.node(node)
+        self.fresh(node, "17.8.2")
+        try:
+            p = self.run_standin(node, "ctl", "patroni", "check-leader")
+            self.assertEqual(p.returncode, 3, p.stderr)
+            self.assertIn("Error while checking the role of the current node: "
+                          "Patroni is not configured", p.stderr)
+            self.assertNotIn("patroni", self.run_standin(node, "ctl", "status").stdout)
+            gitlab_node.set_patroni(d, "leader")
+            status = self.run_standin(node, "ctl", "status").stdout
+            self.assertRegex(status, r"(?m)^run: patroni: \(pid \d+\) \d+s; run: log: "
+                                     r"\(pid \d+\) \d+s$")
+            p = self.run_standin(node, "ctl", "patroni", "check-leader")
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "", "I am the leader.\n"))
+            gitlab_node.set_patroni(d, "replica")
+            p = self.run_standin(node, "ctl", "patroni", "check-leader")
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (1, "", "I am not the leader.\n"))
+            # A member whose Patroni is down cannot say.
+            self.assertEqual(self.run_standin(node, "ctl", "stop", "patroni").returncode, 0)
+            p = self.run_standin(node, "ctl", "patroni", "check-leader")
+            self.assertEqual(p.returncode, 3, p.stderr)
+            self.assertIn("Error while checking the role", p.stderr)
+            gitlab_node.set_patroni(d, None)
+            self.assertNotIn("patroni", self.run_standin(node, "ctl", "status").stdout)
+            self.assertEqual(self.run_standin(node, "ctl", "patroni", "check-leader").returncode, 3)
+            self.assertEqual([c["argv"] for c in self.env.calls(node, "gitlab-ctl")], [
+                ["patroni", "check-leader"], ["status"], ["status"], ["patroni", "check-leader"],
+                ["patroni", "check-leader"], ["stop", "patroni"], ["patroni", "check-leader"],
+                ["status"], ["patroni", "check-leader"]])
+        finally:
+            gitlab_node.set_patroni(d, None)
+            self.fresh(node, "17.8.2")
+
     # --- lockstep-agent-exec against the fixture
+    def facts(self, node, roles):
+        """NodeFacts from `lockstep-agent-exec facts`, the node enrolled with
+        roles (an identity written by hand: the executor reads its roles)."""
+        if not os.path.exists(self.exec_path):
+            self.skipTest("no %s (build the project)" % self.exec_path)
+        iddir = os.path.join(self.env.node_paths(node)["state_dir"], "identity")
+        os.makedirs(iddir, mode=0o700, exist_ok=True)
+        ident = (field_bytes(1, node) + field_bytes(2, "tls+tcp://127.0.0.1:1")
+                 + field_bytes(3, "localhost") + field_bytes(4, bytes(32))
+                 + field_bytes(5, bytes(64)) + b"".join(field_bytes(6, r) for r in roles))
+        with open(os.path.join(iddir, "identity.pb"), "wb") as f:
+            f.write(ident)
+        p = subprocess.run([self.exec_path, "--config", self.agent_yml(node), "facts"],
+                           capture_output=True, timeout=120, env=clean_env())
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        return decode(p.stdout), p.stderr.decode(errors="replace")
+
+    def test_agent_facts_patroni_role(self):
+        node = "postgresql-1"
+        d = self.node(node)
+        self.fresh(node, "17.8.2")
+        iddir = os.path.join(self.env.node_paths(node)["state_dir"], "identity")
+        try:
+            for role in ("leader", "replica"):
+                gitlab_node.set_patroni(d, role)
+                f, err = self.facts(node, ["postgresql"])
+                self.assertEqual(s(f, 10), role, err)
+            # Patroni down: check-leader cannot tell; unset, logged.
+            self.run_standin(node, "ctl", "stop", "patroni")
+            f, err = self.facts(node, ["postgresql"])
+            self.assertIsNone(s(f, 10))
+            self.assertIn("patroni check-leader: exit 3 (patroni is down)", err)
+            self.assertEqual(s(f, 2), "17.8.2", "the other facts are still there")
+            # No Patroni: not even asked.
+            gitlab_node.set_patroni(d, None)
+            gitlab_node.clear_calls(d)
+            f, err = self.facts(node, ["postgresql"])
+            self.assertIsNone(s(f, 10))
+            self.assertEqual([c["argv"] for c in self.env.calls(node, "gitlab-ctl")], [["status"]])
+            # Not a PostgreSQL node: gitlab-ctl is not run for it at all.
+            gitlab_node.set_patroni(d, "leader")
+            gitlab_node.clear_calls(d)
+            f, err = self.facts(node, ["gitaly"])
+            self.assertIsNone(s(f, 10))
+            self.assertEqual(self.env.calls(node, "gitlab-ctl"), [])
+        finally:
+            gitlab_node.set_patroni(d, None)
+            if os.path.exists(os.path.join(iddir, "identity.pb")):
+                os.unlink(os.path.join(iddir, "identity.pb"))
+            self.fresh(node, "17.8.2")
+
     def agent_yml(self, node):
         p = self.env.node_paths(node)
         gitlab, package = self.env.upgrade_agent_config_lines(node)

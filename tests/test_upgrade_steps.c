@@ -283,11 +283,150 @@ static void test_no_rails(void)
 	CHECK_EQ_INT(ug_role_bit("nope"), 0);
 }
 
+static struct ug_node pg(const char *name, enum ug_pg_role role)
+{
+	struct ug_node n = node(name, UG_POSTGRESQL, "");
+
+	n.pg_role = role;
+	return n;
+}
+
+/* Patroni (gitlab-facts §7): the replicas by name, then the leader, even
+ * when the leader sorts first by name. */
+static void test_patroni(void)
+{
+	struct ug_node nodes[] = {
+	    node("rails-1", UG_RAILS, ""), pg("pg-c", UG_PG_REPLICA),
+	    pg("pg-a", UG_PG_LEADER),      node("gitaly-1", UG_GITALY, ""),
+	    pg("pg-b", UG_PG_REPLICA),
+	};
+	struct ug_fleet f = {nodes, 5, NULL, 1000};
+	struct ug_steps s = {0};
+	struct ls_version v = {17, 3, 7};
+	char err[512], note[512], *got;
+
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_ZERO_DOWNTIME, 1, &v, &s, err, sizeof(err)),
+	    0);
+	got = render(&s);
+	expect(got, "1 pg-a 17.3.7: wait for batched background migrations\n"
+	            "2 gitaly-1 17.3.7: preflight check\n"
+	            "2 pg-a 17.3.7: preflight check\n"
+	            "2 pg-b 17.3.7: preflight check\n"
+	            "2 pg-c 17.3.7: preflight check\n"
+	            "2 rails-1 17.3.7: preflight check\n"
+	            "3 - 17.3.7: rollback-point backup\n"
+	            "4 pg-b 17.3.7: skip auto-reconfigure\n"
+	            "5 pg-b 17.3.7: install 17.3.7\n"
+	            "6 pg-b 17.3.7: reconfigure\n"
+	            "7 pg-b 17.3.7: restart\n"
+	            "8 pg-c 17.3.7: skip auto-reconfigure\n"
+	            "9 pg-c 17.3.7: install 17.3.7\n"
+	            "10 pg-c 17.3.7: reconfigure\n"
+	            "11 pg-c 17.3.7: restart\n"
+	            "12 pg-a 17.3.7: skip auto-reconfigure\n"
+	            "13 pg-a 17.3.7: install 17.3.7\n"
+	            "14 pg-a 17.3.7: reconfigure\n"
+	            "15 pg-a 17.3.7: restart\n"
+	            "16 gitaly-1 17.3.7: skip auto-reconfigure\n"
+	            "17 gitaly-1 17.3.7: install 17.3.7\n"
+	            "18 gitaly-1 17.3.7: reconfigure\n"
+	            "19 gitaly-1 17.3.7: restart\n"
+	            "20 rails-1 17.3.7: skip auto-reconfigure\n"
+	            "21 rails-1 17.3.7: install 17.3.7\n"
+	            "22 rails-1 17.3.7: reconfigure with "
+	            "SKIP_POST_DEPLOYMENT_MIGRATIONS=true [skip-pd]\n"
+	            "23 rails-1 17.3.7: restart and wait for readiness\n"
+	            "24 rails-1 17.3.7: post-deployment migrations "
+	            "(db:migrate)\n"
+	            "25 gitaly-1 17.3.7: post-check\n"
+	            "25 pg-a 17.3.7: post-check\n"
+	            "25 pg-b 17.3.7: post-check\n"
+	            "25 pg-c 17.3.7: post-check\n"
+	            "25 rails-1 17.3.7: post-check\n");
+	free(got);
+	ug_steps_free(&s);
+	CHECK_EQ_INT(ug_pg_note(&f, note, sizeof(note)), 0);
+
+	/* With downtime the group is upgraded together, listed the same. */
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_DOWNTIME, 1, &v, &s, err, sizeof(err)), 0);
+	got = render(&s);
+	CHECK_CONTAINS(got, "9 pg-b 17.3.7: skip auto-reconfigure\n"
+	                    "9 pg-c 17.3.7: skip auto-reconfigure\n"
+	                    "9 pg-a 17.3.7: skip auto-reconfigure\n"
+	                    "10 pg-b 17.3.7: install 17.3.7\n"
+	                    "10 pg-c 17.3.7: install 17.3.7\n"
+	                    "10 pg-a 17.3.7: install 17.3.7\n");
+	free(got);
+	ug_steps_free(&s);
+
+	/* A member whose check-leader failed may be the leader: after the
+	 * replicas, before the leader, and a note says so. */
+	nodes[1].pg_role = UG_PG_UNKNOWN;
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_ZERO_DOWNTIME, 1, &v, &s, err, sizeof(err)),
+	    0);
+	got = render(&s);
+	CHECK_CONTAINS(got, "7 pg-b 17.3.7: restart\n"
+	                    "8 pg-c 17.3.7: skip auto-reconfigure\n");
+	CHECK_CONTAINS(got, "11 pg-c 17.3.7: restart\n"
+	                    "12 pg-a 17.3.7: skip auto-reconfigure\n");
+	free(got);
+	ug_steps_free(&s);
+	CHECK_EQ_INT(ug_pg_note(&f, note, sizeof(note)), 0);
+	nodes[2].pg_role = UG_PG_UNKNOWN;
+	CHECK_EQ_INT(ug_pg_note(&f, note, sizeof(note)), 1);
+	CHECK_CONTAINS(note,
+	               "replicas go first, then pg-a pg-c (role unknown)");
+
+	/* No role known: name order, and the plan says the leader is
+	 * unknown. */
+	nodes[4].pg_role = UG_PG_UNKNOWN;
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_ZERO_DOWNTIME, 1, &v, &s, err, sizeof(err)),
+	    0);
+	got = render(&s);
+	CHECK_CONTAINS(got, "4 pg-a 17.3.7: skip auto-reconfigure\n");
+	CHECK_CONTAINS(got, "8 pg-b 17.3.7: skip auto-reconfigure\n");
+	CHECK_CONTAINS(got, "12 pg-c 17.3.7: skip auto-reconfigure\n");
+	free(got);
+	ug_steps_free(&s);
+	CHECK_EQ_INT(ug_pg_note(&f, note, sizeof(note)), 1);
+	CHECK_CONTAINS(note, "Patroni leader");
+	CHECK_CONTAINS(note, "name order");
+	/* One PostgreSQL node: nothing to say. */
+	f.n = 2;
+	CHECK_EQ_INT(ug_pg_note(&f, note, sizeof(note)), 0);
+	f.n = 5;
+
+	/* Two leaders: a split brain, refused with both names. */
+	nodes[1].pg_role = UG_PG_LEADER;
+	nodes[2].pg_role = UG_PG_LEADER;
+	nodes[4].pg_role = UG_PG_REPLICA;
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_ZERO_DOWNTIME, 1, &v, &s, err, sizeof(err)),
+	    LS_EINVAL);
+	CHECK_CONTAINS(err, "more than one Patroni leader: pg-a pg-c");
+	CHECK_CONTAINS(err, "split brain");
+	ug_steps_free(&s);
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_DOWNTIME, 1, &v, &s, err, sizeof(err)),
+	    LS_EINVAL);
+	ug_steps_free(&s);
+
+	CHECK_EQ_INT(ug_pg_role_parse("leader"), UG_PG_LEADER);
+	CHECK_EQ_INT(ug_pg_role_parse("replica"), UG_PG_REPLICA);
+	CHECK_EQ_INT(ug_pg_role_parse("standby"), UG_PG_UNKNOWN);
+	CHECK_EQ_INT(ug_pg_role_parse(NULL), UG_PG_UNKNOWN);
+}
+
 int main(void)
 {
 	test_zero_downtime();
 	test_downtime();
 	test_geo();
 	test_no_rails();
+	test_patroni();
 	return tu_done();
 }
