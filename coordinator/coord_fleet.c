@@ -476,7 +476,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (ev != NNG_PIPE_EV_REM_POST)
 		return;
 	pthread_mutex_lock(&c->mtx);
-	for (i = 0; i < c->nnodes; i++) {
+	for (i = 0; !c->stopping && i < c->nnodes; i++) {
 		struct coord_node *n = c->nodes[i];
 		if (!n->pipe_alive || n->pipe_id != id)
 			continue;
@@ -537,6 +537,10 @@ void coord_fleet_stop(struct coord *c)
 
 	pthread_mutex_lock(&c->mtx);
 	c->stopping = 1;
+	/* The contexts are freed below: no node may still point at one (a
+	 * pipe closing during nng_close would answer it). */
+	for (i = 0; i < c->nnodes; i++)
+		unpark(c->nodes[i]);
 	pthread_mutex_unlock(&c->mtx);
 	/* Contexts close before the socket (DESIGN §3). */
 	for (i = 0; i < c->nfctx; i++)

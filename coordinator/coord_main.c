@@ -123,10 +123,10 @@ static int load_or_make_backup_key(struct coord *c)
 	rv = ls_read_file(path, KEY_MAX, &buf, &len);
 	if (rv == LS_ENOENT) {
 		log_info("creating the fleet backup key pair in %s",
-			 c->cfg->state_dir);
+		         c->cfg->state_dir);
 		crypto_box_keypair(c->backup_pk, c->backup_sk);
 		return ls_write_atomic(path, c->backup_sk, sizeof(c->backup_sk),
-				       0600);
+		                       0600);
 	}
 	if (rv < 0)
 		return rv;
@@ -205,8 +205,15 @@ static int fill_defaults(struct coord_config *cfg, struct coord *c)
 
 static void coord_cleanup(struct coord *c)
 {
+	struct coord_op *op;
 	size_t i;
 
+	/* Queued operations point at the waiters freed below: detached
+	 * first, dropping them answers no one, and the journal keeps where
+	 * each run was. */
+	for (i = 0; i < c->nnodes; i++)
+		for (op = c->nodes[i]->ops; op != NULL; op = op->next)
+			op->waiter = NULL;
 	while (c->waiters != NULL) {
 		struct coord_waiter *w = c->waiters;
 		c->waiters = w->next;
@@ -245,6 +252,7 @@ int main(int argc, char **argv)
 	char err[1024], path[LS_PATH_MAX];
 	struct timespec tick = {0, 100 * 1000 * 1000};
 	sigset_t sigs;
+	size_t i;
 	int ch, rv, status = 1;
 
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -301,11 +309,15 @@ int main(int argc, char **argv)
 	chmod(path, 0600);
 	if ((rv = coord_db_load_nodes(&c)) < 0)
 		fatalx("database %s: %s", path, ls_strerror(rv));
+	/* No node is connected yet: each counts as down from now, so an
+	 * operation sent before it polls waits a poll interval for it. */
+	for (i = 0; i < c.nnodes; i++)
+		c.nodes[i]->down_since_ms = coord_now_us() / 1000;
 	coord_backup_recover(&c);
 	/* A run this process did not start has no one driving it: it waits
 	 * at its step for `lockstep run resume`. */
 	if ((rv = coord_journal_halt_running(c.db, "the coordinator stopped "
-	                                            "during the run")) > 0)
+	                                           "during the run")) > 0)
 		log_warnx("%d run(s) halted: the coordinator stopped during "
 		          "them (lockstep run resume ID)",
 		          rv);
