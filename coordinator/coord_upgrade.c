@@ -57,7 +57,8 @@ struct coord_upgrade {
 struct slot {
 	struct coord_upgrade *u;
 	size_t idx;
-	int poll; /* a background-migrations poll */
+	int poll;   /* a background-migrations poll */
+	int import; /* a secrets copy's second half, on the secondary */
 };
 
 static void advance(struct coord *c, struct coord_upgrade *u);
@@ -193,6 +194,9 @@ static void bbm_list(const Ls__BbmStatusResult *r, char *out, size_t len)
 	}
 }
 
+static void send_secrets(struct coord *c, struct coord_upgrade *u, size_t i,
+                         uint64_t id, const ProtobufCBinaryData *sealed);
+
 static void step_answered(struct coord *c, struct coord_waiter *w)
 {
 	struct slot *sl = w->arg;
@@ -235,6 +239,22 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 			         u->run, res->bbm_status->n_unfinished, list);
 			u->bbm_next_ms = ls_mono_ms() + BBM_POLL_MS;
 			u->inflight++; /* the step stays in flight */
+		}
+	} else if (d->kind == UG_SECRETS_COPY && !sl->import) {
+		/* The primary sealed its file: on to the secondary. */
+		judge(d, res, why, sizeof(why));
+		if (why[0] == '\0' &&
+		    res->kind_case != LS__OP_RESULT__KIND_SECRETS_EXPORT)
+			snprintf(why, sizeof(why), "%s sent no sealed secrets",
+			         d->from_node);
+		if (why[0] != '\0') {
+			char at[1300];
+			snprintf(at, sizeof(at), "on the primary %s: %s",
+			         d->from_node, why);
+			step_end(c, u, i, at, NULL, 0);
+		} else {
+			send_secrets(c, u, i, ++c->next_op_id,
+			             &res->secrets_export->sealed);
 		}
 	} else if (u->st[i].resent && res != NULL && res->status == LS_EIO &&
 	           res->kind_case == LS__OP_RESULT__KIND__NOT_SET &&
@@ -347,6 +367,66 @@ static int send_step(struct coord *c, struct coord_upgrade *u, size_t i,
 	return 0;
 }
 
+/*
+ * A Geo secrets copy: SecretsExport on the primary, sealed to the
+ * secondary's key (sealed NULL), then SecretsImport of what it sealed on
+ * the secondary. The coordinator holds only the sealed bytes. On a resume
+ * the export goes again under its journaled id (the primary answers from
+ * its store) and the import, which only writes the same file again, under
+ * a new one.
+ */
+static void send_secrets(struct coord *c, struct coord_upgrade *u, size_t i,
+                         uint64_t id, const ProtobufCBinaryData *sealed)
+{
+	const Ls__UpgradeStepDef *d = def(u, i);
+	const char *to = sealed ? d->node : d->from_node;
+	struct coord_node *n = coord_node_find(c, to ? to : "");
+	struct coord_node *dst = coord_node_find(c, d->node);
+	Ls__Operation op = LS__OPERATION__INIT;
+	Ls__SecretsExport ex = LS__SECRETS_EXPORT__INIT;
+	Ls__SecretsImport im = LS__SECRETS_IMPORT__INIT;
+	struct coord_waiter *w;
+	struct slot *sl;
+
+	if (n == NULL || !n->enrolled || n->removed || dst == NULL ||
+	    !dst->enrolled || dst->removed) {
+		step_end(c, u, i,
+		         to == NULL || to[0] == '\0'
+		             ? "the journaled step names no primary node"
+		             : "a node of the copy is no longer in the fleet",
+		         NULL, 0);
+		return;
+	}
+	if (sealed == NULL) {
+		ex.to_sign_pk.data = dst->sign_pk;
+		ex.to_sign_pk.len = sizeof(dst->sign_pk);
+		op.kind_case = LS__OPERATION__KIND_SECRETS_EXPORT;
+		op.secrets_export = &ex;
+	} else {
+		im.sealed = *sealed;
+		im.from_node = d->from_node;
+		op.kind_case = LS__OPERATION__KIND_SECRETS_IMPORT;
+		op.secrets_import = &im;
+	}
+	if ((sl = calloc(1, sizeof(*sl))) == NULL ||
+	    (w = coord_waiter_new(c, 1, CHECK_TIMEOUT_MS, step_answered, sl)) ==
+	        NULL) {
+		free(sl);
+		step_end(c, u, i, "out of memory", NULL, 0);
+		return;
+	}
+	sl->u = u;
+	sl->idx = i;
+	sl->import = sealed != NULL;
+	w->arg_free = free;
+	u->inflight++;
+	if (coord_op_enqueue_id(c, n, &op, w, 0, id) < 0) {
+		halt(u, i, "out of memory");
+		w->pending = 0;
+		coord_waiter_arm(c, w);
+	}
+}
+
 static void backup_step(struct coord *c, struct coord_upgrade *u, size_t i)
 {
 	Ls__BackupCreateReq br = LS__BACKUP_CREATE_REQ__INIT;
@@ -417,6 +497,9 @@ static void start_step(struct coord *c, struct coord_upgrade *u, size_t i)
 	switch ((enum ug_step_kind)d->kind) {
 	case UG_BACKUP:
 		backup_step(c, u, i);
+		break;
+	case UG_SECRETS_COPY:
+		send_secrets(c, u, i, id, NULL);
 		break;
 	case UG_BBM_WAIT:
 		u->bbm = (long)i;

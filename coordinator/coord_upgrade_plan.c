@@ -495,6 +495,8 @@ int coord_upgrade_params_pack(const Ls__UpgradeReq *req, const char *from,
 		d[i].name = (char *)s->name;
 		d[i].kind = (uint32_t)s->kind;
 		dp[i] = &d[i];
+		if (s->kind == UG_SECRETS_COPY)
+			d[i].from_node = (char *)s->from;
 		if (s->kind != UG_ACTION)
 			continue;
 		ls__upgrade_action__init(&a[i]);

@@ -432,6 +432,7 @@ struct build {
 	uint32_t stop;
 	char ver[LS_VERSION_STR_MAX];
 	uint32_t ready_ms;
+	const char *primary; /* the deploy node: Geo secrets come from it */
 	int failed;
 };
 
@@ -499,8 +500,24 @@ static void services(struct build *b, const char *node,
 
 enum node_kind { NK_PLAIN, NK_DEPLOY, NK_SECONDARY_DEPLOY };
 
-#define UN_ZD 1      /* zero-downtime: the deploy node skips post-deploy */
-#define UN_RESTART 2 /* restart (and wait for readiness) at the end */
+#define UN_ZD 1        /* zero-downtime: the deploy node skips post-deploy */
+#define UN_RESTART 2   /* restart (and wait for readiness) at the end */
+#define UN_SECONDARY 4 /* a node of a Geo secondary site */
+
+/* Geo (gitlab-facts §7): an application node of a secondary site runs
+ * with the primary's gitlab-secrets.json, copied before its reconfigure. */
+static void copy_secrets(struct build *b, const struct ug_node *n)
+{
+	char what[UG_NAME_MAX + 48];
+	struct ug_step *s;
+
+	if ((n->roles & APP_ROLES) == 0 || b->primary == NULL)
+		return;
+	snprintf(what, sizeof(what), "copy gitlab-secrets.json from %s",
+	         b->primary);
+	if ((s = add(b, n->name, UG_SECRETS_COPY, what)) != NULL)
+		ls_strlcpy(s->from, b->primary, sizeof(s->from));
+}
 
 /* One node's package upgrade, each action its own phase. */
 static void upgrade_node(struct build *b, const struct ug_node *n,
@@ -514,6 +531,10 @@ static void upgrade_node(struct build *b, const struct ug_node *n,
 		action(b, n->name,
 		       LS__UPGRADE_ACTION_KIND__UA_GEO_STOP_LOGCURSOR,
 		       "stop geo-logcursor");
+		next_phase(b);
+	}
+	if ((flags & UN_SECONDARY) && (n->roles & APP_ROLES)) {
+		copy_secrets(b, n);
 		next_phase(b);
 	}
 	action(b, n->name, LS__UPGRADE_ACTION_KIND__UA_SKIP_AUTO_RECONFIGURE,
@@ -589,7 +610,8 @@ static void zero_downtime_site(struct build *b, const struct sites *s,
 			             n == deploy       ? NK_DEPLOY
 			             : n == sec_deploy ? NK_SECONDARY_DEPLOY
 			                               : NK_PLAIN,
-			             UN_ZD | UN_RESTART);
+			             UN_ZD | UN_RESTART |
+			                 (site > 0 ? UN_SECONDARY : 0));
 		}
 	}
 }
@@ -597,13 +619,20 @@ static void zero_downtime_site(struct build *b, const struct sites *s,
 /* Nodes upgraded together: every marker, then every install, then every
  * reconfigure, each a phase. */
 static void group_upgrade(struct build *b, const struct ug_node *const *g,
-                          size_t n)
+                          size_t n, int secondary)
 {
 	char what[64];
-	size_t i;
+	size_t i, copies = 0;
 
 	if (n == 0)
 		return;
+	for (i = 0; secondary && i < n; i++)
+		if (g[i]->roles & APP_ROLES) {
+			copy_secrets(b, g[i]);
+			copies++;
+		}
+	if (copies > 0)
+		next_phase(b);
 	snprintf(what, sizeof(what), "install %s", b->ver);
 	for (i = 0; i < n; i++)
 		action(b, g[i]->name,
@@ -640,20 +669,21 @@ static int downtime_site(struct build *b, const struct sites *s, size_t site,
 			        dt_order[r])
 				g[n++] = nd;
 		}
-		group_upgrade(b, g, n);
+		group_upgrade(b, g, n, site > 0);
 	}
 	/* The lead Rails node alone (it runs the migrations), then the
 	 * other Rails and Sidekiq nodes together. */
 	if (lead != NULL)
 		upgrade_node(b, lead,
-		             site == 0 ? NK_DEPLOY : NK_SECONDARY_DEPLOY, 0);
+		             site == 0 ? NK_DEPLOY : NK_SECONDARY_DEPLOY,
+		             site > 0 ? UN_SECONDARY : 0);
 	for (i = n = 0; i < f->n; i++) {
 		const struct ug_node *nd = &f->nodes[idx[i]];
 		if (in_site(s, site, nd) && nd != lead &&
 		    (nd->roles & BACKEND_ROLES) == 0)
 			g[n++] = nd;
 	}
-	group_upgrade(b, g, n);
+	group_upgrade(b, g, n, site > 0);
 	free(g);
 	return 0;
 }
@@ -692,6 +722,7 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
 	}
 	if ((rv = pg_split_brain(f, &s, idx, err, errlen)) < 0)
 		goto out;
+	b.primary = deploy->name;
 	if (out->next_phase == 0)
 		out->next_phase = 1;
 

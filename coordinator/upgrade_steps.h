@@ -59,6 +59,9 @@ enum ug_step_kind {
 	UG_MAINT_ON, /* maintenance mode on (the node is a Rails node) */
 	UG_MAINT_OFF,
 	UG_ACTION, /* one UpgradeAction on the node */
+	/* Geo: the primary's gitlab-secrets.json onto this secondary node,
+	 * sealed end to end (SecretsExport on `from`, SecretsImport here). */
+	UG_SECRETS_COPY,
 };
 
 struct ug_step {
@@ -74,6 +77,8 @@ struct ug_step {
 	char services[64]; /* comma-separated, "" for all */
 	uint32_t ready_wait_ms;
 	int allow_downgrade;
+	/* UG_SECRETS_COPY: the primary node it copies from */
+	char from[UG_NAME_MAX];
 };
 
 struct ug_steps {

@@ -1483,8 +1483,10 @@ class Fleet(FixtureEnv):
         with open(p["agent_config"], "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def add_node(self, name, roles=None, site=SITE):
+    def add_node(self, name, roles=None, site=None):
         roles = roles or self.roles[name]
+        # node_sites: {name: site} for a fleet of several sites (Geo).
+        site = site or getattr(self, "node_sites", {}).get(name, SITE)
         out = self.cli_json("node", "add", name, "--role", ",".join(roles), "--site", site)
         if not isinstance(out, dict) or not out.get("token"):
             raise FleetError("node add %s: no token in %r" % (name, out))

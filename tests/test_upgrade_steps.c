@@ -241,21 +241,74 @@ static void test_geo(void)
 	       "14 b-gitaly 17.3.7: reconfigure\n"
 	       "15 b-gitaly 17.3.7: restart\n"
 	       "16 b-rails 17.3.7: stop geo-logcursor\n"
-	       "17 b-rails 17.3.7: skip auto-reconfigure\n"
-	       "18 b-rails 17.3.7: install 17.3.7\n"
-	       "19 b-rails 17.3.7: reconfigure\n"
-	       "20 b-rails 17.3.7: Geo tracking database migrations "
+	       "17 b-rails 17.3.7: copy gitlab-secrets.json from a-rails\n"
+	       "18 b-rails 17.3.7: skip auto-reconfigure\n"
+	       "19 b-rails 17.3.7: install 17.3.7\n"
+	       "20 b-rails 17.3.7: reconfigure\n"
+	       "21 b-rails 17.3.7: Geo tracking database migrations "
 	       "(db:migrate:geo)\n"
-	       "21 b-rails 17.3.7: restart and wait for readiness\n"
-	       "22 a-rails 17.3.7: post-deployment migrations (db:migrate)\n"
-	       "23 a-rails 17.3.7: Geo check (gitlab:geo:check)\n"
-	       "23 b-rails 17.3.7: Geo check (gitlab:geo:check)\n"
-	       "24 a-pg 17.3.7: post-check\n"
-	       "24 a-rails 17.3.7: post-check\n"
-	       "24 b-gitaly 17.3.7: post-check\n"
-	       "24 b-rails 17.3.7: post-check\n");
+	       "22 b-rails 17.3.7: restart and wait for readiness\n"
+	       "23 a-rails 17.3.7: post-deployment migrations (db:migrate)\n"
+	       "24 a-rails 17.3.7: Geo check (gitlab:geo:check)\n"
+	       "24 b-rails 17.3.7: Geo check (gitlab:geo:check)\n"
+	       "25 a-pg 17.3.7: post-check\n"
+	       "25 a-rails 17.3.7: post-check\n"
+	       "25 b-gitaly 17.3.7: post-check\n"
+	       "25 b-rails 17.3.7: post-check\n");
 	free(got);
+	/* The copy names its source for the coordinator. */
+	{
+		size_t i;
+		int seen = 0;
+		for (i = 0; i < s.n; i++)
+			if (s.v[i].kind == UG_SECRETS_COPY) {
+				CHECK_STR(s.v[i].node, "b-rails");
+				CHECK_STR(s.v[i].from, "a-rails");
+				seen++;
+			}
+		CHECK_EQ_INT(seen, 1);
+	}
 	ug_steps_free(&s);
+
+	/* With downtime, every application node of the secondary gets the
+	 * primary's secrets before its package. */
+	{
+		struct ug_node dn[] = {
+		    node("a-rails", UG_RAILS | UG_GEO_PRIMARY, "lon"),
+		    node("b-rails", UG_RAILS | UG_GEO_SECONDARY, "nyc"),
+		    node("b-sidekiq", UG_SIDEKIQ, "nyc"),
+		    node("b-gitaly", UG_GITALY, "nyc"),
+		};
+		struct ug_fleet df = {dn, 4, NULL, 1000};
+		size_t i, copy_b = 0, copy_k = 0, inst_b = 0, inst_k = 0,
+		          copies = 0;
+		CHECK_EQ_INT(ug_stop_steps(&df, UG_DOWNTIME, 1, &v, &s, err,
+		                           sizeof(err)),
+		             0);
+		for (i = 0; i < s.n; i++) {
+			const struct ug_step *st = &s.v[i];
+			if (st->kind == UG_SECRETS_COPY) {
+				copies++;
+				CHECK_STR(st->from, "a-rails");
+				if (strcmp(st->node, "b-rails") == 0)
+					copy_b = st->phase;
+				if (strcmp(st->node, "b-sidekiq") == 0)
+					copy_k = st->phase;
+			}
+			if (st->kind == UG_ACTION &&
+			    st->action == LS__UPGRADE_ACTION_KIND__UA_INSTALL) {
+				if (strcmp(st->node, "b-rails") == 0)
+					inst_b = st->phase;
+				if (strcmp(st->node, "b-sidekiq") == 0)
+					inst_k = st->phase;
+			}
+		}
+		/* Not b-gitaly: only application nodes read them. */
+		CHECK_EQ_INT(copies, 2);
+		CHECK(copy_b > 0 && copy_b < inst_b);
+		CHECK(copy_k > 0 && copy_k < inst_k);
+		ug_steps_free(&s);
+	}
 
 	/* A secondary without a primary site is refused. */
 	nodes[0].roles = UG_RAILS;

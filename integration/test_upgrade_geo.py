@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""A Geo fleet's upgrade (gitlab-facts §7): the primary site first, then
+the secondary, whose Rails node stops geo-logcursor, gets the primary's
+gitlab-secrets.json (sealed by the primary to the secondary's key, so the
+coordinator never holds it in clear), is upgraded and runs the Geo
+tracking database migrations; gitlab:geo:check on both at the end.
+
+    python3 integration/test_upgrade_geo.py --build BUILD_DIR
+"""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleet  # noqa: E402
+import testlib  # noqa: E402
+from fleet import Fleet  # noqa: E402
+sys.path.insert(0, fleet.FIXTURE)
+import gitlab_node  # noqa: E402
+
+BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
+FROM = "16.3.5"
+NODES = [
+    ("rails-1", ["rails", "sidekiq", "geo-primary"]),
+    ("gitaly-1", ["gitaly"]),
+    ("postgresql-1", ["postgresql"]),
+    ("redis-1", ["redis"]),
+    ("geo-rails-1", ["rails", "geo-secondary"]),
+]
+SITES = {"geo-rails-1": "nyc"}
+
+
+def latest(minor):
+    vs = [v for v in gitlab_node.released_versions() if v.startswith(minor + ".")]
+    return max(vs, key=gitlab_node.version_tuple)
+
+
+class GeoUpgrade(unittest.TestCase):
+    def setUp(self):
+        missing = Fleet.missing_binaries(BUILD)
+        if missing:
+            raise AssertionError("missing binaries (build first): %s" % missing)
+        f = Fleet(BUILD, nodes=NODES, gitlab_version=FROM)
+        f.node_sites = SITES
+        f.__enter__()
+        self.addCleanup(f.__exit__, None, None, None)
+        for name, _ in NODES:
+            f.add_upgrade_agent_config(name)
+        f.wait_until(lambda: all(n.get("gitlab_version", "").startswith(FROM)
+                                 for n in f.status()["nodes"]), 30, "every node reports " + FROM)
+        self.f = f
+
+    def test_secondary_gets_primary_secrets(self):
+        f = self.f
+        target = latest("16.3")
+        primary = gitlab_node.node_paths(f.node_dir("rails-1"))["secrets_file"]
+        secondary = gitlab_node.node_paths(f.node_dir("geo-rails-1"))["secrets_file"]
+        with open(primary) as fh:
+            want = fh.read()
+        marker = json.loads(want)["gitlab_rails"]["secret_key_base"]
+        # The secondary starts out with secrets of its own.
+        with open(secondary, "w") as fh:
+            json.dump({"gitlab_rails": {"secret_key_base": "secondary-own"}}, fh)
+        os.chmod(secondary, 0o600)
+
+        plan = f.cli_json("upgrade", "plan", "--to", target)
+        names = [s["name"] for s in plan["steps"] if s["node"] == "geo-rails-1"]
+        self.assertTrue(any("copy gitlab-secrets.json from rails-1" in n for n in names), names)
+        t0 = time.time()
+        p = f.cli("upgrade", "run", "--to", target, "--yes", timeout=900)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + f.coordinator_log()[-3000:])
+        with open(secondary) as fh:
+            self.assertEqual(fh.read(), want)
+        self.assertEqual(os.stat(secondary).st_mode & 0o777, 0o600)
+        copied_at = os.stat(secondary).st_mtime
+
+        ctl = [c for c in f.calls("geo-rails-1", "gitlab-ctl") if c["ts"] >= t0]
+        stop_cursor = [c for c in ctl if c["argv"] == ["stop", "geo-logcursor"]]
+        self.assertEqual(len(stop_cursor), 1, ctl)
+        install = [c for c in f.calls("geo-rails-1", "apt-get") if "install" in c["argv"]]
+        self.assertEqual(len(install), 1, install)
+        geo_mig = [c for c in f.calls("geo-rails-1", "gitlab-rake") if c["argv"] == ["db:migrate:geo"]]
+        self.assertEqual(len(geo_mig), 1)
+        self.assertLess(stop_cursor[0]["ts"], copied_at)
+        self.assertLess(copied_at, install[0]["ts"])
+        self.assertLess(install[0]["ts"], geo_mig[0]["ts"])
+        # The primary site went first: rails-1 installed before geo-rails-1.
+        first = [c for c in f.calls("rails-1", "apt-get") if "install" in c["argv"]]
+        self.assertLess(first[0]["ts"], install[0]["ts"])
+        for node in ("rails-1", "geo-rails-1"):
+            checks = [c for c in f.calls(node, "gitlab-rake") if c["argv"] == ["gitlab:geo:check"]]
+            self.assertEqual(len(checks), 1, node)
+        # The coordinator relayed only sealed bytes: no secret in its
+        # journal, catalog or log.
+        state = f.coordinator_state_dir
+        for root, _, files in os.walk(state):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as fh:
+                    self.assertNotIn(marker.encode(), fh.read(), os.path.join(root, name))
+        self.assertNotIn(marker, f.coordinator_log())
+
+
+def set_build(d):
+    global BUILD
+    BUILD = d
+
+
+if __name__ == "__main__":
+    testlib.run_main(__doc__, set_build)
