@@ -259,7 +259,11 @@ static int perform(struct agent_session *s, const Ls__Operation *op,
 		return 0;
 	}
 	r.op_id = op->id;
-	if (op->kind_case == LS__OPERATION__KIND_UPGRADE_ACTION)
+	/* An upgrade step may change the version; a check carries facts of
+	 * its own, newer than ours: either way the next poll must not send
+	 * older ones after it. */
+	if (op->kind_case == LS__OPERATION__KIND_UPGRADE_ACTION ||
+	    op->kind_case == LS__OPERATION__KIND_RUN_CHECKS)
 		s->facts_stale = 1;
 	if (op->kind_case == LS__OPERATION__KIND_BACKUP_CUT ||
 	    op->kind_case == LS__OPERATION__KIND_BACKUP_COPY ||
