@@ -202,7 +202,10 @@ class UpgradeRollback(unittest.TestCase):
         self.assertIn(target, failed[0]["name"], failed)
         # The reason carries the package manager's own words.
         self.assertIn("gitaly-1", show["reason"])
-        self.assertTrue(failed[0].get("error"), failed)
+        # Why: the package manager's own stderr tail.
+        self.assertIn("pre-installation script subprocess returned error exit status 1",
+                      failed[0].get("error", ""), failed)
+        self.assertIn("returned an error code (1)", show["reason"])
         # Each node's state and version as the run left it.
         nodes = {n["node"]: n for n in show["nodes"]}
         self.assertEqual(sorted(nodes), sorted(n for n, _ in NODES), show["nodes"])
