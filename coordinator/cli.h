@@ -64,6 +64,23 @@ int cli_upgrade_plan(struct cli *cli, int argc, char **argv);
 int cli_rollback(struct cli *cli, int argc, char **argv);
 /* cli_restore.c: a restore's (or rollback's) plan, phase by phase. */
 void cli_restore_print_plan(const Ls__RestoreResp *rr);
+/*
+ * A restore's or a rollback's two calls: the plan (*dry_run set), printed
+ * under heading (as JSON when plan_only and --json); the operator types id
+ * after warning unless yes; then the run, followed to its end.
+ */
+struct cli_restore_flow {
+	const char *heading, *warning, *id;
+	const char *what; /* "restore", "rollback": in messages */
+	int yes, plan_only;
+};
+int cli_restore_flow(struct cli *cli, Ls__ControlReq *req,
+                     protobuf_c_boolean *dry_run,
+                     const struct cli_restore_flow *fl);
+/* --with-secrets with --backup-key FILE: both or neither; the key read
+ * into key and set in the request's fields. */
+int cli_backup_key_arg(const char *keyfile, int with_secrets, uint8_t key[32],
+                       protobuf_c_boolean *has, ProtobufCBinaryData *field);
 
 /* lockstep maintenance on|off|status (cli_maint.c). */
 int cli_maint(struct cli *cli, int argc, char **argv);

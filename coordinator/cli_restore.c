@@ -82,7 +82,7 @@ void cli_restore_print_plan(const Ls__RestoreResp *rr)
 		printf("  note: %s\n", rr->notes[i]);
 }
 
-static int confirm(const char *id)
+static int confirm(const char *warning, const char *id)
 {
 	char line[256];
 
@@ -91,14 +91,102 @@ static int confirm(const char *id)
 		                "terminal (use --yes)\n");
 		return 0;
 	}
-	printf("This overwrites the fleet's database, repositories and files "
-	       "with backup\n%s. Type the backup id to go on: ",
-	       id);
+	printf("%s Type %s to go on: ", warning, id);
 	fflush(stdout);
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 0;
 	line[strcspn(line, "\r\n")] = '\0';
 	return strcmp(line, id) == 0;
+}
+
+static json_t *plan_json(const Ls__RestoreResp *rr)
+{
+	json_t *o = json_object(), *steps = json_array(), *notes = json_array();
+	size_t i;
+
+	for (i = 0; i < rr->n_plan; i++)
+		json_array_append_new(steps,
+		                      json_pack("{s:i, s:s, s:s, s:i}", "seq",
+		                                (int)rr->plan[i]->seq, "node",
+		                                rr->plan[i]->node, "name",
+		                                rr->plan[i]->name, "phase",
+		                                (int)rr->plan[i]->phase));
+	for (i = 0; i < rr->n_notes; i++)
+		json_array_append_new(notes, json_string(rr->notes[i]));
+	json_object_set_new(o, "plan", steps);
+	json_object_set_new(o, "notes", notes);
+	return o;
+}
+
+int cli_restore_flow(struct cli *cli, Ls__ControlReq *req,
+                     protobuf_c_boolean *dry_run,
+                     const struct cli_restore_flow *fl)
+{
+	Ls__ControlResp *resp = NULL;
+	char run[128];
+	int rv;
+
+	*dry_run = 1;
+	if ((rv = cli_call(cli, req, &resp, CHECKS_TIMEOUT_MS)) != CLI_OK)
+		goto out;
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_RESTORE) {
+		rv = CLI_FAIL;
+		goto out;
+	}
+	if (cli->json && fl->plan_only) {
+		cli_print_json(plan_json(resp->restore));
+	} else if (!cli->json) {
+		printf("%s, in this order (steps of one phase run together):\n",
+		       fl->heading);
+		cli_restore_print_plan(resp->restore);
+	}
+	if (fl->plan_only)
+		goto out;
+	if (!fl->yes && !confirm(fl->warning, fl->id)) {
+		fprintf(stderr, "lockstep: %s not confirmed; nothing done\n",
+		        fl->what);
+		rv = CLI_FAIL;
+		goto out;
+	}
+	ls__control_resp__free_unpacked(resp, NULL);
+	resp = NULL;
+	*dry_run = 0;
+	if ((rv = cli_call(cli, req, &resp, CHECKS_TIMEOUT_MS)) != CLI_OK)
+		goto out;
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_RESTORE ||
+	    resp->restore->run_id == NULL) {
+		rv = CLI_FAIL;
+		goto out;
+	}
+	ls_strlcpy(run, resp->restore->run_id, sizeof(run));
+	if (!cli->json)
+		printf("run %s started\n", run);
+	rv = cli_run_watch(cli, run);
+out:
+	if (resp)
+		ls__control_resp__free_unpacked(resp, NULL);
+	return rv;
+}
+
+int cli_backup_key_arg(const char *keyfile, int with_secrets, uint8_t key[32],
+                       protobuf_c_boolean *has, ProtobufCBinaryData *field)
+{
+	int rv;
+
+	if ((keyfile != NULL) != (with_secrets != 0)) {
+		fprintf(stderr,
+		        "lockstep: --with-secrets and --backup-key FILE "
+		        "go together\n");
+		return CLI_USAGE;
+	}
+	if (keyfile == NULL)
+		return CLI_OK;
+	if ((rv = cli_read_backup_key(keyfile, key)) != CLI_OK)
+		return rv;
+	*has = 1;
+	field->data = key;
+	field->len = 32;
+	return CLI_OK;
 }
 
 json_t *cli_restore_result_json(const Ls__RestoreResult *r)
@@ -394,8 +482,8 @@ int cli_restore(struct cli *cli, int argc, char **argv)
 	};
 	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
 	Ls__RestoreReq rq = LS__RESTORE_REQ__INIT;
-	Ls__ControlResp *resp = NULL;
-	char *map[CLI_MAX_MAP], run[128];
+	struct cli_restore_flow fl = {0};
+	char *map[CLI_MAX_MAP], heading[256];
 	const char *keyfile = NULL;
 	uint8_t key[32];
 	size_t nmap = 0;
@@ -432,25 +520,14 @@ int cli_restore(struct cli *cli, int argc, char **argv)
 		fputs(restore_usage, stderr);
 		return CLI_USAGE;
 	}
-	if ((keyfile != NULL) != rq.with_secrets) {
-		fprintf(stderr,
-		        "lockstep: --with-secrets and --backup-key FILE "
-		        "go together\n");
-		return CLI_USAGE;
-	}
-	if (keyfile != NULL &&
-	    (rv = cli_read_backup_key(keyfile, key)) != CLI_OK)
+	if ((rv = cli_backup_key_arg(keyfile, rq.with_secrets, key,
+	                             &rq.has_backup_key, &rq.backup_key)) !=
+	    CLI_OK)
 		return rv;
 	rq.backup_id = argv[optind];
 	rq.n_map = nmap;
 	rq.map = map;
-	if (keyfile != NULL) {
-		rq.has_backup_key = 1;
-		rq.backup_key.data = key;
-		rq.backup_key.len = sizeof(key);
-	}
 	rq.has_dry_run = 1;
-	rq.dry_run = 1;
 	req.kind_case = LS__CONTROL_REQ__KIND_RESTORE;
 	req.restore = &rq;
 	if (!cli->json)
@@ -458,42 +535,15 @@ int cli_restore(struct cli *cli, int argc, char **argv)
 		        "reading backup %s back before anything is "
 		        "touched...\n",
 		        rq.backup_id);
-	if ((rv = cli_call(cli, &req, &resp, CHECKS_TIMEOUT_MS)) != CLI_OK)
-		goto out;
-	if (resp->kind_case != LS__CONTROL_RESP__KIND_RESTORE) {
-		rv = CLI_FAIL;
-		goto out;
-	}
-	if (!cli->json) {
-		printf(
-		    "Restore of backup %s, in this order (steps of one phase "
-		    "run together):\n",
-		    rq.backup_id);
-		cli_restore_print_plan(resp->restore);
-	}
-	if (!yes && !confirm(rq.backup_id)) {
-		fprintf(stderr, "lockstep: restore not confirmed; nothing "
-		                "done\n");
-		rv = CLI_FAIL;
-		goto out;
-	}
-	ls__control_resp__free_unpacked(resp, NULL);
-	resp = NULL;
-	rq.dry_run = 0;
-	if ((rv = cli_call(cli, &req, &resp, CHECKS_TIMEOUT_MS)) != CLI_OK)
-		goto out;
-	if (resp->kind_case != LS__CONTROL_RESP__KIND_RESTORE ||
-	    resp->restore->run_id == NULL) {
-		rv = CLI_FAIL;
-		goto out;
-	}
-	ls_strlcpy(run, resp->restore->run_id, sizeof(run));
-	if (!cli->json)
-		printf("run %s started\n", run);
-	rv = cli_run_watch(cli, run);
-out:
+	snprintf(heading, sizeof(heading), "Restore of backup %s",
+	         rq.backup_id);
+	fl.heading = heading;
+	fl.warning = "This overwrites the fleet's database, repositories and "
+	             "files with the backup.";
+	fl.id = rq.backup_id;
+	fl.what = "restore";
+	fl.yes = yes;
+	rv = cli_restore_flow(cli, &req, &rq.dry_run, &fl);
 	ls_wipe(key, sizeof(key));
-	if (resp)
-		ls__control_resp__free_unpacked(resp, NULL);
 	return rv;
 }

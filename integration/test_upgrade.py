@@ -22,47 +22,15 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
 import testlib  # noqa: E402
-from fleet import Fleet  # noqa: E402
+import upgradelib  # noqa: E402
+from upgradelib import FROM, NODES, FleetCase, latest, upgrade_fleet  # noqa: E402
 sys.path.insert(0, fleet.FIXTURE)
 import gitlab_node  # noqa: E402
-
-BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
-FROM = "16.3.5"
-NODES = [
-    ("rails-1", ["rails", "sidekiq"]),
-    ("gitaly-1", ["gitaly"]),
-    ("postgresql-1", ["postgresql"]),
-    ("redis-1", ["redis"]),
-]
-
-
-def latest(minor):
-    """The latest released patch of 'X.Y' in the shipped list."""
-    vs = [v for v in gitlab_node.released_versions() if v.startswith(minor + ".")]
-    return max(vs, key=gitlab_node.version_tuple)
-
-
-def upgrade_fleet():
-    f = Fleet(BUILD, nodes=NODES, gitlab_version=FROM)
-    f.__enter__()
-    try:
-        for name, _ in NODES:
-            f.add_upgrade_agent_config(name)
-        # The agents report the version they run: wait until all do.
-        f.wait_until(lambda: all(n.get("gitlab_version", "").startswith(FROM)
-                                 for n in f.status()["nodes"]), 30, "every node reports " + FROM)
-    except BaseException:
-        f.__exit__(*sys.exc_info())
-        raise
-    return f
 
 
 class UpgradePlan(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
         cls.f = upgrade_fleet()
 
     @classmethod
@@ -115,14 +83,7 @@ class UpgradePlan(unittest.TestCase):
             f.set_version("redis-1", FROM)
 
 
-class UpgradeRun(unittest.TestCase):
-    def setUp(self):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        self.f = upgrade_fleet()
-        self.addCleanup(self.f.__exit__, None, None, None)
-
+class UpgradeRun(FleetCase):
     def test_run_zero_downtime(self):
         f = self.f
         target = latest("17.3")
@@ -174,17 +135,10 @@ class UpgradeRun(unittest.TestCase):
         self.assertEqual(runs[0]["state"], "done")
 
 
-class UpgradeRollback(unittest.TestCase):
+class UpgradeRollback(FleetCase):
     """An install failing at the second stop halts the run with the
     reason; lockstep rollback takes every touched node back to the first
     stop's version and the data back to that stop's rollback point."""
-
-    def setUp(self):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        self.f = upgrade_fleet()
-        self.addCleanup(self.f.__exit__, None, None, None)
 
     def test_failed_install_then_rollback(self):
         f = self.f
@@ -287,18 +241,11 @@ def maintenance_history(f, node="rails-1"):
         return [(int(a), b) for a, b in (line.split() for line in fh if line.strip())]
 
 
-class UpgradeDowntime(unittest.TestCase):
+class UpgradeDowntime(FleetCase):
     """--mode downtime: at each stop maintenance mode is on and Puma and
     Sidekiq are stopped before any package changes; the backends go before
     the Rails node, whose reconfigure runs the migrations (no skip); then
     Puma and Sidekiq start and maintenance mode goes off."""
-
-    def setUp(self):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        self.f = upgrade_fleet()
-        self.addCleanup(self.f.__exit__, None, None, None)
 
     def test_downtime_run(self):
         f = self.f
@@ -348,17 +295,10 @@ class UpgradeDowntime(unittest.TestCase):
                            max(c["ts"] for c in f.calls("rails-1", "apt-get") if "install" in c["argv"]))
 
 
-class UpgradeBbmTimeout(unittest.TestCase):
+class UpgradeBbmTimeout(FleetCase):
     """Unfinished background migrations past --bbm-timeout halt the run
     before anything is touched, naming them; once they finish, resume
     completes the run."""
-
-    def setUp(self):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        self.f = upgrade_fleet()
-        self.addCleanup(self.f.__exit__, None, None, None)
 
     def test_bbm_timeout_halts_then_resume(self):
         f = self.f
@@ -385,10 +325,5 @@ class UpgradeBbmTimeout(unittest.TestCase):
             self.assertEqual(gitlab_node.installed_version(f.node_dir(name))[0], target, name)
 
 
-def set_build(d):
-    global BUILD
-    BUILD = d
-
-
 if __name__ == "__main__":
-    testlib.run_main(__doc__, set_build)
+    testlib.run_main(__doc__, upgradelib.set_build)

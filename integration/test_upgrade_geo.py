@@ -11,46 +11,21 @@ import json
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
 import testlib  # noqa: E402
-from fleet import Fleet  # noqa: E402
+import upgradelib  # noqa: E402
+from upgradelib import FleetCase, latest  # noqa: E402
 sys.path.insert(0, fleet.FIXTURE)
 import gitlab_node  # noqa: E402
 
-BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
-FROM = "16.3.5"
-NODES = [
-    ("rails-1", ["rails", "sidekiq", "geo-primary"]),
-    ("gitaly-1", ["gitaly"]),
-    ("postgresql-1", ["postgresql"]),
-    ("redis-1", ["redis"]),
-    ("geo-rails-1", ["rails", "geo-secondary"]),
-]
-SITES = {"geo-rails-1": "nyc"}
+NODES = [("rails-1", ["rails", "sidekiq", "geo-primary"])] + upgradelib.NODES[1:] + [
+    ("geo-rails-1", ["rails", "geo-secondary"])]
 
 
-def latest(minor):
-    vs = [v for v in gitlab_node.released_versions() if v.startswith(minor + ".")]
-    return max(vs, key=gitlab_node.version_tuple)
-
-
-class GeoUpgrade(unittest.TestCase):
-    def setUp(self):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        f = Fleet(BUILD, nodes=NODES, gitlab_version=FROM)
-        f.node_sites = SITES
-        f.__enter__()
-        self.addCleanup(f.__exit__, None, None, None)
-        for name, _ in NODES:
-            f.add_upgrade_agent_config(name)
-        f.wait_until(lambda: all(n.get("gitlab_version", "").startswith(FROM)
-                                 for n in f.status()["nodes"]), 30, "every node reports " + FROM)
-        self.f = f
+class GeoUpgrade(FleetCase):
+    fleet_args = {"nodes": NODES, "sites": {"geo-rails-1": "nyc"}}
 
     def test_secondary_gets_primary_secrets(self):
         f = self.f
@@ -102,10 +77,5 @@ class GeoUpgrade(unittest.TestCase):
         self.assertNotIn(marker, f.coordinator_log())
 
 
-def set_build(d):
-    global BUILD
-    BUILD = d
-
-
 if __name__ == "__main__":
-    testlib.run_main(__doc__, set_build)
+    testlib.run_main(__doc__, upgradelib.set_build)

@@ -17,12 +17,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
 import testlib  # noqa: E402
-from fleet import Fleet  # noqa: E402
+import upgradelib  # noqa: E402
+from upgradelib import latest, upgrade_fleet  # noqa: E402
 sys.path.insert(0, fleet.FIXTURE)
 import gitlab_node  # noqa: E402
 
-BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
-FROM = "16.3.5"
 NODES = [
     ("rails-1", ["rails", "sidekiq"]),
     ("gitaly-1", ["gitaly"]),
@@ -32,34 +31,20 @@ NODES = [
 PG = ("postgresql-1", "postgresql-2")
 
 
-def latest(minor):
-    vs = [v for v in gitlab_node.released_versions() if v.startswith(minor + ".")]
-    return max(vs, key=gitlab_node.version_tuple)
+def often_facts(f):
+    """A role change reaches the coordinator with the agent's periodic
+    facts: often, so that the test need not wait."""
+    for name in PG:
+        with open(f.node_paths(name)["agent_config"], "a") as cfg:
+            cfg.write("facts_interval: 1s\n")
+        f.stop_agent(name)
+        f.start_agent(name)
 
 
 class UpgradePatroni(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        cls.f = f = Fleet(BUILD, nodes=NODES, gitlab_version=FROM)
-        f.__enter__()
-        try:
-            for name, _ in NODES:
-                f.add_upgrade_agent_config(name)
-            # A role change reaches the coordinator with the agent's
-            # periodic facts: often, so that the test need not wait.
-            for name in PG:
-                with open(f.node_paths(name)["agent_config"], "a") as cfg:
-                    cfg.write("facts_interval: 1s\n")
-                f.stop_agent(name)
-                f.start_agent(name)
-            f.wait_until(lambda: all(n.get("gitlab_version", "").startswith(FROM)
-                                     for n in f.status()["nodes"]), 30, "every node reports " + FROM)
-        except BaseException:
-            f.__exit__(*sys.exc_info())
-            raise
+        cls.f = upgrade_fleet(nodes=NODES, before_wait=often_facts)
 
     @classmethod
     def tearDownClass(cls):
@@ -124,10 +109,5 @@ class UpgradePatroni(unittest.TestCase):
         self.assertIn("split brain", p.stderr)
 
 
-def set_build(d):
-    global BUILD
-    BUILD = d
-
-
 if __name__ == "__main__":
-    testlib.run_main(__doc__, set_build)
+    testlib.run_main(__doc__, upgradelib.set_build)

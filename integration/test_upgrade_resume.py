@@ -30,57 +30,21 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402
 import testlib  # noqa: E402
-from fleet import Fleet  # noqa: E402
+import upgradelib  # noqa: E402
+from upgradelib import FROM, NODES, installs, latest, upgrade_fleet  # noqa: E402
 sys.path.insert(0, fleet.FIXTURE)
 import gitlab_node  # noqa: E402
 
-BUILD = os.environ.get("LOCKSTEP_BUILD", "build")
-FROM = "16.3.5"
-NODES = [
-    ("rails-1", ["rails", "sidekiq"]),
-    ("gitaly-1", ["gitaly"]),
-    ("postgresql-1", ["postgresql"]),
-    ("redis-1", ["redis"]),
-]
 # The node whose second-stop install is interrupted (the first one the
 # zero-downtime order installs).
 HELD = "postgresql-1"
 
 
-def latest(minor):
-    """The latest released patch of 'X.Y' in the shipped list."""
-    vs = [v for v in gitlab_node.released_versions() if v.startswith(minor + ".")]
-    return max(vs, key=gitlab_node.version_tuple)
-
-
-def upgrade_fleet():
-    # A freeze held by a busy Sidekiq waits long enough for the test to see
-    # it; the lease is the default.
-    f = Fleet(BUILD, nodes=NODES, gitlab_version=FROM, coordinator_extra={"sidekiq_wait": "120s"})
-    f.__enter__()
-    try:
-        for name, _ in NODES:
-            f.add_upgrade_agent_config(name)
-        f.wait_until(lambda: all(n.get("gitlab_version", "").startswith(FROM)
-                                 for n in f.status()["nodes"]), 30, "every node reports " + FROM)
-    except BaseException:
-        f.__exit__(*sys.exc_info())
-        raise
-    return f
-
-
-def installs(f, node):
-    """The versions the node's apt-get was asked to install, in order."""
-    return [c["argv"][-1].split("=")[1].split("-")[0] for c in f.calls(node, "apt-get")
-            if "install" in c["argv"]]
-
-
 class UpgradeResume(unittest.TestCase):
     def setUp(self):
-        missing = Fleet.missing_binaries(BUILD)
-        if missing:
-            raise AssertionError("missing binaries (build first): %s" % missing)
-        self.f = upgrade_fleet()
+        # A freeze held by a busy Sidekiq waits long enough for the test
+        # to see it; the lease is the default.
+        self.f = upgrade_fleet(coordinator_extra={"sidekiq_wait": "120s"})
         self.addCleanup(self.f.__exit__, None, None, None)
         # Never leave a held apt-get or a busy Sidekiq behind.
         self.addCleanup(gitlab_node.set_package_hold, self.f.node_dir(HELD), None)
@@ -256,10 +220,5 @@ class UpgradeResume(unittest.TestCase):
         self.assertEqual([(r["id"], r["state"]) for r in runs if r["kind"] == "upgrade"], [(run, "done")])
 
 
-def set_build(d):
-    global BUILD
-    BUILD = d
-
-
 if __name__ == "__main__":
-    testlib.run_main(__doc__, set_build)
+    testlib.run_main(__doc__, upgradelib.set_build)
