@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "agent_config.h"
+#include "agent_identity.h"
 #include "check.h"
 #include "check_gitlabctl_parse.h"
 #include "check_version_parse.h"
@@ -16,7 +17,6 @@
 #include "ls_util.h"
 
 #define OS_RELEASE_MAX (64 * 1024)
-#define IDENTITY_MAX (64 * 1024)
 /* gitlab-ctl status lists a few dozen services at most; check-leader
  * prints one line (to stderr). Both answer in seconds unless the node is
  * in trouble, and facts must not hang on it. */
@@ -74,27 +74,17 @@ static int os_pretty_name(const char *path, char *out, size_t size)
  */
 static int has_postgresql_role(const struct agent_config *cfg)
 {
-	char path[LS_PATH_MAX], *raw = NULL;
 	Ls__AgentIdentity *pb = NULL;
-	size_t len = 0, i;
+	size_t i;
 	int found = 0;
 
-	if (ls_fmt(path, sizeof(path), "%s/identity/identity.pb",
-	           cfg->state_dir) < 0 ||
-	    ls_read_file(path, IDENTITY_MAX, &raw, &len) < 0)
-		return 0;
-	pb = ls__agent_identity__unpack(NULL, len, (uint8_t *)raw);
-	ls_wipe(raw, len);
-	free(raw);
-	if (pb == NULL)
+	if (agent_identity_read(cfg->state_dir, &pb) < 0)
 		return 0;
 	for (i = 0; i < pb->n_roles; i++)
 		if (pb->roles[i] != NULL &&
 		    strcmp(pb->roles[i], "postgresql") == 0)
 			found = 1;
-	if (pb->sign_sk.data != NULL)
-		ls_wipe(pb->sign_sk.data, pb->sign_sk.len);
-	ls__agent_identity__free_unpacked(pb, NULL);
+	agent_identity_pb_free(pb);
 	return found;
 }
 
