@@ -341,8 +341,15 @@ static int send_step(struct coord *c, struct coord_upgrade *u, size_t i,
 		halt(u, i, "the node is no longer in the fleet");
 		return LS_ESTATE;
 	}
-	if (d->kind == UG_ACTION && d->action == NULL) {
-		halt(u, i, "the journaled step has no action");
+	if (d->kind == UG_SECRETS_COPY && !poll) {
+		/* From the export: sent again under its first id, the primary
+		 * answers from its store, and the import only writes again. */
+		send_secrets(c, u, i, id, NULL);
+		return 0;
+	}
+	if ((d->kind == UG_ACTION && d->action == NULL) ||
+	    d->kind > UG_SECRETS_COPY) {
+		halt(u, i, "the journaled step has no action Lockstep knows");
 		return LS_EPROTO;
 	}
 	for (k = 0; k < n->nroles && k < COORD_MAX_ROLES; k++)
@@ -497,9 +504,6 @@ static void start_step(struct coord *c, struct coord_upgrade *u, size_t i)
 	switch ((enum ug_step_kind)d->kind) {
 	case UG_BACKUP:
 		backup_step(c, u, i);
-		break;
-	case UG_SECRETS_COPY:
-		send_secrets(c, u, i, id, NULL);
 		break;
 	case UG_BBM_WAIT:
 		u->bbm = (long)i;
