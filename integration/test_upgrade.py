@@ -295,6 +295,26 @@ class UpgradeDowntime(FleetCase):
                            max(c["ts"] for c in f.calls("rails-1", "apt-get") if "install" in c["argv"]))
 
 
+    def test_halt_lifts_maintenance(self):
+        """A step failing with downtime halts the run and lifts the
+        maintenance mode the run turned on."""
+        f = self.f
+        target = latest("16.3")
+        gitlab_node.set_package_fail_at(f.node_dir("gitaly-1"), target)
+        t0 = time.time()
+        p = f.cli("upgrade", "run", "--to", target, "--mode", "downtime", "--yes", timeout=900)
+        self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+        run = f.cli_json("run", "list")["runs"][0]
+        self.assertEqual(run["state"], "halted", run)
+        self.assertIn("gitaly-1", run["reason"])
+        # Turned on by the run, off again once it halted.
+        hist = [st for ms, st in maintenance_history(f) if ms / 1000.0 >= t0]
+        self.assertIn("on", hist)
+        f.wait_until(lambda: testlib.maintenance_on(f) is False, 30,
+                     "maintenance mode lifted after the halt")
+        self.assertEqual(maintenance_history(f)[-1][1], "off")
+
+
 class UpgradeBbmTimeout(FleetCase):
     """Unfinished background migrations past --bbm-timeout halt the run
     before anything is touched, naming them; once they finish, resume
