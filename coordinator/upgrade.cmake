@@ -9,3 +9,7 @@ target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_upgrade_plan.c)
 # takes the touched nodes' packages back first.
 target_sources(coord_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/coord_rollback.c)
 target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_rollback.c)
+# GitLab's supported operating systems table (data/supported-os.txt):
+# which GitLab versions have packages for each node's OS release.
+target_sources(coord_upgrade_path PRIVATE
+	${CMAKE_CURRENT_LIST_DIR}/os_support.c)
