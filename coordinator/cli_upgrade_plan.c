@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_upgrade_doc.h"
 #include "ls_error.h"
 #include "ls_util.h"
 #include "ls_yaml.h"
@@ -21,6 +22,8 @@ static const char plan_usage[] =
     "downtime]\n"
     "                             [--stops FILE] [--deploy-node NODE] "
     "[--refresh] [--json]\n"
+    "                             [--format text|markdown|json] "
+    "[--output FILE]\n"
     "\n"
     "The whole fleet's upgrade to VERSION, planned and not run: the path\n"
     "through GitLab's required stops, resolved against every node's own\n"
@@ -44,6 +47,12 @@ static const char plan_usage[] =
     "  --refresh           nodes refresh their package lists first\n"
     "                      (apt-get update / yum makecache)\n"
     "  --json              the plan as one JSON object\n"
+    "  --format FORMAT     the plan as a document for a change board or\n"
+    "                      GitLab Support: text, markdown or json; adds\n"
+    "                      the installation, the checks as they stand\n"
+    "                      now (runs lockstep check), free space, the\n"
+    "                      rollback plan and the risks\n"
+    "  --output FILE       write the document there (atomically)\n"
     "Exit 0 with a plan, 1 when the fleet cannot be upgraded so, 2 on a\n"
     "usage error.\n";
 
@@ -67,7 +76,7 @@ static const char run_usage[] =
     "refused, 2 on a usage error.\n";
 
 struct plan_args {
-	const char *to, *mode, *stops, *deploy, *backup_id;
+	const char *to, *mode, *stops, *deploy, *backup_id, *format, *output;
 	int refresh, run, yes;
 	int64_t bbm_timeout_ms;
 };
@@ -86,6 +95,8 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 	    {"yes", no_argument, NULL, 'y'},
 	    {"bbm-timeout", required_argument, NULL, 'b'},
 	    {"backup-id", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -110,6 +121,20 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 			break;
 		case 'j':
 			cli->json = 1;
+			break;
+		case 'f':
+		case 'o':
+			if (a->run) {
+				fprintf(stderr,
+				        "lockstep upgrade run: %s is for "
+				        "`upgrade plan`\n",
+				        argv[optind - 1]);
+				return CLI_USAGE;
+			}
+			if (ch == 'f')
+				a->format = optarg;
+			else
+				a->output = optarg;
 			break;
 		case 'y':
 		case 'b':
@@ -148,6 +173,20 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 		        optind != argc ? "unexpected argument"
 		                       : "--to is required",
 		        plan_usage);
+		return CLI_USAGE;
+	}
+	if (a->format != NULL && !cli_upgrade_doc_format_ok(a->format)) {
+		fprintf(
+		    stderr,
+		    "lockstep upgrade plan: --format '%s': text, markdown or "
+		    "json\n",
+		    a->format);
+		return CLI_USAGE;
+	}
+	if (a->output != NULL && a->format == NULL) {
+		fprintf(stderr,
+		        "lockstep upgrade plan: --output needs --format "
+		        "text|markdown|json\n");
 		return CLI_USAGE;
 	}
 	if (a->mode != NULL && strcmp(a->mode, "zero-downtime") != 0 &&
@@ -346,6 +385,13 @@ static int plan_or_run(struct cli *cli, int argc, char **argv, int run)
 		if ((rv = request(cli, &a, stops, stops_len, 1, &resp)) !=
 		    CLI_OK)
 			goto out;
+		if (a.format != NULL) {
+			json_t *pj = plan_json(resp->upgrade);
+			rv = cli_upgrade_doc(cli, resp->upgrade, pj, a.format,
+			                     a.output);
+			json_decref(pj);
+			goto out;
+		}
 		if (cli->json && !run)
 			cli_print_json(plan_json(resp->upgrade));
 		else if (!cli->json)

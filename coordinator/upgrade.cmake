@@ -9,6 +9,10 @@ target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_upgrade_plan.c)
 # takes the touched nodes' packages back first.
 target_sources(coord_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/coord_rollback.c)
 target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_rollback.c)
+# lockstep upgrade plan --format: the plan as a document.
+target_sources(lockstep PRIVATE
+	${CMAKE_CURRENT_LIST_DIR}/cli_upgrade_doc.c
+	${CMAKE_CURRENT_LIST_DIR}/cli_upgrade_doc_render.c)
 # GitLab's supported operating systems table (data/supported-os.txt):
 # which GitLab versions have packages for each node's OS release.
 target_sources(coord_upgrade_path PRIVATE

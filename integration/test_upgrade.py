@@ -14,6 +14,7 @@ stand-ins, which record every call with its environment):
 
     python3 integration/test_upgrade.py --build BUILD_DIR [Case.test_name]
 """
+import json
 import os
 import sys
 import time
@@ -57,6 +58,58 @@ class UpgradePlan(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         for v in want:
             self.assertIn("Stop %s:" % v, p.stdout)
+
+    def test_document(self):
+        """upgrade plan --format: the plan as a document, every fact read
+        from the fleet, the same in Markdown, text and JSON."""
+        f = self.f
+        target = latest("17.3")
+        backup = f.cli_json("backup", "create")
+        backup_id = backup.get("id") or backup.get("backup_id")
+        self.assertTrue(backup_id, backup)
+        ids = f.seed_bbm(count=1)
+        self.addCleanup(f.finish_bbm, ids)
+        out = os.path.join(f.node_dir("rails-1"), "plan.md")
+        p = f.cli("upgrade", "plan", "--to", target, "--format", "markdown", "--output", out,
+                  timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(out) as fh:
+            md = fh.read()
+        status = {n["name"]: n for n in f.status()["nodes"]}
+        for name, roles in NODES:
+            row = [line for line in md.splitlines() if line.startswith("| %s |" % name)]
+            self.assertTrue(row, (name, md))
+            self.assertIn(", ".join(roles), row[0])
+            self.assertIn(status[name]["os"], row[0])
+        for v in [latest("16.3"), latest("16.7"), latest("16.11"), latest("17.1"), target]:
+            self.assertIn("| %s |" % v, md)
+        self.assertIn("BackfillFixtureRows%d" % ids[0], md)
+        self.assertIn(backup_id, md)
+        self.assertIn("lockstep rollback RUN_ID", md)
+        self.assertIn("## Stops", md)
+        self.assertIn("SKIP_POST_DEPLOYMENT_MIGRATIONS=true", md)
+        # Never a secret: the fixture's secrets are not in it.
+        with open(f.node_paths("rails-1")["secrets_file"]) as fh:
+            secret = json.load(fh)["gitlab_rails"]["secret_key_base"]
+        self.assertNotIn(secret, md)
+        # JSON carries the same facts.
+        doc = f.cli_json("upgrade", "plan", "--to", target, "--format", "json", timeout=600)
+        self.assertEqual([n["name"] for n in doc["installation"]["nodes"]],
+                         sorted(n for n, _ in NODES))
+        self.assertEqual(doc["installation"]["method"], "Linux package")
+        self.assertEqual([s["version"] for s in doc["path"]][-1], target)
+        self.assertEqual(len(doc["stops"]), 5)
+        self.assertTrue(any("BackfillFixtureRows" in b["reason"]
+                            for b in doc["checks"]["background_migrations"]), doc["checks"])
+        self.assertEqual(doc["rollback"]["existing_backup"]["id"], backup_id)
+        # Text reads without Markdown.
+        p = f.cli("upgrade", "plan", "--to", target, "--format", "text", timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Rollback plan\n-------------", p.stdout)
+        self.assertNotIn("| ", p.stdout)
+        p = f.cli("upgrade", "plan", "--to", target, "--format", "pdf")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("'pdf'", p.stderr)
 
     def test_refusals(self):
         f = self.f
