@@ -25,46 +25,66 @@
 #define CTL_TIMEOUT_MS 30000
 #define PATRONI_MAX_OUT (64 * 1024)
 
-/* PRETTY_NAME="Debian GNU/Linux 12 (bookworm)" -> the unquoted value. */
-static int os_pretty_name(const char *path, char *out, size_t size)
+/* KEY="value" -> the unquoted value, shell-style escapes inside double
+ * quotes undone, bounded by size. */
+static void os_release_value(const char *v, char *out, size_t size)
 {
-	static const char key[] = "PRETTY_NAME=";
-	char *buf = NULL, *p, *line;
-	size_t len;
-	int rv = -1;
+	size_t n = strlen(v), i, o = 0;
+	char q = 0;
 
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+		q = v[0];
+		v++;
+		n -= 2;
+	}
+	for (i = 0; i < n && o + 1 < size; i++) {
+		if (q == '"' && v[i] == '\\' && i + 1 < n)
+			i++;
+		out[o++] = v[i];
+	}
+	out[o] = '\0';
+	check_sanitize(out);
+}
+
+/*
+ * PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"), ID ("debian") and
+ * VERSION_ID ("12") in one pass over the file: the upgrade plan looks the
+ * last two up in GitLab's supported OS table. A value missing from the
+ * file is left "". Returns 0 when the file was read.
+ */
+static int os_release_read(const char *path, struct agent_facts *f)
+{
+	static const struct {
+		const char *key;
+		size_t len;
+	} keys[] = {{"PRETTY_NAME=", 12}, {"ID=", 3}, {"VERSION_ID=", 11}};
+	char *outs[3] = {f->os, f->os_id, f->os_version_id};
+	size_t sizes[3] = {sizeof(f->os), sizeof(f->os_id),
+	                   sizeof(f->os_version_id)};
+	char *buf = NULL, *p, *line;
+	size_t len, k;
+
+	for (k = 0; k < 3; k++)
+		outs[k][0] = '\0';
 	if (ls_read_file(path, OS_RELEASE_MAX, &buf, &len) < 0)
 		return -1;
 	for (line = buf; line != NULL && *line; line = p) {
-		size_t n, i, o = 0;
-		char q = 0;
-
 		p = strchr(line, '\n');
 		if (p != NULL)
 			*p++ = '\0';
-		if (strncmp(line, key, sizeof(key) - 1) != 0)
-			continue;
-		line += sizeof(key) - 1;
-		n = strlen(line);
-		if (n >= 2 && (line[0] == '"' || line[0] == '\'') &&
-		    line[n - 1] == line[0]) {
-			q = line[0];
-			line++;
-			n -= 2;
+		for (k = 0; k < 3; k++) {
+			if (strncmp(line, keys[k].key, keys[k].len) != 0)
+				continue;
+			/* os-release(5) assigns each key once; should a
+			 * file repeat one, the first is kept. */
+			if (outs[k][0] == '\0')
+				os_release_value(line + keys[k].len, outs[k],
+				                 sizes[k]);
+			break;
 		}
-		for (i = 0; i < n && o + 1 < size; i++) {
-			/* Shell-style escapes inside double quotes. */
-			if (q == '"' && line[i] == '\\' && i + 1 < n)
-				i++;
-			out[o++] = line[i];
-		}
-		out[o] = '\0';
-		check_sanitize(out);
-		rv = o > 0 ? 0 : -1;
-		break;
 	}
 	free(buf);
-	return rv;
+	return 0;
 }
 
 /*
@@ -190,8 +210,14 @@ void agent_facts_collect(const struct agent_config *cfg, struct agent_facts *f)
 			f->msg.package_name = f->package;
 		}
 	}
-	if (os_pretty_name(cfg->gitlab.os_release, f->os, sizeof(f->os)) == 0)
-		f->msg.os = f->os;
+	if (os_release_read(cfg->gitlab.os_release, f) == 0) {
+		if (f->os[0] != '\0')
+			f->msg.os = f->os;
+		if (f->os_id[0] != '\0')
+			f->msg.os_id = f->os_id;
+		if (f->os_version_id[0] != '\0')
+			f->msg.os_version_id = f->os_version_id;
+	}
 	ls_strlcpy(f->agent_version, LOCKSTEP_VERSION,
 	           sizeof(f->agent_version));
 	f->msg.agent_version = f->agent_version;

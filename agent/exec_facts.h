@@ -18,6 +18,8 @@ struct agent_facts {
 	char edition[3];
 	char package[10];
 	char os[256];
+	char os_id[64];         /* os-release ID, "debian" */
+	char os_version_id[64]; /* os-release VERSION_ID, "12" */
 	char agent_version[32];
 	char install_method[16];
 	char patroni_role[8]; /* "leader" | "replica" */

@@ -133,6 +133,14 @@ static json_t *node_json(const Ls__NodeInfo *n)
 	                                     : json_null());
 	json_object_set_new(o, "os",
 	                    f && f->os ? json_string(f->os) : json_null());
+	/* ID and VERSION_ID: what the upgrade plan looks up in GitLab's
+	 * supported OS table. */
+	json_object_set_new(
+	    o, "os_id", f && f->os_id ? json_string(f->os_id) : json_null());
+	json_object_set_new(o, "os_version_id",
+	                    f && f->os_version_id
+	                        ? json_string(f->os_version_id)
+	                        : json_null());
 	if (n->checks != NULL) {
 		count_checks(n->checks, &pass, &warn, &fail);
 		ck = json_object();

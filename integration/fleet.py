@@ -1454,7 +1454,7 @@ class Fleet(FixtureEnv):
             lines.append("  rails_config: %s" % yq(p["rails_config"]))
         lines += [
             "  api_token_file: %s" % yq(p["api_token_file"]),
-            "  os_release: /etc/os-release",
+            "  os_release: %s" % yq(p["os_release"]),
         ]
         if "postgresql" in roles:
             lines += ["postgresql:", "  conninfo: %s" % yq(self.pg_conninfo)]

@@ -40,7 +40,7 @@ static void setup(void)
 	put("version-manifest.txt", "gitlab-ce 17.8.2\n", 0644);
 	put("os-release",
 	    "NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 "
-	    "(bookworm)\"\n",
+	    "(bookworm)\"\nVERSION_ID=\"12\"\nID=debian\nID=other\n",
 	    0644);
 	ls_fmt(yml, sizeof(yml),
 	       "state_dir: %s/state\n"
@@ -202,6 +202,9 @@ static void test_facts(void)
 		CHECK_STR(f->gitlab_edition, "ce");
 		CHECK_STR(f->package_name, "gitlab-ce");
 		CHECK_STR(f->os, "Debian GNU/Linux 12 (bookworm)");
+		/* Quotes stripped; a repeated key keeps its first value. */
+		CHECK_STR(f->os_id, "debian");
+		CHECK_STR(f->os_version_id, "12");
 		CHECK_STR(f->install_method, "linux-package");
 		CHECK_STR(f->agent_version, LOCKSTEP_VERSION);
 		CHECK(f->hostname != NULL && f->hostname[0] != '\0');
