@@ -58,6 +58,11 @@ static json_t *info_json(const Ls__BackupInfo *b)
 	json_object_set_new(o, "path", json_string(b->path ? b->path : ""));
 	json_object_set_new(o, "skipped",
 	                    json_string(b->skipped ? b->skipped : ""));
+	if (b->has_drilled_at) {
+		json_object_set_new(o, "drilled_at",
+		                    json_integer(b->drilled_at));
+		json_object_set_new(o, "drill_ok", json_boolean(b->drill_ok));
+	}
 	for (i = 0; i < b->n_failed_repos; i++)
 		json_array_append_new(failed, json_string(b->failed_repos[i]));
 	json_object_set_new(o, "failed_repositories", failed);

@@ -17,6 +17,7 @@
 #include "ls_error.h"
 #include "ls_util.h"
 #include "ls_version.h"
+#include "os_support.h"
 
 #define CALL_TIMEOUT_MS 30000
 #define CHECK_TIMEOUT_MS (10 * 60 * 1000)
@@ -397,6 +398,28 @@ static json_t *rollback(const Ls__UpgradeResp *ur, const Ls__BackupInfo *b,
 		if (b->has_size)
 			json_object_set_new(x, "bytes",
 			                    json_integer((json_int_t)b->size));
+		if (b->has_drilled_at) {
+			json_object_set_new(x, "drilled_at",
+			                    json_integer(b->drilled_at));
+			json_object_set_new(x, "drill_ok",
+			                    json_boolean(b->drill_ok));
+			if (!b->drill_ok)
+				json_array_append_new(
+				    risks,
+				    json_sprintf(
+				        "the last restore drill of "
+				        "backup %s failed: run `lockstep "
+				        "backup drill %s` again and "
+				        "read its report",
+				        b->id, b->id));
+		} else {
+			json_array_append_new(
+			    risks, json_sprintf(
+			               "backup %s was never drilled: `lockstep "
+			               "backup drill %s` restores it into "
+			               "scratch space and compares",
+			               b->id, b->id));
+		}
 		json_object_set_new(o, "existing_backup", x);
 		json_object_set_new(
 		    o, "first_stop",
@@ -411,6 +434,89 @@ static json_t *rollback(const Ls__UpgradeResp *ur, const Ls__BackupInfo *b,
 		                        "the first stop takes one",
 		                        ur->from));
 	}
+	return o;
+}
+
+/*
+ * Every node whose OS release has no GitLab package at some step of the
+ * path, with the last GitLab version there is for it (GitLab's supported
+ * operating systems table, data/supported-os.txt).
+ */
+static json_t *os_compat(const Ls__UpgradeResp *ur, const Ls__StatusResp *sr,
+                         json_t *risks)
+{
+	struct os_support tab;
+	const char *path = os_support_data_path();
+	json_t *o = json_object(), *bad = json_array(), *unknown = json_array();
+	char err[512], last[32];
+	size_t i, k;
+
+	if (path == NULL || os_support_load(path, &tab, err, sizeof(err)) < 0) {
+		json_object_set_new(
+		    o, "error",
+		    json_sprintf("no supported operating systems table: %s",
+		                 path ? err : "path too long"));
+		json_object_set_new(o, "unsupported", bad);
+		json_object_set_new(o, "unknown", unknown);
+		return o;
+	}
+	json_object_set_new(o, "source", json_string(path));
+	for (i = 0; i < sr->n_nodes; i++) {
+		const Ls__NodeInfo *ni = sr->nodes[i];
+		const Ls__NodeFacts *f = ni->facts;
+		const char *os = f && f->os ? f->os : "";
+
+		if (!ni->enrolled)
+			continue;
+		if (f == NULL || f->os_id == NULL || f->os_version_id == NULL ||
+		    f->os_id[0] == '\0') {
+			json_array_append_new(
+			    unknown, json_sprintf("%s has not reported its OS "
+			                          "release",
+			                          ni->name));
+			continue;
+		}
+		for (k = 0; k < ur->n_stops; k++) {
+			struct ls_version v;
+			const char *sv = ur->stops[k]->version;
+			int rv;
+
+			if (ls_version_parse(sv, strlen(sv), &v) < 0)
+				continue;
+			rv = os_support_check(&tab, f->os_id, f->os_version_id,
+			                      &v, last, sizeof(last));
+			if (rv == LS_ENOENT) {
+				json_array_append_new(
+				    unknown,
+				    json_sprintf("%s runs %s %s (%s), which "
+				                 "GitLab's table does not list",
+				                 ni->name, f->os_id,
+				                 f->os_version_id, os));
+				break;
+			}
+			if (rv != 0)
+				continue;
+			json_t *x = json_pack(
+			    "{s:s, s:s, s:s, s:s, s:s, s:o}", "node", ni->name,
+			    "os_id", f->os_id, "os_version_id",
+			    f->os_version_id, "first_missing", sv, "last", last,
+			    "text",
+			    json_sprintf(
+			        "%s runs %s %s, which has no GitLab "
+			        "package for %s (step %zu of the "
+			        "path); the OS has GitLab %s: move the "
+			        "node to a supported OS first",
+			        ni->name, f->os_id, f->os_version_id, sv, k + 1,
+			        last));
+			json_array_append_new(
+			    risks, json_incref(json_object_get(x, "text")));
+			json_array_append_new(bad, x);
+			break;
+		}
+	}
+	os_support_free(&tab);
+	json_object_set_new(o, "unsupported", bad);
+	json_object_set_new(o, "unknown", unknown);
 	return o;
 }
 
@@ -430,17 +536,19 @@ int cli_upgrade_doc(struct cli *cli, const Ls__UpgradeResp *ur, json_t *plan,
 	size_t i;
 	int rv;
 
-	req.kind_case = LS__CONTROL_REQ__KIND_STATUS;
-	req.status = &sq;
-	if ((rv = call(cli, &req, CALL_TIMEOUT_MS,
-	               LS__CONTROL_RESP__KIND_STATUS_RESP, &st)) != CLI_OK)
-		goto out;
+	/* The checks first: their answers carry each node's facts afresh,
+	 * which the status then reports. */
 	if (!cli->json && output != NULL)
 		fprintf(stderr, "running lockstep check on every node...\n");
 	req.kind_case = LS__CONTROL_REQ__KIND_CHECK;
 	req.check = &cq;
 	if ((rv = call(cli, &req, CHECK_TIMEOUT_MS + CALL_TIMEOUT_MS,
 	               LS__CONTROL_RESP__KIND_CHECK, &ck)) != CLI_OK)
+		goto out;
+	req.kind_case = LS__CONTROL_REQ__KIND_STATUS;
+	req.status = &sq;
+	if ((rv = call(cli, &req, CALL_TIMEOUT_MS,
+	               LS__CONTROL_RESP__KIND_STATUS_RESP, &st)) != CLI_OK)
 		goto out;
 	req.kind_case = LS__CONTROL_REQ__KIND_BACKUP_LIST;
 	req.backup_list = &lq;
@@ -468,6 +576,8 @@ int cli_upgrade_doc(struct cli *cli, const Ls__UpgradeResp *ur, json_t *plan,
 	                    json_incref(json_object_get(plan, "notes")));
 	json_object_set_new(doc, "repositories",
 	                    json_incref(json_object_get(plan, "nodes")));
+	json_object_set_new(doc, "os_compatibility",
+	                    os_compat(ur, st->status_resp, risks));
 	json_object_set_new(doc, "checks",
 	                    checks(ck->check, st->status_resp, last, risks));
 	json_object_set_new(doc, "stops", stops(ur));

@@ -229,6 +229,8 @@ static void os_compat(struct out *o, json_t *doc)
 	if (os == NULL)
 		return;
 	heading(o, 2, "Operating systems");
+	if (json_object_get(os, "error"))
+		bullet(o, str(os, "error"));
 	if (json_array_size(json_object_get(os, "unsupported")) == 0)
 		bullet(o, "Every node's operating system has GitLab packages "
 		          "for every step of the path.");
@@ -368,6 +370,12 @@ static void rollback(struct out *o, json_t *doc)
 		             json_object_get(b, "age_seconds")) /
 		             3600,
 		         str(rb, "first_stop"));
+		bullet(o, line);
+		snprintf(line, sizeof(line), "Its last restore drill: %s",
+		         json_object_get(b, "drill_ok") == NULL ? "none"
+		         : json_is_true(json_object_get(b, "drill_ok"))
+		             ? "passed"
+		             : "FAILED");
 		bullet(o, line);
 	}
 }

@@ -9,6 +9,8 @@
 #define COLS                                                                   \
 	"id, state, phase, reason, created_at, finished_at, size, "            \
 	"freeze_ms, artifacts, gitlab_version, path, skipped, failed_repos"
+/* What a read also returns: the last restore drill (schema version 4). */
+#define READ_COLS COLS ", drill_at, drill_ok"
 
 static const char *or_empty(const char *s)
 {
@@ -137,6 +139,11 @@ static Ls__BackupInfo *row_info(sqlite3_stmt *st)
 		b->failed_repos[b->n_failed_repos++] = strdup(p);
 	}
 	free(failed);
+	if (sqlite3_column_int64(st, 13) > 0) {
+		b->has_drilled_at = b->has_drill_ok = 1;
+		b->drilled_at = sqlite3_column_int64(st, 13);
+		b->drill_ok = sqlite3_column_int(st, 14) != 0;
+	}
 	return b;
 }
 
@@ -202,7 +209,8 @@ static int query(sqlite3 *db, const char *sql, const char *arg,
 int coord_catalog_list(sqlite3 *db, Ls__BackupInfo ***out, size_t *n)
 {
 	return query(db,
-	             "SELECT " COLS " FROM backups ORDER BY created_at DESC, "
+	             "SELECT " READ_COLS
+	             " FROM backups ORDER BY created_at DESC, "
 	             "id DESC",
 	             NULL, out, n);
 }
@@ -214,7 +222,8 @@ int coord_catalog_get(sqlite3 *db, const char *id, Ls__BackupInfo **out)
 	int rv;
 
 	*out = NULL;
-	rv = query(db, "SELECT " COLS " FROM backups WHERE id=?1", id, &l, &n);
+	rv = query(db, "SELECT " READ_COLS " FROM backups WHERE id=?1", id, &l,
+	           &n);
 	if (rv == 0 && n == 0)
 		rv = LS_ENOENT;
 	if (rv == 0) {
@@ -231,8 +240,9 @@ int coord_catalog_fail_running(sqlite3 *db, const char *reason,
 	size_t i;
 	int rv;
 
-	rv = query(db, "SELECT " COLS " FROM backups WHERE state='running'",
-	           NULL, out, n);
+	rv =
+	    query(db, "SELECT " READ_COLS " FROM backups WHERE state='running'",
+	          NULL, out, n);
 	if (rv < 0)
 		return rv;
 	for (i = 0; i < *n; i++) {
@@ -259,6 +269,28 @@ int coord_catalog_delete(sqlite3 *db, const char *id)
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rv = 0;
+	sqlite3_finalize(st);
+	return rv;
+}
+
+int coord_catalog_drilled(sqlite3 *db, const char *id, int ok, int64_t at)
+{
+	sqlite3_stmt *st = NULL;
+	int rv;
+
+	if (sqlite3_prepare_v2(db,
+	                       "UPDATE backups SET drill_at=?2, drill_ok=?3 "
+	                       "WHERE id=?1",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("catalog: %s", sqlite3_errmsg(db));
+		return LS_EDB;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, at);
+	sqlite3_bind_int(st, 3, ok != 0);
+	rv = sqlite3_step(st) == SQLITE_DONE ? 0 : LS_EDB;
+	if (rv == 0 && sqlite3_changes(db) == 0)
+		rv = LS_ENOENT;
 	sqlite3_finalize(st);
 	return rv;
 }

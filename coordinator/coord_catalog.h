@@ -2,6 +2,8 @@
 #ifndef COORD_CATALOG_H
 #define COORD_CATALOG_H
 
+#include <stdint.h>
+
 #include <sqlite3.h>
 
 #include "control.pb-c.h"
@@ -16,6 +18,8 @@ int coord_catalog_list(sqlite3 *db, Ls__BackupInfo ***out, size_t *n);
 int coord_catalog_get(sqlite3 *db, const char *id, Ls__BackupInfo **out);
 void coord_catalog_free(Ls__BackupInfo **list, size_t n);
 int coord_catalog_delete(sqlite3 *db, const char *id);
+/* The outcome of a restore drill of backup id, at unix time at. */
+int coord_catalog_drilled(sqlite3 *db, const char *id, int ok, int64_t at);
 /* One entry from coord_catalog_get; NULL-safe. */
 void coord_catalog_info_free(Ls__BackupInfo *b);
 /*
@@ -23,6 +27,6 @@ void coord_catalog_info_free(Ls__BackupInfo *b);
  * reason; their ids and paths are returned so partial files can go.
  */
 int coord_catalog_fail_running(sqlite3 *db, const char *reason,
-			       Ls__BackupInfo ***out, size_t *n);
+                               Ls__BackupInfo ***out, size_t *n);
 
 #endif

@@ -8,7 +8,7 @@
 #include "ls_log.h"
 #include "ls_util.h"
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 static const char *schema_v1 =
     "CREATE TABLE nodes ("
@@ -33,22 +33,21 @@ static const char *schema_v1 =
     "PRAGMA user_version = 1;";
 
 /* Version 2: the backup catalog. */
-static const char *schema_v2 =
-    "CREATE TABLE backups ("
-    " id TEXT PRIMARY KEY,"
-    " state TEXT NOT NULL,"
-    " phase TEXT NOT NULL DEFAULT '',"
-    " reason TEXT NOT NULL DEFAULT '',"
-    " created_at INTEGER NOT NULL,"
-    " finished_at INTEGER NOT NULL DEFAULT 0,"
-    " size INTEGER NOT NULL DEFAULT 0,"
-    " freeze_ms INTEGER NOT NULL DEFAULT 0,"
-    " artifacts INTEGER NOT NULL DEFAULT 0,"
-    " gitlab_version TEXT NOT NULL DEFAULT '',"
-    " path TEXT NOT NULL DEFAULT '',"
-    " skipped TEXT NOT NULL DEFAULT '',"
-    " failed_repos TEXT NOT NULL DEFAULT '');"
-    "PRAGMA user_version = 2;";
+static const char *schema_v2 = "CREATE TABLE backups ("
+                               " id TEXT PRIMARY KEY,"
+                               " state TEXT NOT NULL,"
+                               " phase TEXT NOT NULL DEFAULT '',"
+                               " reason TEXT NOT NULL DEFAULT '',"
+                               " created_at INTEGER NOT NULL,"
+                               " finished_at INTEGER NOT NULL DEFAULT 0,"
+                               " size INTEGER NOT NULL DEFAULT 0,"
+                               " freeze_ms INTEGER NOT NULL DEFAULT 0,"
+                               " artifacts INTEGER NOT NULL DEFAULT 0,"
+                               " gitlab_version TEXT NOT NULL DEFAULT '',"
+                               " path TEXT NOT NULL DEFAULT '',"
+                               " skipped TEXT NOT NULL DEFAULT '',"
+                               " failed_repos TEXT NOT NULL DEFAULT '');"
+                               "PRAGMA user_version = 2;";
 
 /* Version 3: the run journal (coord_journal.h). */
 static const char *schema_v3 =
@@ -74,7 +73,11 @@ static const char *schema_v3 =
     " PRIMARY KEY (run_id, seq));"
     "PRAGMA user_version = 3;";
 
-
+/* Version 4: each backup's last restore drill (lockstep backup drill). */
+static const char *schema_v4 =
+    "ALTER TABLE backups ADD COLUMN drill_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE backups ADD COLUMN drill_ok INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 4;";
 
 static int db_exec(sqlite3 *db, const char *sql)
 {
@@ -143,6 +146,8 @@ int coord_db_open(const char *path, sqlite3 **dbp)
 	if (version < 2 && (rv = migrate(db, schema_v2)) < 0)
 		goto fail;
 	if (version < 3 && (rv = migrate(db, schema_v3)) < 0)
+		goto fail;
+	if (version < 4 && (rv = migrate(db, schema_v4)) < 0)
 		goto fail;
 	*dbp = db;
 	return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord_catalog.h"
 #include "coord_restore.h"
 #include "ls_error.h"
 #include "ls_log.h"
@@ -64,7 +65,6 @@ static void drill_done(struct coord *c, struct coord_waiter *w)
 	size_t i;
 	int ok = 1;
 
-	(void)c;
 	for (i = 0; i < d->n; i++) {
 		const Ls__OpResult *r = w->results[i];
 
@@ -87,6 +87,11 @@ static void drill_done(struct coord *c, struct coord_waiter *w)
 	resp.kind_case = LS__CONTROL_RESP__KIND_BACKUP_DRILL;
 	resp.backup_drill = &dr;
 	log_info("drill of backup %s: %s", d->b.id, ok ? "passed" : "FAILED");
+	/* The upgrade plan names a backup never drilled, or one that failed. */
+	if (coord_catalog_drilled(c->db, d->b.id, ok, ls_now()) < 0)
+		log_warnx("drill of backup %s: cannot record its outcome in "
+		          "the catalog",
+		          d->b.id);
 	coord_control_reply(d->cc, &resp);
 	coord_waiter_free(w);
 	drill_free(d);

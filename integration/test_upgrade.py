@@ -69,6 +69,15 @@ class UpgradePlan(unittest.TestCase):
         self.assertTrue(backup_id, backup)
         ids = f.seed_bbm(count=1)
         self.addCleanup(f.finish_bbm, ids)
+        # gitaly-1 on an OS whose GitLab packages end before the target.
+        osr = gitlab_node.node_paths(f.node_dir("gitaly-1"))["os_release"]
+        with open(osr) as fh:
+            saved = fh.read()
+        def restore_os():
+            with open(osr, "w") as fh:
+                fh.write(saved)
+        self.addCleanup(restore_os)
+        gitlab_node.set_os_release(f.node_dir("gitaly-1"), "ubuntu", "18.04", "Ubuntu 18.04.6 LTS")
         out = os.path.join(f.node_dir("rails-1"), "plan.md")
         p = f.cli("upgrade", "plan", "--to", target, "--format", "markdown", "--output", out,
                   timeout=600)
@@ -85,6 +94,10 @@ class UpgradePlan(unittest.TestCase):
             self.assertIn("| %s |" % v, md)
         self.assertIn("BackfillFixtureRows%d" % ids[0], md)
         self.assertIn(backup_id, md)
+        flagged = [line for line in md.splitlines() if "gitaly-1 runs ubuntu 18.04" in line]
+        self.assertTrue(flagged, md)
+        self.assertIn("16.11", flagged[0])
+        self.assertIn("never drilled", md)
         self.assertIn("lockstep rollback RUN_ID", md)
         self.assertIn("## Stops", md)
         self.assertIn("SKIP_POST_DEPLOYMENT_MIGRATIONS=true", md)
@@ -102,6 +115,15 @@ class UpgradePlan(unittest.TestCase):
         self.assertTrue(any("BackfillFixtureRows" in b["reason"]
                             for b in doc["checks"]["background_migrations"]), doc["checks"])
         self.assertEqual(doc["rollback"]["existing_backup"]["id"], backup_id)
+        self.assertEqual([(u["node"], u["last"]) for u in doc["os_compatibility"]["unsupported"]],
+                         [("gitaly-1", "16.11")])
+        # A drill is recorded and the plan says it passed.
+        p = f.cli("backup", "drill", backup_id, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIs(f.cli_json("backup", "show", backup_id)["drill_ok"], True)
+        doc = f.cli_json("upgrade", "plan", "--to", target, "--format", "json", timeout=600)
+        self.assertIs(doc["rollback"]["existing_backup"]["drill_ok"], True)
+        self.assertFalse([r for r in doc["risks"] if "never drilled" in r], doc["risks"])
         # Text reads without Markdown.
         p = f.cli("upgrade", "plan", "--to", target, "--format", "text", timeout=600)
         self.assertEqual(p.returncode, 0, p.stderr)

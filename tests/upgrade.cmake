@@ -10,3 +10,6 @@ target_sources(test_geo_secrets PRIVATE
 # GitLab's supported operating systems table, against the shipped data.
 ls_unit_test(test_os_support coord_upgrade_path)
 target_compile_definitions(test_os_support PRIVATE LS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+
+# The coordinator's database migrated from schema 3 (drill outcomes).
+ls_unit_test(test_db_migrate coord_core)
