@@ -141,6 +141,15 @@ static void test_released(void)
 	expect(r, "16.0.5", "16.3.9", "16.3.9", "16.0.10 16.1.8 16.2.11");
 	expect(r, "16.1.8", "16.3.9", "16.3.9", "16.2.11");
 	expect(r, "15.11.13", "16.2.11", "16.2.11", "16.0.10 16.1.8");
+	/* The current version is the latest patch of a stop: no step for
+	 * its minor; to the next minor, or onto a stop. */
+	expect(r, "17.1.8", "17.2.0", "17.2.0", "");
+	expect(r, "17.11.7", "18.2.8", "18.2.8", "");
+	expect(r, "15.4.6", "15.11.13", "15.11.13", "");
+	/* An older patch of a stop from 17.5 on, to the next stop's minor. */
+	expect(r, "18.2.1", "18.5.0", "18.2.8* 18.5.0", "");
+	/* Within 18.x: every X.2, X.5, X.8 stop before the target. */
+	expect(r, "18.0.0", "18.8.0", "18.2.8 18.5.7 18.8.0", "");
 	/* 19.2.3 was never released: 19.2's latest is 19.2.4. */
 	expect(r, "18.11.11", "19.3.0", "19.2.4 19.3.0", "");
 }
@@ -181,6 +190,20 @@ static void test_small_lists(void)
 	             0);
 	CHECK(notes_find(&p, "required stop 16.7 skipped") != NULL);
 	up_path_free(&p);
+	/* A repository that lacks the latest patches: each stop resolves
+	 * to the latest it has (16.3.7, 16.7.3, 16.11.5). */
+	{
+		struct up_available m;
+		list(&m, "16.3.5\n16.3.7\n16.7.3\n16.11.5\n17.0.0\n");
+		expect(&m, "16.3.5", "17.0.0", "16.3.7* 16.7.3 16.11.5 17.0.0",
+		       "");
+		expect(&m, "16.3.7", "17.0.0", "16.7.3 16.11.5 17.0.0", "");
+		/* Its newest is not the released one: 16.7.10 is unknown here.
+		 */
+		expect_err(&m, "16.3.7", "16.7.10", "16.7.10",
+		           "not in the available");
+		up_available_free(&m);
+	}
 	/* Latest of 16.11 here is 16.11.10 whatever the order in the file. */
 	expect(&a, "16.4.0", "16.11.2", "16.11.2", "");
 	up_available_free(&a);
