@@ -60,7 +60,8 @@ enum check_scope {
 };
 
 /* Runs the checks every node gets plus those of each known role (unknown
- * roles add nothing). Roles: postgresql, redis, gitaly, rails. */
+ * roles add nothing). Roles: postgresql, redis, gitaly, rails, and
+ * geo-primary together with rails. */
 void check_run_all(const struct agent_config *cfg, const char *const *roles,
                    size_t nroles, enum check_scope scope,
                    struct check_report *r);
@@ -93,5 +94,8 @@ void check_gitaly(const struct agent_config *cfg, struct check_report *r);
 void check_gitaly_storages(const struct agent_config *cfg,
                            struct check_report *r);
 void check_rails(const struct agent_config *cfg, struct check_report *r);
+/* Each secondary site's replication, from the primary's Geo API: run on a
+ * node with both the rails and geo-primary roles (check_geo.c). */
+void check_geo(const struct agent_config *cfg, struct check_report *r);
 
 #endif

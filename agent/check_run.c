@@ -18,10 +18,23 @@ static const struct {
 
 #define NROLES (sizeof(role_checks) / sizeof(role_checks[0]))
 
+/* Roles whose checks need another role too: run by check_run_all itself. */
+static int has_role(const char *const *roles, size_t nroles, const char *role)
+{
+	size_t j;
+
+	for (j = 0; j < nroles; j++)
+		if (roles[j] != NULL && strcmp(roles[j], role) == 0)
+			return 1;
+	return 0;
+}
+
 int check_role_known(const char *role)
 {
 	size_t i;
 
+	if (strcmp(role, "geo-primary") == 0)
+		return 1;
 	for (i = 0; i < NROLES; i++)
 		if (strcmp(role_checks[i].role, role) == 0)
 			return 1;
@@ -48,4 +61,10 @@ void check_run_all(const struct agent_config *cfg, const char *const *roles,
 			     ? role_checks[i].backup
 			     : role_checks[i].run)(cfg, r);
 	}
+	/* The Geo API is served by Rails, so the primary site's Rails node
+	 * asks it. A backup dumps the primary: secondaries' lag does not
+	 * bear on it. */
+	if (scope == CHECK_SCOPE_ALL && has_role(roles, nroles, "rails") &&
+	    has_role(roles, nroles, "geo-primary"))
+		check_geo(cfg, r);
 }

@@ -6,6 +6,7 @@ add_library(agent_checks STATIC
 	${CMAKE_CURRENT_SOURCE_DIR}/check_gitlabctl_parse.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_version_parse.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_redisinfo.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_geo_parse.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_report.c)
 target_include_directories(agent_checks PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(agent_checks PUBLIC ls_base PkgConfig::JANSSON)
@@ -19,6 +20,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/check_redis.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_gitaly.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_rails.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_geo.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup_copy.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_maint.c

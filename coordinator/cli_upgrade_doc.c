@@ -239,6 +239,15 @@ static json_t *checks(const Ls__CheckResp *cr, const Ls__StatusResp *sr,
 				    json_sprintf("%s: PostgreSQL replication "
 				                 "is behind: %s",
 				                 nc->node, r->reason));
+			if (strncmp(r->name, "geo:replication:",
+			            sizeof("geo:replication:") - 1) == 0)
+				json_array_append_new(
+				    risks,
+				    json_sprintf(
+				        "%s: Geo site %s lags: %s", nc->node,
+				        r->name + sizeof("geo:replication:") -
+				            1,
+				        r->reason));
 		}
 		if (!nc->answered)
 			json_array_append_new(

@@ -2,6 +2,7 @@
 ls_fuzzer(fuzz_gitlabctl agent_checks)
 ls_fuzzer(fuzz_manifestver agent_checks)
 ls_fuzzer(fuzz_redisinfo agent_checks)
+ls_fuzzer(fuzz_geo_status agent_checks)
 ls_fuzzer(fuzz_archive_list agent_backup_files)
 # Four files written and a repository read per input: ~150 inputs/s.
 set(LS_FUZZ_RUNS_fuzz_refsnap 3000)
