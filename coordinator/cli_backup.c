@@ -63,6 +63,11 @@ static json_t *info_json(const Ls__BackupInfo *b)
 		                    json_integer(b->drilled_at));
 		json_object_set_new(o, "drill_ok", json_boolean(b->drill_ok));
 	}
+	if (b->has_verified_at) {
+		json_object_set_new(o, "verified_at",
+		                    json_integer(b->verified_at));
+		json_object_set_new(o, "verify_ok", json_boolean(b->verify_ok));
+	}
 	for (i = 0; i < b->n_failed_repos; i++)
 		json_array_append_new(failed, json_string(b->failed_repos[i]));
 	json_object_set_new(o, "failed_repositories", failed);

@@ -407,6 +407,17 @@ static json_t *rollback(const Ls__UpgradeResp *ur, const Ls__BackupInfo *b,
 		if (b->has_size)
 			json_object_set_new(x, "bytes",
 			                    json_integer((json_int_t)b->size));
+		if (b->has_verified_at) {
+			json_object_set_new(x, "verified_at",
+			                    json_integer(b->verified_at));
+			json_object_set_new(x, "verify_ok",
+			                    json_boolean(b->verify_ok));
+			if (!b->verify_ok)
+				json_array_append_new(
+				    risks, json_sprintf("backup %s failed its "
+				                        "last verify",
+				                        b->id));
+		}
 		if (b->has_drilled_at) {
 			json_object_set_new(x, "drilled_at",
 			                    json_integer(b->drilled_at));

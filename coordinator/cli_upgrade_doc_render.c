@@ -371,6 +371,12 @@ static void rollback(struct out *o, json_t *doc)
 		             3600,
 		         str(rb, "first_stop"));
 		bullet(o, line);
+		snprintf(line, sizeof(line), "Its last verify: %s",
+		         json_object_get(b, "verify_ok") == NULL ? "none"
+		         : json_is_true(json_object_get(b, "verify_ok"))
+		             ? "every artifact verified"
+		             : "FAILED");
+		bullet(o, line);
 		snprintf(line, sizeof(line), "Its last restore drill: %s",
 		         json_object_get(b, "drill_ok") == NULL ? "none"
 		         : json_is_true(json_object_get(b, "drill_ok"))

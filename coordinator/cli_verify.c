@@ -233,6 +233,25 @@ static void check_artifact(const char *dir, json_t *a, const char *git,
 		problem(p, rel, why);
 }
 
+/* The outcome goes into the coordinator's catalog (the upgrade plan
+ * names a backup's verify state); the verdict stands either way. */
+static void record(struct cli *cli, const char *id, int ok)
+{
+	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
+	Ls__BackupVerifiedReq vr = LS__BACKUP_VERIFIED_REQ__INIT;
+	Ls__ControlResp *resp = NULL;
+
+	vr.id = (char *)id;
+	vr.ok = ok;
+	req.kind_case = LS__CONTROL_REQ__KIND_BACKUP_VERIFIED;
+	req.backup_verified = &vr;
+	if (cli_call(cli, &req, &resp, 30000) != CLI_OK)
+		fprintf(stderr, "lockstep: the outcome is not recorded in the "
+		                "catalog\n");
+	if (resp)
+		ls__control_resp__free_unpacked(resp, NULL);
+}
+
 static int cmd_verify(struct cli *cli, const char *id, const char *git)
 {
 	char dir[4096], path[4200], probe[] = "/tmp/lockstep-verify-XXXXXX";
@@ -328,6 +347,7 @@ report:
 		       p.n ? "VERIFY FAILED" : "every artifact verified");
 	}
 	rv = p.n ? CLI_FAIL : CLI_OK;
+	record(cli, id, p.n == 0);
 out:
 	json_decref(p.list);
 	json_decref(m);

@@ -9,8 +9,9 @@
 #define COLS                                                                   \
 	"id, state, phase, reason, created_at, finished_at, size, "            \
 	"freeze_ms, artifacts, gitlab_version, path, skipped, failed_repos"
-/* What a read also returns: the last restore drill (schema version 4). */
-#define READ_COLS COLS ", drill_at, drill_ok"
+/* What a read also returns: the last restore drill (schema version 4)
+ * and the last verify (5). */
+#define READ_COLS COLS ", drill_at, drill_ok, verify_at, verify_ok"
 
 static const char *or_empty(const char *s)
 {
@@ -144,6 +145,11 @@ static Ls__BackupInfo *row_info(sqlite3_stmt *st)
 		b->drilled_at = sqlite3_column_int64(st, 13);
 		b->drill_ok = sqlite3_column_int(st, 14) != 0;
 	}
+	if (sqlite3_column_int64(st, 15) > 0) {
+		b->has_verified_at = b->has_verify_ok = 1;
+		b->verified_at = sqlite3_column_int64(st, 15);
+		b->verify_ok = sqlite3_column_int(st, 16) != 0;
+	}
 	return b;
 }
 
@@ -273,15 +279,14 @@ int coord_catalog_delete(sqlite3 *db, const char *id)
 	return rv;
 }
 
-int coord_catalog_drilled(sqlite3 *db, const char *id, int ok, int64_t at)
+/* One check's outcome (a drill, a verify) on backup id. */
+static int outcome(sqlite3 *db, const char *sql, const char *id, int ok,
+                   int64_t at)
 {
 	sqlite3_stmt *st = NULL;
 	int rv;
 
-	if (sqlite3_prepare_v2(db,
-	                       "UPDATE backups SET drill_at=?2, drill_ok=?3 "
-	                       "WHERE id=?1",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		log_warnx("catalog: %s", sqlite3_errmsg(db));
 		return LS_EDB;
 	}
@@ -293,4 +298,20 @@ int coord_catalog_drilled(sqlite3 *db, const char *id, int ok, int64_t at)
 		rv = LS_ENOENT;
 	sqlite3_finalize(st);
 	return rv;
+}
+
+int coord_catalog_drilled(sqlite3 *db, const char *id, int ok, int64_t at)
+{
+	return outcome(db,
+	               "UPDATE backups SET drill_at=?2, drill_ok=?3 WHERE "
+	               "id=?1",
+	               id, ok, at);
+}
+
+int coord_catalog_verified(sqlite3 *db, const char *id, int ok, int64_t at)
+{
+	return outcome(db,
+	               "UPDATE backups SET verify_at=?2, verify_ok=?3 WHERE "
+	               "id=?1",
+	               id, ok, at);
 }

@@ -20,6 +20,8 @@ void coord_catalog_free(Ls__BackupInfo **list, size_t n);
 int coord_catalog_delete(sqlite3 *db, const char *id);
 /* The outcome of a restore drill of backup id, at unix time at. */
 int coord_catalog_drilled(sqlite3 *db, const char *id, int ok, int64_t at);
+/* The outcome of lockstep backup verify of backup id. */
+int coord_catalog_verified(sqlite3 *db, const char *id, int ok, int64_t at);
 /* One entry from coord_catalog_get; NULL-safe. */
 void coord_catalog_info_free(Ls__BackupInfo *b);
 /*

@@ -369,6 +369,24 @@ static void do_backup_list(struct control_ctx *cc)
 	coord_catalog_free(l, n);
 }
 
+/* lockstep backup verify's outcome, kept for the upgrade plan. */
+static void do_backup_verified(struct control_ctx *cc,
+                               const Ls__BackupVerifiedReq *v)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	char err[300];
+	int rv = coord_catalog_verified(cc->c->db, v->id, v->ok, ls_now());
+
+	if (rv < 0) {
+		snprintf(err, sizeof(err), "%s",
+		         rv == LS_ENOENT ? "no such backup in the catalog"
+		                         : "cannot write the catalog");
+		send_error(cc, rv, err);
+		return;
+	}
+	send_resp(cc, &resp);
+}
+
 static void do_backup_show(struct control_ctx *cc, const char *id)
 {
 	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
@@ -468,6 +486,9 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 	}
 	case LS__CONTROL_REQ__KIND_BACKUP_SHOW:
 		do_backup_show(cc, req->backup_show->id);
+		break;
+	case LS__CONTROL_REQ__KIND_BACKUP_VERIFIED:
+		do_backup_verified(cc, req->backup_verified);
 		break;
 	/* Restore and drill read the backup back first: they answer from
 	 * their own thread (coord_control_reply). */

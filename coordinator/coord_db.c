@@ -8,7 +8,7 @@
 #include "ls_log.h"
 #include "ls_util.h"
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 static const char *schema_v1 =
     "CREATE TABLE nodes ("
@@ -79,6 +79,12 @@ static const char *schema_v4 =
     "ALTER TABLE backups ADD COLUMN drill_ok INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 4;";
 
+/* Version 5: each backup's last verify (lockstep backup verify). */
+static const char *schema_v5 =
+    "ALTER TABLE backups ADD COLUMN verify_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE backups ADD COLUMN verify_ok INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 5;";
+
 static int db_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
@@ -148,6 +154,8 @@ int coord_db_open(const char *path, sqlite3 **dbp)
 	if (version < 3 && (rv = migrate(db, schema_v3)) < 0)
 		goto fail;
 	if (version < 4 && (rv = migrate(db, schema_v4)) < 0)
+		goto fail;
+	if (version < 5 && (rv = migrate(db, schema_v5)) < 0)
 		goto fail;
 	*dbp = db;
 	return 0;

@@ -67,6 +67,10 @@ class UpgradePlan(unittest.TestCase):
         backup = f.cli_json("backup", "create")
         backup_id = backup.get("id") or backup.get("backup_id")
         self.assertTrue(backup_id, backup)
+        # Its verify is recorded in the catalog for the rollback section.
+        p = f.cli("backup", "verify", backup_id, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIs(f.cli_json("backup", "show", backup_id)["verify_ok"], True)
         ids = f.seed_bbm(count=1)
         self.addCleanup(f.finish_bbm, ids)
         # gitaly-1 on an OS whose GitLab packages end before the target.
@@ -98,6 +102,7 @@ class UpgradePlan(unittest.TestCase):
         self.assertTrue(flagged, md)
         self.assertIn("16.11", flagged[0])
         self.assertIn("never drilled", md)
+        self.assertIn("Its last verify: every artifact verified", md)
         self.assertIn("lockstep rollback RUN_ID", md)
         self.assertIn("## Stops", md)
         self.assertIn("SKIP_POST_DEPLOYMENT_MIGRATIONS=true", md)
@@ -115,6 +120,7 @@ class UpgradePlan(unittest.TestCase):
         self.assertTrue(any("BackfillFixtureRows" in b["reason"]
                             for b in doc["checks"]["background_migrations"]), doc["checks"])
         self.assertEqual(doc["rollback"]["existing_backup"]["id"], backup_id)
+        self.assertIs(doc["rollback"]["existing_backup"]["verify_ok"], True)
         self.assertEqual([(u["node"], u["last"]) for u in doc["os_compatibility"]["unsupported"]],
                          [("gitaly-1", "16.11")])
         # A drill is recorded and the plan says it passed.

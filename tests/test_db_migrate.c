@@ -1,7 +1,8 @@
 /*
  * The coordinator's database carried forward: a database of schema 3 (no
- * drill columns) opens, is migrated to 4 with its backups kept, and then
- * records a drill; a database newer than this build is refused.
+ * drill or verify columns) opens, is migrated with its backups kept, and
+ * then records a drill and a verify; a database newer than this build is
+ * refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ int main(void)
 	/* As the previous release left it. */
 	raw("ALTER TABLE backups DROP COLUMN drill_at;"
 	    "ALTER TABLE backups DROP COLUMN drill_ok;"
+	    "ALTER TABLE backups DROP COLUMN verify_at;"
+	    "ALTER TABLE backups DROP COLUMN verify_ok;"
 	    "PRAGMA user_version = 3;");
 
 	db = NULL;
@@ -67,6 +70,13 @@ int main(void)
 	CHECK_EQ_INT(coord_catalog_get(db, b.id, &got), 0);
 	CHECK(got != NULL && got->has_drilled_at &&
 	      got->drilled_at == 1795424400 && got->drill_ok);
+	CHECK(got != NULL && !got->has_verified_at);
+	coord_catalog_info_free(got);
+	CHECK_EQ_INT(coord_catalog_verified(db, b.id, 0, 1795428000), 0);
+	got = NULL;
+	CHECK_EQ_INT(coord_catalog_get(db, b.id, &got), 0);
+	CHECK(got != NULL && got->has_verified_at &&
+	      got->verified_at == 1795428000 && !got->verify_ok);
 	coord_catalog_info_free(got);
 	coord_db_close(db);
 
