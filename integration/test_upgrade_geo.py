@@ -43,6 +43,15 @@ class GeoUpgrade(FleetCase):
         plan = f.cli_json("upgrade", "plan", "--to", target)
         names = [s["name"] for s in plan["steps"] if s["node"] == "geo-rails-1"]
         self.assertTrue(any("copy gitlab-secrets.json from rails-1" in n for n in names), names)
+        # The plan as a document names the Geo sites and their nodes.
+        doc = f.cli_json("upgrade", "plan", "--to", target, "--format", "json", timeout=600)
+        sites = {x["site"]: x for x in doc["installation"]["geo_sites"]}
+        self.assertEqual(sites["nyc"]["role"], "secondary", sites)
+        self.assertEqual(sites["nyc"]["nodes"], ["geo-rails-1"], sites)
+        primary_site = [x for x in sites.values() if x["role"] == "primary"]
+        self.assertEqual(len(primary_site), 1, sites)
+        self.assertEqual(sorted(primary_site[0]["nodes"]),
+                         sorted(n for n, _ in NODES if n != "geo-rails-1"))
         t0 = time.time()
         p = f.cli("upgrade", "run", "--to", target, "--yes", timeout=900)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr + f.coordinator_log()[-3000:])
