@@ -349,25 +349,32 @@ static json_t *stops(const Ls__UpgradeResp *ur)
 			              "node", p->node[0] ? p->node : "-",
 			              "step", p->name + vl + 2));
 		}
-		json_array_append_new(
-		    a,
-		    json_pack(
-		        "{s:i, s:s, s:s, s:o, s:o}", "stop", (int)(s + 1),
-		        "version", v, "why", ur->stops[s]->why, "steps", steps,
-		        "expected_downtime",
-		        downtime
-		            ? json_sprintf(
-		                  "GitLab is in maintenance mode (read-only) "
-		                  "and Puma and Sidekiq are stopped for the "
-		                  "%zu steps between maintenance mode on and "
-		                  "off",
-		                  nmaint)
-		            : json_string(
-		                  "none planned: one node at a time, Rails "
-		                  "nodes restarted one by one with a "
-		                  "readiness wait; requests to a node being "
-		                  "restarted must be drained by the load "
-		                  "balancer")));
+		json_t *x = json_pack("{s:i, s:s, s:s, s:o}", "stop",
+		                      (int)(s + 1), "version", v, "why",
+		                      ur->stops[s]->why, "steps", steps);
+		json_object_set_new(
+		    x, "expected_downtime",
+		    downtime ? json_sprintf("GitLab is in maintenance mode "
+		                            "(read-only) and Puma and Sidekiq "
+		                            "are stopped for the %zu steps "
+		                            "between maintenance mode on and "
+		                            "off",
+		                            nmaint)
+		             : json_string("none planned: one node at a time, "
+		                           "Rails nodes restarted one by one "
+		                           "with a readiness wait; requests to "
+		                           "a node being restarted must be "
+		                           "drained by the load balancer"));
+		json_object_set_new(
+		    x, "other_mode",
+		    json_string(downtime
+		                    ? "with --mode zero-downtime: no planned "
+		                      "downtime, one node at a time"
+		                    : "with --mode downtime: GitLab in "
+		                      "maintenance mode and Puma and Sidekiq "
+		                      "stopped from the first package to the "
+		                      "last restart of the stop"));
+		json_array_append_new(a, x);
 	}
 	return a;
 }

@@ -320,7 +320,7 @@ static void stops(struct out *o, json_t *doc)
 {
 	json_t *s, *st;
 	size_t i, k;
-	char title[256];
+	char title[600];
 
 	heading(o, 2, "Stops");
 	json_array_foreach(json_object_get(doc, "stops"), i, s)
@@ -333,6 +333,9 @@ static void stops(struct out *o, json_t *doc)
 		heading(o, 3, title);
 		snprintf(title, sizeof(title), "Expected downtime: %s",
 		         str(s, "expected_downtime"));
+		bullet(o, title);
+		snprintf(title, sizeof(title), "Instead, %s",
+		         str(s, "other_mode"));
 		bullet(o, title);
 		fputc('\n', o->f);
 		json_array_foreach(json_object_get(s, "steps"), k, st)

@@ -106,6 +106,7 @@ class UpgradePlan(unittest.TestCase):
         self.assertIn("lockstep rollback RUN_ID", md)
         self.assertIn("## Stops", md)
         self.assertIn("SKIP_POST_DEPLOYMENT_MIGRATIONS=true", md)
+        self.assertIn("Instead, with --mode downtime", md)
         # Never a secret: the fixture's secrets are not in it.
         with open(f.node_paths("rails-1")["secrets_file"]) as fh:
             secret = json.load(fh)["gitlab_rails"]["secret_key_base"]
@@ -117,6 +118,9 @@ class UpgradePlan(unittest.TestCase):
         self.assertEqual(doc["installation"]["method"], "Linux package")
         self.assertEqual([s["version"] for s in doc["path"]][-1], target)
         self.assertEqual(len(doc["stops"]), 5)
+        for st in doc["stops"]:
+            self.assertIn("none planned", st["expected_downtime"])
+            self.assertIn("maintenance mode", st["other_mode"])
         self.assertTrue(any("BackfillFixtureRows" in b["reason"]
                             for b in doc["checks"]["background_migrations"]), doc["checks"])
         self.assertEqual(doc["rollback"]["existing_backup"]["id"], backup_id)
