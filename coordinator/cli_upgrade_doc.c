@@ -73,29 +73,27 @@ static void set_str(json_t *o, const char *key, const char *v)
 		json_object_set_new(o, key, json_string(v));
 }
 
-static int by_name(const void *a, const void *b)
+/* Rows in the order of their string `key` (a node's name): the document
+ * reads the same whatever order the nodes enrolled in. A fleet has tens
+ * of nodes: an insertion sort is plenty. */
+static json_t *sort_by(json_t *arr, const char *key)
 {
-	return strcmp(
-	    json_string_value(json_object_get(*(json_t *const *)a, "name")),
-	    json_string_value(json_object_get(*(json_t *const *)b, "name")));
-}
+	size_t n = json_array_size(arr), i, j;
 
-/* The rows of an array of objects in "name" order: the document reads
- * the same whatever order the nodes enrolled in. */
-static json_t *sorted_by_name(json_t *arr)
-{
-	size_t n = json_array_size(arr), i;
-	json_t **v = calloc(n + 1, sizeof(*v)), *out = json_array();
-
-	for (i = 0; v != NULL && i < n; i++)
-		v[i] = json_array_get(arr, i);
-	if (v != NULL)
-		qsort(v, n, sizeof(*v), by_name);
-	for (i = 0; i < n; i++)
-		json_array_append(out, v ? v[i] : json_array_get(arr, i));
-	free(v);
-	json_decref(arr);
-	return out;
+	for (i = 1; i < n; i++) {
+		json_t *x = json_incref(json_array_get(arr, i));
+		const char *k = json_string_value(json_object_get(x, key));
+		for (j = i; j > 0; j--) {
+			json_t *y = json_array_get(arr, j - 1);
+			const char *ky =
+			    json_string_value(json_object_get(y, key));
+			if (strcmp(ky ? ky : "", k ? k : "") <= 0)
+				break;
+			json_array_set(arr, j, y);
+		}
+		json_array_set_new(arr, j, x);
+	}
+	return arr;
 }
 
 /* How GitLab is installed, on how many nodes, doing what, where. */
@@ -180,7 +178,7 @@ static json_t *installation(const Ls__StatusResp *sr)
 	json_object_set_new(o, "topology",
 	                    json_string(n == 1 ? "single node" : "multi-node"));
 	json_object_set_new(o, "node_count", json_integer((json_int_t)n));
-	json_object_set_new(o, "nodes", sorted_by_name(nodes));
+	json_object_set_new(o, "nodes", sort_by(nodes, "name"));
 	json_object_set_new(o, "components", comps);
 	{
 		json_t *arr = json_array(), *v;
@@ -220,11 +218,18 @@ static json_t *checks(const Ls__CheckResp *cr, const Ls__StatusResp *sr,
 		for (k = 0; nc->report && k < nc->report->n_results; k++) {
 			const Ls__CheckResult *r = nc->report->results[k];
 			if (strstr(r->name, "batched-background-migrations") &&
-			    r->status != LS__CHECK_STATUS__CHECK_PASS)
+			    r->status != LS__CHECK_STATUS__CHECK_PASS) {
 				json_array_append_new(
 				    bbm,
 				    json_pack("{s:s, s:s}", "node", nc->node,
 				              "reason", r->reason));
+				json_array_append_new(
+				    risks,
+				    json_sprintf(
+				        "%s: %s; the first stop waits "
+				        "for them (at most --bbm-timeout)",
+				        nc->node, r->reason));
+			}
 			if (r->status == LS__CHECK_STATUS__CHECK_PASS) {
 				npass++;
 				continue;
@@ -292,7 +297,7 @@ static json_t *checks(const Ls__CheckResp *cr, const Ls__StatusResp *sr,
 	json_object_set_new(o, "passed", json_integer((json_int_t)npass));
 	json_object_set_new(o, "nodes", nodes);
 	json_object_set_new(o, "background_migrations", bbm);
-	json_object_set_new(o, "free_space", space);
+	json_object_set_new(o, "free_space", sort_by(space, "node"));
 	if (last != NULL && last->has_size)
 		json_object_set_new(o, "last_backup_bytes",
 		                    json_integer((json_int_t)last->size));
