@@ -112,19 +112,25 @@ static void bullet(struct out *o, const char *text)
 
 static char *joined(json_t *arr, const char *sep)
 {
-	size_t i, len = 1;
+	size_t i, len = 1, off = 0, sl = strlen(sep);
 	json_t *v;
 	char *s;
 
-	json_array_foreach(arr, i, v) len += strlen(sv(v)) + strlen(sep);
-	if ((s = calloc(1, len)) == NULL)
+	json_array_foreach(arr, i, v) len += strlen(sv(v)) + sl;
+	if ((s = malloc(len)) == NULL)
 		return NULL;
 	json_array_foreach(arr, i, v)
 	{
-		if (i)
-			strcat(s, sep);
-		strcat(s, sv(v));
+		const char *x = sv(v);
+		size_t xl = strlen(x);
+		if (i) {
+			memcpy(s + off, sep, sl);
+			off += sl;
+		}
+		memcpy(s + off, x, xl);
+		off += xl;
 	}
+	s[off] = '\0';
 	return s;
 }
 
