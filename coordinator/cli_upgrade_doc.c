@@ -475,10 +475,10 @@ static json_t *rollback(const Ls__UpgradeResp *ur, const Ls__BackupInfo *b,
  * operating systems table, data/supported-os.txt).
  */
 static json_t *os_compat(const Ls__UpgradeResp *ur, const Ls__StatusResp *sr,
-                         json_t *risks)
+                         const char *table, json_t *risks)
 {
 	struct os_support tab;
-	const char *path = os_support_data_path();
+	const char *path = table ? table : os_support_data_path();
 	json_t *o = json_object(), *bad = json_array(), *unknown = json_array();
 	char err[512], last[32];
 	size_t i, k;
@@ -553,7 +553,7 @@ static json_t *os_compat(const Ls__UpgradeResp *ur, const Ls__StatusResp *sr,
 }
 
 int cli_upgrade_doc(struct cli *cli, const Ls__UpgradeResp *ur, json_t *plan,
-                    const char *format, const char *output)
+                    const struct cli_upgrade_doc_opts *o)
 {
 	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
 	Ls__StatusReq sq = LS__STATUS_REQ__INIT;
@@ -568,9 +568,21 @@ int cli_upgrade_doc(struct cli *cli, const Ls__UpgradeResp *ur, json_t *plan,
 	size_t i;
 	int rv;
 
+	/* The operator's own table: a bad one is a usage error, before
+	 * anything is asked of the fleet. */
+	if (o->os_table != NULL) {
+		struct os_support tab;
+		char err[512];
+		if (os_support_load(o->os_table, &tab, err, sizeof(err)) < 0) {
+			fprintf(stderr, "lockstep upgrade plan: %s\n", err);
+			rv = CLI_USAGE;
+			goto out;
+		}
+		os_support_free(&tab);
+	}
 	/* The checks first: their answers carry each node's facts afresh,
 	 * which the status then reports. */
-	if (!cli->json && output != NULL)
+	if (!cli->json && o->output != NULL)
 		fprintf(stderr, "running lockstep check on every node...\n");
 	req.kind_case = LS__CONTROL_REQ__KIND_CHECK;
 	req.check = &cq;
@@ -609,14 +621,14 @@ int cli_upgrade_doc(struct cli *cli, const Ls__UpgradeResp *ur, json_t *plan,
 	json_object_set_new(doc, "repositories",
 	                    json_incref(json_object_get(plan, "nodes")));
 	json_object_set_new(doc, "os_compatibility",
-	                    os_compat(ur, st->status_resp, risks));
+	                    os_compat(ur, st->status_resp, o->os_table, risks));
 	json_object_set_new(doc, "checks",
 	                    checks(ck->check, st->status_resp, last, risks));
 	json_object_set_new(doc, "stops", stops(ur));
 	json_object_set_new(doc, "rollback", rollback(ur, last, risks));
 	json_object_set_new(doc, "risks", risks);
 	risks = NULL;
-	rv = cli_upgrade_doc_write(doc, format, output);
+	rv = cli_upgrade_doc_write(doc, o->format, o->output);
 out:
 	json_decref(doc);
 	json_decref(risks);

@@ -53,6 +53,9 @@ static const char plan_usage[] =
     "                      now (runs lockstep check), free space, the\n"
     "                      rollback plan and the risks\n"
     "  --output FILE       write the document there (atomically)\n"
+    "  --supported-os FILE GitLab's supported operating systems table to\n"
+    "                      use instead of the shipped copy (ID VERSION_ID\n"
+    "                      FIRST LAST per line, as data/supported-os.txt)\n"
     "Exit 0 with a plan, 1 when the fleet cannot be upgraded so, 2 on a\n"
     "usage error.\n";
 
@@ -77,6 +80,7 @@ static const char run_usage[] =
 
 struct plan_args {
 	const char *to, *mode, *stops, *deploy, *backup_id, *format, *output;
+	const char *os_table;
 	int refresh, run, yes;
 	int64_t bbm_timeout_ms;
 };
@@ -97,6 +101,7 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 	    {"backup-id", required_argument, NULL, 'i'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"supported-os", required_argument, NULL, 'S'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -124,6 +129,7 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 			break;
 		case 'f':
 		case 'o':
+		case 'S':
 			if (a->run) {
 				fprintf(stderr,
 				        "lockstep upgrade run: %s is for "
@@ -133,8 +139,10 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 			}
 			if (ch == 'f')
 				a->format = optarg;
-			else
+			else if (ch == 'o')
 				a->output = optarg;
+			else
+				a->os_table = optarg;
 			break;
 		case 'y':
 		case 'b':
@@ -183,10 +191,10 @@ static int parse_args(int argc, char **argv, struct plan_args *a,
 		    a->format);
 		return CLI_USAGE;
 	}
-	if (a->output != NULL && a->format == NULL) {
+	if ((a->output != NULL || a->os_table != NULL) && a->format == NULL) {
 		fprintf(stderr,
-		        "lockstep upgrade plan: --output needs --format "
-		        "text|markdown|json\n");
+		        "lockstep upgrade plan: --output and --supported-os "
+		        "need --format text|markdown|json\n");
 		return CLI_USAGE;
 	}
 	if (a->mode != NULL && strcmp(a->mode, "zero-downtime") != 0 &&
@@ -387,8 +395,9 @@ static int plan_or_run(struct cli *cli, int argc, char **argv, int run)
 			goto out;
 		if (a.format != NULL) {
 			json_t *pj = plan_json(resp->upgrade);
-			rv = cli_upgrade_doc(cli, resp->upgrade, pj, a.format,
-			                     a.output);
+			struct cli_upgrade_doc_opts o = {a.format, a.output,
+			                                 a.os_table};
+			rv = cli_upgrade_doc(cli, resp->upgrade, pj, &o);
 			json_decref(pj);
 			goto out;
 		}

@@ -139,6 +139,24 @@ class UpgradePlan(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("Rollback plan\n-------------", p.stdout)
         self.assertNotIn("| ", p.stdout)
+        # A table of the operator's own (refreshed, or stricter): Debian
+        # 12 with packages up to 16.3 only flags every Debian 12 node.
+        table = os.path.join(f.node_dir("rails-1"), "supported-os.txt")
+        with open(table, "w") as fh:
+            fh.write("# test table\ndebian 12 16.0 16.3\nubuntu 18.04 10.7 16.11\n")
+        doc = f.cli_json("upgrade", "plan", "--to", target, "--format", "json",
+                         "--supported-os", table, timeout=600)
+        flagged = sorted(u["node"] for u in doc["os_compatibility"]["unsupported"])
+        debian = sorted(n["name"] for n in doc["installation"]["nodes"]
+                        if "Debian GNU/Linux 12" in n.get("os", ""))
+        self.assertEqual(flagged, sorted(set(debian) | {"gitaly-1"}), doc["os_compatibility"])
+        self.assertEqual(doc["os_compatibility"]["source"], table)
+        with open(table, "w") as fh:
+            fh.write("debian twelve\n")
+        p = f.cli("upgrade", "plan", "--to", target, "--format", "json", "--supported-os", table,
+                  timeout=600)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn(table + ":1", p.stderr)
         p = f.cli("upgrade", "plan", "--to", target, "--format", "pdf")
         self.assertEqual(p.returncode, 2)
         self.assertIn("'pdf'", p.stderr)
