@@ -1,6 +1,7 @@
 # Fleet upgrades (issue 5): the role-ordered steps of each stop.
 target_sources(coord_core PRIVATE
-	${CMAKE_CURRENT_LIST_DIR}/upgrade_steps.c)
+	${CMAKE_CURRENT_LIST_DIR}/upgrade_steps.c
+	${CMAKE_CURRENT_LIST_DIR}/upgrade_fleet.c)
 target_sources(coord_core PRIVATE
 	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade_plan.c
 	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade.c)
