@@ -18,6 +18,7 @@
 #include "coord_catalog.h"
 #include "coord_restore.h"
 #include "coord_upgrade.h"
+#include "coord_upgrade_int.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -26,7 +27,6 @@
 #define CHECK_TIMEOUT_MS (10LL * 60 * 1000)
 #define BBM_TIMEOUT_MS (6LL * 3600 * 1000)
 #define BBM_POLL_MS 2000
-#define MAINT_LEASE_MS (4u * 3600 * 1000)
 
 struct ug_run_step {
 	enum coord_step_state state;
@@ -117,83 +117,6 @@ static void step_end(struct coord *c, struct coord_upgrade *u, size_t i,
 		halt(u, i, "cannot write the run journal");
 }
 
-/* An unfinished background migration fails a check; the run waits for
- * them in their own step, and a new version queues new ones. */
-static int bbm_check(const char *name)
-{
-	return strstr(name, "batched-background-migrations") != NULL;
-}
-
-static void judge(const Ls__UpgradeStepDef *d, const Ls__OpResult *res,
-                  char *why, size_t len)
-{
-	size_t i;
-
-	why[0] = '\0';
-	if (res == NULL) {
-		snprintf(why, len,
-		         "no answer from %s in time (the node is lost or the "
-		         "step is still running there)",
-		         d->node);
-		return;
-	}
-	if (res->status < 0) {
-		const char *tail =
-		    res->kind_case == LS__OP_RESULT__KIND_UPGRADE_ACTION
-		        ? res->upgrade_action->output_tail
-		        : NULL;
-		snprintf(why, len, "%s%s%s",
-		         res->error ? res->error : ls_strerror(res->status),
-		         tail && tail[0] &&
-		                 (!res->error || !strstr(res->error, tail))
-		             ? "; output: "
-		             : "",
-		         tail && tail[0] &&
-		                 (!res->error || !strstr(res->error, tail))
-		             ? tail
-		             : "");
-		return;
-	}
-	for (i = 0; res->kind_case == LS__OP_RESULT__KIND_CHECKS &&
-	            i < res->checks->n_results;
-	     i++) {
-		const Ls__CheckResult *cr = res->checks->results[i];
-		if (cr->status == LS__CHECK_STATUS__CHECK_FAIL &&
-		    !bbm_check(cr->name)) {
-			snprintf(why, len, "check %s failed: %s", cr->name,
-			         cr->reason);
-			return;
-		}
-	}
-}
-
-static uint8_t *pack_result(const Ls__OpResult *res, size_t *len)
-{
-	uint8_t *buf;
-
-	*len = 0;
-	if (res == NULL || res->kind_case != LS__OP_RESULT__KIND_UPGRADE_ACTION)
-		return NULL;
-	*len = ls__upgrade_action_result__get_packed_size(res->upgrade_action);
-	if ((buf = malloc(*len ? *len : 1)) != NULL)
-		ls__upgrade_action_result__pack(res->upgrade_action, buf);
-	return buf;
-}
-
-/* Waiting migrations as "main:Class(table.column), ...". */
-static void bbm_list(const Ls__BbmStatusResult *r, char *out, size_t len)
-{
-	size_t i, off = 0;
-
-	out[0] = '\0';
-	for (i = 0; i < r->n_unfinished && off < len; i++) {
-		const Ls__BackgroundMigration *m = r->unfinished[i];
-		off += (size_t)snprintf(out + off, len - off, "%s%s:%s(%s.%s)",
-		                        i ? ", " : "", m->database,
-		                        m->job_class, m->table, m->column);
-	}
-}
-
 static void send_secrets(struct coord *c, struct coord_upgrade *u, size_t i,
                          uint64_t id, const ProtobufCBinaryData *sealed);
 
@@ -212,7 +135,7 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 	if (sl->poll) {
 		/* A background-migrations poll: done when none is left. */
 		u->bbm_polling = 0;
-		judge(d, res, why, sizeof(why));
+		ugo_judge(d, res, why, sizeof(why));
 		if (why[0] == '\0' &&
 		    res->kind_case != LS__OP_RESULT__KIND_BBM_STATUS)
 			snprintf(why, sizeof(why), "no migrations list");
@@ -224,7 +147,7 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 			u->bbm = -1;
 		} else if (ls_mono_ms() >= u->bbm_deadline_ms) {
 			char list[900];
-			bbm_list(res->bbm_status, list, sizeof(list));
+			ugo_bbm_list(res->bbm_status, list, sizeof(list));
 			snprintf(why, sizeof(why),
 			         "%zu batched background migration(s) still "
 			         "unfinished after the --bbm-timeout: %s",
@@ -233,7 +156,7 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 			u->bbm = -1;
 		} else {
 			char list[600];
-			bbm_list(res->bbm_status, list, sizeof(list));
+			ugo_bbm_list(res->bbm_status, list, sizeof(list));
 			log_info("upgrade %s: waiting for %zu batched "
 			         "background migration(s): %s",
 			         u->run, res->bbm_status->n_unfinished, list);
@@ -242,7 +165,7 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 		}
 	} else if (d->kind == UG_SECRETS_COPY && !sl->import) {
 		/* The primary sealed its file: on to the secondary. */
-		judge(d, res, why, sizeof(why));
+		ugo_judge(d, res, why, sizeof(why));
 		if (why[0] == '\0' &&
 		    res->kind_case != LS__OP_RESULT__KIND_SECRETS_EXPORT)
 			snprintf(why, sizeof(why), "%s sent no sealed secrets",
@@ -271,8 +194,8 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 		         u->run, i + 1, d->name, d->node,
 		         res->error ? res->error : ls_strerror(res->status));
 	} else {
-		judge(d, res, why, sizeof(why));
-		blob = pack_result(res, &len);
+		ugo_judge(d, res, why, sizeof(why));
+		blob = ugo_pack_result(res, &len);
 		step_end(c, u, i, why, blob, len);
 		free(blob);
 	}
@@ -280,44 +203,6 @@ static void step_answered(struct coord *c, struct coord_waiter *w)
 	w->arg = NULL;
 	coord_waiter_free(w);
 	advance(c, u);
-}
-
-/* The operation of a node step. */
-static void step_op(const Ls__UpgradeStepDef *d, const struct coord_node *n,
-                    char **roles, Ls__Operation *op, Ls__RunChecks *rc,
-                    Ls__Maintenance *m, Ls__BbmStatus *bs)
-{
-	ls__operation__init(op);
-	switch ((enum ug_step_kind)d->kind) {
-	case UG_CHECK:
-		ls__run_checks__init(rc);
-		rc->n_roles = n->nroles;
-		rc->roles = roles;
-		op->kind_case = LS__OPERATION__KIND_RUN_CHECKS;
-		op->run_checks = rc;
-		break;
-	case UG_MAINT_ON:
-	case UG_MAINT_OFF:
-		ls__maintenance__init(m);
-		m->on = d->kind == UG_MAINT_ON;
-		if (m->on) {
-			m->message = "GitLab is being upgraded";
-			m->has_lease_ms = 1;
-			m->lease_ms = MAINT_LEASE_MS;
-		}
-		op->kind_case = LS__OPERATION__KIND_MAINTENANCE;
-		op->maintenance = m;
-		break;
-	case UG_BBM_WAIT:
-		ls__bbm_status__init(bs);
-		op->kind_case = LS__OPERATION__KIND_BBM_STATUS;
-		op->bbm_status = bs;
-		break;
-	default:
-		op->kind_case = LS__OPERATION__KIND_UPGRADE_ACTION;
-		op->upgrade_action = d->action;
-		break;
-	}
 }
 
 /* Sends step i (or a poll of it) to its node. */
@@ -354,7 +239,7 @@ static int send_step(struct coord *c, struct coord_upgrade *u, size_t i,
 	}
 	for (k = 0; k < n->nroles && k < COORD_MAX_ROLES; k++)
 		roles[k] = (char *)n->roles[k];
-	step_op(d, n, roles, &op, &rc, &m, &bs);
+	ugo_step_op(d, n, roles, &op, &rc, &m, &bs);
 	if ((sl = calloc(1, sizeof(*sl))) == NULL ||
 	    (w = coord_waiter_new(c, 1, timeout, step_answered, sl)) == NULL) {
 		free(sl);

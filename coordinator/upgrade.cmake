@@ -4,7 +4,8 @@ target_sources(coord_core PRIVATE
 	${CMAKE_CURRENT_LIST_DIR}/upgrade_fleet.c)
 target_sources(coord_core PRIVATE
 	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade_plan.c
-	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade.c)
+	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade.c
+	${CMAKE_CURRENT_LIST_DIR}/coord_upgrade_ops.c)
 target_sources(lockstep PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cli_upgrade_plan.c)
 # lockstep rollback RUN_ID: a restore of a stop's rollback point that
 # takes the touched nodes' packages back first.
