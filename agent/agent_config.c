@@ -18,7 +18,21 @@
 #define GY(f) SUB(gitaly, f)
 #define BK(f) SUB(backup, f)
 #define PK(f) SUB(package, f)
+#define KB(f) SUB(kubernetes, f)
 #define ST(f) offsetof(struct agent_gitaly_storage, f)
+
+/* Tools are run by execve, without PATH lookup. */
+static int check_abs_path(const void *value, const void *parent, char *why,
+                          size_t whylen)
+{
+	const char *const *s = value;
+
+	(void)parent;
+	if ((*s)[0] == '/')
+		return 0;
+	ls_strlcpy(why, "must be an absolute path", whylen);
+	return -1;
+}
 
 static int check_url(const void *value, const void *parent, char *why,
                      size_t whylen)
@@ -340,6 +354,44 @@ static const struct ls_cfg_field package_fields[] = {
     {.key = NULL},
 };
 
+static const struct ls_cfg_field kubernetes_fields[] = {
+    {.key = "kubectl",
+     .type = LS_CFG_STRING,
+     .offset = KB(kubectl),
+     .def = "/usr/bin/kubectl",
+     .check = check_abs_path},
+    {.key = "helm",
+     .type = LS_CFG_STRING,
+     .offset = KB(helm),
+     .def = "/usr/local/bin/helm",
+     .check = check_abs_path},
+    {.key = "kubeconfig",
+     .type = LS_CFG_STRING,
+     .offset = KB(kubeconfig),
+     .def = "/etc/lockstep/kubeconfig",
+     .check = check_abs_path},
+    {.key = "context", .type = LS_CFG_STRING, .offset = KB(context), .def = ""},
+    {.key = "call_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = KB(call_timeout),
+     .def = "2m",
+     .min = 1000,
+     .max = 3600000},
+    {.key = "restore_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = KB(restore_timeout),
+     .def = "12h",
+     .min = 60000,
+     .max = 7LL * 24 * 3600000},
+    {.key = "ready_timeout",
+     .type = LS_CFG_DURATION,
+     .offset = KB(ready_timeout),
+     .def = "15m",
+     .min = 1000,
+     .max = 24LL * 3600000},
+    {.key = NULL},
+};
+
 static const struct ls_cfg_field agent_fields[] = {
     {.key = "state_dir",
      .type = LS_CFG_STRING,
@@ -421,6 +473,10 @@ static const struct ls_cfg_field agent_fields[] = {
      .type = LS_CFG_MAP,
      .offset = A(package),
      .sub = package_fields},
+    {.key = "kubernetes",
+     .type = LS_CFG_MAP,
+     .offset = A(kubernetes),
+     .sub = kubernetes_fields},
     {.key = NULL},
 };
 

@@ -78,14 +78,16 @@ struct agent_config {
 		char *artifacts; /* .../gitlab-rails/shared/artifacts */
 		char *pages;     /* .../gitlab-rails/shared/pages */
 		char *lfs;       /* .../gitlab-rails/shared/lfs-objects */
-		char *terraform_state; /* .../gitlab-rails/shared/terraform_state
-		                        */
-		char *registry;        /* .../gitlab-rails/shared/registry */
-		char *packages;        /* .../gitlab-rails/shared/packages */
-		char *ci_secure_files; /* .../gitlab-rails/shared/ci_secure_files
-		                        */
-		char *pg_dump;         /* /opt/gitlab/embedded/bin/pg_dump */
-		long long jobs;        /* parallel repositories; 0 = cores */
+		char
+		    *terraform_state; /* .../gitlab-rails/shared/terraform_state
+		                       */
+		char *registry;       /* .../gitlab-rails/shared/registry */
+		char *packages;       /* .../gitlab-rails/shared/packages */
+		char
+		    *ci_secure_files; /* .../gitlab-rails/shared/ci_secure_files
+		                       */
+		char *pg_dump;        /* /opt/gitlab/embedded/bin/pg_dump */
+		long long jobs;       /* parallel repositories; 0 = cores */
 	} backup;
 	struct {
 		char *manager;   /* apt | yum; default apt */
@@ -96,6 +98,18 @@ struct agent_config {
 		 * manifest names */
 		char *name;
 	} package;
+	struct {
+		/* A node with the kubernetes role drives the GitLab chart with
+		 * these, argv only. */
+		char *kubectl;    /* /usr/bin/kubectl */
+		char *helm;       /* /usr/local/bin/helm (its installer's) */
+		char *kubeconfig; /* /etc/lockstep/kubeconfig */
+		char *context; /* "" (default): the kubeconfig's current one */
+		int64_t call_timeout; /* 2m: one kubectl or helm call */
+		int64_t
+		    restore_timeout;   /* 12h: kubectl cp plus backup-utility */
+		int64_t ready_timeout; /* 15m: pods ready after a restart */
+	} kubernetes;
 };
 
 int agent_config_load(const char *path, struct agent_config *cfg, char *err,

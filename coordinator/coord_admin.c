@@ -189,7 +189,8 @@ size_t coord_admin_fleet_findings(struct coord *c, Ls__CheckResult ***out)
 		const char *v;
 
 		if (!n->enrolled || n->removed || n->facts == NULL ||
-		    n->facts->gitlab_version == NULL)
+		    n->facts->gitlab_version == NULL ||
+		    !coord_node_runs_gitlab(n))
 			continue;
 		v = n->facts->gitlab_version;
 		for (j = 0; j < ngroups; j++)

@@ -113,7 +113,7 @@ int coord_bk_plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 		struct coord_node *n = c->nodes[i];
 		struct bk_node *bn;
 
-		if (!n->enrolled || n->removed)
+		if (!n->enrolled || n->removed || !coord_node_runs_gitlab(n))
 			continue;
 		if (!coord_node_connected(c, n, now_ms)) {
 			snprintf(err, errlen,

@@ -55,7 +55,7 @@ static int has_storage(const struct coord_node *n, const char *storage)
 
 static int live(const struct coord_node *n)
 {
-	return n->enrolled && !n->removed;
+	return n->enrolled && !n->removed && coord_node_runs_gitlab(n);
 }
 
 /* Fleet nodes in name order: plans read the same every time. */

@@ -88,7 +88,8 @@ static void touched_nodes(struct coord *c, const Ls__UpgradeRunParams *p,
 	for (i = 0; i < c->nnodes; i++) {
 		const struct coord_node *n = c->nodes[i];
 		const char *v = n->facts ? n->facts->gitlab_version : NULL;
-		if (!n->enrolled || n->removed || v == NULL)
+		if (!n->enrolled || n->removed || v == NULL ||
+		    !coord_node_runs_gitlab(n))
 			continue;
 		if (ls_version_parse(v, strlen(v), &have) == 0 &&
 		    ls_version_cmp(&have, &want) > 0)

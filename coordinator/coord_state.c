@@ -9,8 +9,9 @@
 #include "ls_util.h"
 
 static const char *const known_roles[] = {
-    "rails",     "sidekiq", "gitaly", "praefect",    "postgresql",
-    "pgbouncer", "redis",   "consul", "geo-primary", "geo-secondary",
+    "rails",       "sidekiq",       "gitaly",   "praefect",
+    "postgresql",  "pgbouncer",     "redis",    "consul",
+    "geo-primary", "geo-secondary", "registry", "kubernetes",
 };
 
 int coord_role_valid(const char *role)
@@ -21,6 +22,16 @@ int coord_role_valid(const char *role)
 		if (strcmp(role, known_roles[i]) == 0)
 			return 0;
 	return LS_EINVAL;
+}
+
+int coord_node_runs_gitlab(const struct coord_node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nroles; i++)
+		if (strcmp(n->roles[i], "kubernetes") != 0)
+			return 1;
+	return 0;
 }
 
 int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX], size_t *n,

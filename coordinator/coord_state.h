@@ -48,7 +48,7 @@ struct coord_node {
 	int64_t last_seen;
 	uint32_t pipe_id;
 	int pipe_alive;
-	int64_t down_since_ms; /* when its connection dropped */
+	int64_t down_since_ms;   /* when its connection dropped */
 	Ls__NodeFacts *facts;    /* last reported, may be NULL */
 	Ls__CheckReport *checks; /* last check report, may be NULL */
 	Ls__Progress *progress;  /* latest of a long operation, may be NULL */
@@ -95,7 +95,7 @@ struct coord {
 	struct fleet_ctx **fctxs;
 	size_t nfctx, cap_fctx, nfctx_receiving;
 	volatile int stopping;
-	struct coord_backup *backup; /* the running backup, or NULL */
+	struct coord_backup *backup;   /* the running backup, or NULL */
 	struct coord_restore *restore; /* the restore being driven, or NULL */
 	struct coord_upgrade *upgrade; /* the upgrade being driven, or NULL */
 };
@@ -108,6 +108,12 @@ int coord_node_connected(const struct coord *c, const struct coord_node *n,
 int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX], size_t *n,
                       char *err, size_t errlen);
 int coord_role_valid(const char *role);
+/*
+ * 0 for a node whose only role is kubernetes: it drives kubectl and helm
+ * for the chart and has no GitLab of its own, so backups, restores,
+ * upgrades and version checks leave it out.
+ */
+int coord_node_runs_gitlab(const struct coord_node *n);
 void coord_node_free(struct coord_node *n);
 /* Fills a NodeInfo; strings point into n; free with coord_nodeinfo_clear. */
 void coord_nodeinfo_fill(const struct coord *c, const struct coord_node *n,
@@ -147,7 +153,7 @@ void coord_op_result(struct coord *c, struct coord_node *n, Ls__OpResult *res);
  * had answered so (it went away and did not come back).
  */
 void coord_ops_fail_node(struct coord *c, struct coord_node *n, int rv,
-			 const char *why);
+                         const char *why);
 /* Expires waiters past their deadline. */
 void coord_waiters_sweep(struct coord *c, int64_t now_ms);
 /* Drops every op of a node (removal); answering waiters with an error. */
@@ -183,7 +189,7 @@ void coord_control_fail(struct control_ctx *cc, int code, const char *text);
 
 /* Backups (coord_backup.c). Caller holds c->mtx. */
 int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
-		       char *id, size_t idlen, char *err, size_t errlen);
+                       char *id, size_t idlen, char *err, size_t errlen);
 /*
  * The state of backup id: 0 with a live copy of the running backup (free
  * with ls__backup_info__free_unpacked), 1 with a catalog row (free with
@@ -197,7 +203,7 @@ int coord_backup_store(const struct coord *c, char *out, size_t len);
 
 /* lockstep backup prune (coord_prune.c). Caller holds c->mtx. */
 int coord_prune(struct coord *c, const Ls__BackupPruneReq *req,
-		Ls__BackupPruneResp *resp, char *err, size_t errlen);
+                Ls__BackupPruneResp *resp, char *err, size_t errlen);
 void coord_prune_resp_free(Ls__BackupPruneResp *resp);
 
 /* Finishes w at once if nothing is pending (coord_ops.c). */

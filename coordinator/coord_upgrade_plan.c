@@ -45,7 +45,7 @@ static void plan_req_free(void *arg)
 
 static int live(const struct coord_node *n)
 {
-	return n->enrolled && !n->removed;
+	return n->enrolled && !n->removed && coord_node_runs_gitlab(n);
 }
 
 static int name_cmp(const void *a, const void *b)
