@@ -1,0 +1,120 @@
+#include "kube_cmd.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "ls_error.h"
+#include "ls_util.h"
+
+static void push(struct kube_cmd *c, const char *arg)
+{
+	if (c->n >= KUBE_ARGV_MAX) {
+		c->overflow = 1;
+		return;
+	}
+	c->argv[c->n++] = arg;
+	c->argv[c->n] = NULL;
+}
+
+static void start(struct kube_cmd *c, const char *tool,
+                  const char *context_flag, const struct agent_config *cfg,
+                  const char *ns, const char *what)
+{
+	memset(c, 0, sizeof(*c));
+	c->what = what;
+	push(c, tool);
+	push(c, "--kubeconfig");
+	push(c, cfg->kubernetes.kubeconfig);
+	if (cfg->kubernetes.context[0] != '\0') {
+		push(c, context_flag);
+		push(c, cfg->kubernetes.context);
+	}
+	if (ns != NULL) {
+		push(c, "-n");
+		push(c, ns);
+	}
+}
+
+void kube_kubectl(struct kube_cmd *c, const struct agent_config *cfg,
+                  const char *ns, const char *what)
+{
+	start(c, cfg->kubernetes.kubectl, "--context", cfg, ns, what);
+}
+
+void kube_helm(struct kube_cmd *c, const struct agent_config *cfg,
+               const char *ns, const char *what)
+{
+	start(c, cfg->kubernetes.helm, "--kube-context", cfg, ns, what);
+}
+
+void kube_args(struct kube_cmd *c, ...)
+{
+	va_list ap;
+	const char *a;
+
+	va_start(ap, c);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		push(c, a);
+	va_end(ap);
+}
+
+void kube_last_line(const char *text, size_t n, char *out, size_t len)
+{
+	size_t end = n, begin, i, o = 0;
+
+	if (len == 0)
+		return;
+	while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' ||
+	                   text[end - 1] == ' '))
+		end--;
+	begin = end;
+	while (begin > 0 && text[begin - 1] != '\n')
+		begin--;
+	for (i = begin; i < end && o + 1 < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+		out[o++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+	}
+	out[o] = '\0';
+}
+
+int kube_run(const struct agent_config *cfg, struct kube_cmd *c, const void *in,
+             size_t inlen, size_t max_stdout, int timeout_ms,
+             struct ls_exec_result *res, char *err, size_t errlen)
+{
+	struct ls_exec_opts o = {0};
+	char line[300];
+	int rv;
+
+	memset(res, 0, sizeof(*res));
+	if (c->overflow) {
+		ls_fmt(err, errlen, "%s: too many arguments", c->what);
+		return LS_ETOOBIG;
+	}
+	o.argv = c->argv;
+	o.stdin_data = in;
+	o.stdin_len = inlen;
+	o.max_stdout = max_stdout;
+	o.max_stderr = 64 * 1024;
+	o.timeout_ms =
+	    timeout_ms > 0 ? timeout_ms : (int)cfg->kubernetes.call_timeout;
+	rv = ls_exec_run(&o, res);
+	if (rv < 0) {
+		ls_fmt(err, errlen, "%s: %s", c->what,
+		       rv == LS_ETIMEDOUT ? "did not finish in time"
+		                          : ls_strerror(rv));
+		return rv;
+	}
+	if (res->exited && res->status == 0)
+		return 0;
+	kube_last_line(res->err, res->err_len, line, sizeof(line));
+	if (line[0] == '\0')
+		kube_last_line((const char *)res->out, res->out_len, line,
+		               sizeof(line));
+	if (res->exited)
+		ls_fmt(err, errlen, "%s: exit %d%s%s", c->what, res->status,
+		       line[0] ? ": " : "", line);
+	else
+		ls_fmt(err, errlen, "%s: killed by signal %d", c->what,
+		       res->status);
+	return LS_ECHILD;
+}
