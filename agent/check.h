@@ -97,5 +97,7 @@ void check_rails(const struct agent_config *cfg, struct check_report *r);
 /* Each secondary site's replication, from the primary's Geo API: run on a
  * node with both the rails and geo-primary roles (check_geo.c). */
 void check_geo(const struct agent_config *cfg, struct check_report *r);
+/* kubernetes role: kubectl reaches the cluster, helm runs (check_kube.c). */
+void check_kubernetes(const struct agent_config *cfg, struct check_report *r);
 
 #endif

@@ -33,7 +33,7 @@ int check_role_known(const char *role)
 {
 	size_t i;
 
-	if (strcmp(role, "geo-primary") == 0)
+	if (strcmp(role, "geo-primary") == 0 || strcmp(role, "kubernetes") == 0)
 		return 1;
 	for (i = 0; i < NROLES; i++)
 		if (strcmp(role_checks[i].role, role) == 0)
@@ -46,7 +46,16 @@ void check_run_all(const struct agent_config *cfg, const char *const *roles,
                    struct check_report *r)
 {
 	size_t i, j;
+	int gitlab = nroles == 0;
 
+	for (i = 0; i < nroles; i++)
+		if (roles[i] != NULL && strcmp(roles[i], "kubernetes") != 0)
+			gitlab = 1;
+	if (has_role(roles, nroles, "kubernetes"))
+		check_kubernetes(cfg, r);
+	/* A node that only drives the chart has no GitLab package. */
+	if (!gitlab)
+		return;
 	check_gitlabctl(cfg, r);
 	check_gitlab_version(cfg, r);
 	check_staging_space(cfg, r);

@@ -35,7 +35,9 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_geo_secrets.c
 	${CMAKE_CURRENT_SOURCE_DIR}/agent_identity_pb.c
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c
-	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c)
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube.c
+	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c)
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg
 	agent_backup_pg agent_backup_repos agent_backup_files
 	agent_restore_pg agent_restore_files agent_restore_repos

@@ -18,6 +18,7 @@
 #include "exec_backup.h"
 #include "exec_facts.h"
 #include "exec_geo_secrets.h"
+#include "exec_kube.h"
 #include "exec_maint.h"
 #include "exec_restore.h"
 #include "exec_upgrade.h"
@@ -73,9 +74,9 @@ static const char usage_check[] =
     "usage: " PROG " [--config FILE] check [--roles R1,R2] [--json]\n"
     "\n"
     "Runs the checks every node gets plus those of the given roles\n"
-    "(postgresql, redis, gitaly, rails) and prints STATUS CHECK REASON,\n"
-    "or {\"checks\":[...]} with --json. Exit 1 if any check fails, 0\n"
-    "otherwise, 2 on a usage or configuration error.\n";
+    "(postgresql, redis, gitaly, rails, kubernetes) and prints STATUS\n"
+    "CHECK REASON, or {\"checks\":[...]} with --json. Exit 1 if any\n"
+    "check fails, 0 otherwise, 2 on a usage or configuration error.\n";
 
 /* what, then 'arg' when given; the command's usage follows. */
 static int usage_error(const char *usage, const char *what, const char *arg)
@@ -193,6 +194,9 @@ static int cmd_op(const struct agent_config *cfg)
 	struct agent_facts *facts = NULL;
 	struct upgrade_out uo;
 	struct secrets_out so = {0};
+	Ls__KubeQueryResult *kq = NULL;
+	Ls__KubeScaleResult *ks = NULL;
+	Ls__KubeRestartPodsResult *kr = NULL;
 	/* Room for a failed upgrade command's stderr tail. */
 	char errtext[1024] = "";
 	uint8_t *buf = NULL;
@@ -280,6 +284,31 @@ static int cmd_op(const struct agent_config *cfg)
 		rv = exec_secrets_import(cfg, op->secrets_import, errtext,
 		                         sizeof(errtext));
 		break;
+	case LS__OPERATION__KIND_KUBE_QUERY:
+		rv = exec_kube_query(cfg, op->kube_query, &kq, errtext,
+		                     sizeof(errtext));
+		if (rv == 0) {
+			res.kind_case = LS__OP_RESULT__KIND_KUBE_QUERY;
+			res.kube_query = kq;
+		}
+		break;
+	case LS__OPERATION__KIND_KUBE_SCALE:
+		rv = exec_kube_scale(cfg, op->kube_scale, &ks, errtext,
+		                     sizeof(errtext));
+		/* Sent on failure too: the counts to scale back to. */
+		if (ks != NULL) {
+			res.kind_case = LS__OP_RESULT__KIND_KUBE_SCALE;
+			res.kube_scale = ks;
+		}
+		break;
+	case LS__OPERATION__KIND_KUBE_RESTART_PODS:
+		rv = exec_kube_restart_pods(cfg, op->kube_restart_pods, &kr,
+		                            errtext, sizeof(errtext));
+		if (kr != NULL) {
+			res.kind_case = LS__OP_RESULT__KIND_KUBE_RESTART_PODS;
+			res.kube_restart_pods = kr;
+		}
+		break;
 	default:
 		rv = LS_EPROTO;
 		ls_fmt(errtext, sizeof(errtext), "unknown operation kind %d",
@@ -302,6 +331,12 @@ reply:
 	exec_maintenance_result_clear(&mres);
 	upgrade_out_free(&uo);
 	secrets_out_free(&so);
+	if (kq != NULL)
+		ls__kube_query_result__free_unpacked(kq, NULL);
+	if (ks != NULL)
+		ls__kube_scale_result__free_unpacked(ks, NULL);
+	if (kr != NULL)
+		ls__kube_restart_pods_result__free_unpacked(kr, NULL);
 	check_report_free(&report);
 	free(facts);
 	if (op != NULL)

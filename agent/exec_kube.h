@@ -1,0 +1,32 @@
+/*
+ * The operations of a node with the kubernetes role (issue 9): read the
+ * GitLab chart's release, scale its deployments, restart its pods, restore
+ * a backup through its toolbox and swap its Secrets. kubectl and helm
+ * only, through kube_cmd.
+ */
+#ifndef EXEC_KUBE_H
+#define EXEC_KUBE_H
+
+#include <stddef.h>
+
+#include "agent_config.h"
+#include "lockstep.pb-c.h"
+
+/* Results are heap messages whose every field is malloc'ed: free them
+ * with the matching ls__*__free_unpacked(msg, NULL). */
+int exec_kube_query(const struct agent_config *cfg, const Ls__KubeQuery *q,
+                    Ls__KubeQueryResult **out, char *err, size_t errlen);
+int exec_kube_scale(const struct agent_config *cfg, const Ls__KubeScale *s,
+                    Ls__KubeScaleResult **out, char *err, size_t errlen);
+int exec_kube_restart_pods(const struct agent_config *cfg,
+                           const Ls__KubeRestartPods *r,
+                           Ls__KubeRestartPodsResult **out, char *err,
+                           size_t errlen);
+
+/* A release or namespace name as Kubernetes allows it (RFC 1123 label,
+ * at most max bytes): it goes into argv and label selectors. */
+int kube_name_ok(const char *s, size_t max);
+/* target checked: the release at most 53 bytes (Helm), namespace 63. */
+int kube_target_ok(const Ls__KubeTarget *t, char *err, size_t errlen);
+
+#endif
