@@ -52,6 +52,10 @@ void cli_run_print(const Ls__RunInfo *ri);
 int cli_run_show_once(struct cli *cli, const char *id, Ls__ControlResp **resp);
 /* Follows a run to its end; CLI_OK when it is done. */
 int cli_run_watch(struct cli *cli, const char *id);
+/* The same; report 0 leaves the end's report to the caller. */
+int cli_run_follow(struct cli *cli, const char *id, int report);
+/* lockstep cutover plan (cli_cutover.c). */
+int cli_cutover(struct cli *cli, int argc, char **argv);
 
 /* lockstep upgrade (cli_upgrade.c); argv[0] is "upgrade". */
 int cli_upgrade(struct cli *cli, int argc, char **argv);

@@ -60,6 +60,10 @@ static void usage(FILE *f)
 	    "                      GitLab's maintenance mode, through a "
 	    "rails node\n"
 	    "                      (maintenance --help)\n"
+	    "  cutover plan --release NAME --namespace NS\n"
+	    "                      the prerequisites of moving onto the "
+	    "GitLab Helm chart\n"
+	    "                      (cutover --help)\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
 	    "                      round trip of a no-op operation to every "
 	    "node\n"
@@ -285,6 +289,8 @@ int main(int argc, char **argv)
 		return cli_maint(&cli, argc, argv);
 	if (strcmp(cmd, "rollback") == 0)
 		return cli_rollback(&cli, argc, argv);
+	if (strcmp(cmd, "cutover") == 0)
+		return cli_cutover(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return CLI_USAGE;

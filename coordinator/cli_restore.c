@@ -262,6 +262,9 @@ json_t *cli_run_json(const Ls__RunInfo *ri)
 		                      s->name, "state", s->state);
 		if (s->error)
 			json_object_set_new(x, "error", json_string(s->error));
+		if (s->detail)
+			json_object_set_new(x, "detail",
+			                    json_string(s->detail));
 		if (s->has_started_at && s->has_finished_at)
 			json_object_set_new(
 			    x, "seconds",
@@ -356,6 +359,8 @@ void cli_run_print(const Ls__RunInfo *ri)
 			       (unsigned long long)s->progress->items_total);
 		if (s->error)
 			printf("\n      %s", s->error);
+		else if (s->detail)
+			printf("\n      %s", s->detail);
 		printf("\n");
 	}
 	if (ri->reason)
@@ -395,8 +400,13 @@ int cli_run_show_once(struct cli *cli, const char *id, Ls__ControlResp **resp)
 	return CLI_OK;
 }
 
-/* Follows run id to its end, printing each step as it changes. */
 int cli_run_watch(struct cli *cli, const char *id)
+{
+	return cli_run_follow(cli, id, 1);
+}
+
+/* Follows run id to its end, printing each step as it changes. */
+int cli_run_follow(struct cli *cli, const char *id, int report)
 {
 	uint32_t printed = 0;
 	int64_t t0 = ls_mono_ms(), next_progress = 0;
@@ -421,8 +431,11 @@ int cli_run_watch(struct cli *cli, const char *id)
 				break;
 			printf("[%6.1fs] %-6s %-16s %s%s%s\n",
 			       (double)(ls_mono_ms() - t0) / 1000.0, s->state,
-			       s->node, s->name, s->error ? ": " : "",
-			       s->error ? s->error : "");
+			       s->node, s->name,
+			       s->error || s->detail ? ": " : "",
+			       s->error    ? s->error
+			       : s->detail ? s->detail
+			                   : "");
 			printed = s->seq;
 		}
 		if (!cli->json && ls_mono_ms() >= next_progress) {
@@ -442,7 +455,9 @@ int cli_run_watch(struct cli *cli, const char *id)
 		fflush(stdout);
 		if (strcmp(ri->state, "running") != 0) {
 			rv = strcmp(ri->state, "done") == 0 ? CLI_OK : CLI_FAIL;
-			if (cli->json) {
+			if (!report) {
+				/* the caller prints its own */
+			} else if (cli->json) {
 				cli_print_json(cli_run_json(ri));
 			} else {
 				print_report(ri);

@@ -14,11 +14,12 @@
 #include <nng/transport/ipc/ipc.h>
 
 #include "coord_catalog.h"
+#include "coord_cutover.h"
 #include "coord_import.h"
 #include "coord_maint.h"
 #include "coord_restore.h"
-#include "coord_upgrade.h"
 #include "coord_state.h"
+#include "coord_upgrade.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -324,7 +325,7 @@ out:
 }
 
 static void do_backup_create(struct control_ctx *cc,
-			     const Ls__BackupCreateReq *req)
+                             const Ls__BackupCreateReq *req)
 {
 	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
 	Ls__BackupCreateResp br = LS__BACKUP_CREATE_RESP__INIT;
@@ -508,6 +509,9 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		/* Answered once every node has listed its packages. */
 		cc->waiting = 1;
 		coord_upgrade_request(c, cc, req->upgrade);
+		break;
+	case LS__CONTROL_REQ__KIND_CUTOVER:
+		coord_cutover_request(c, cc, req->cutover);
 		break;
 	case LS__CONTROL_REQ__KIND_RUN_RESUME:
 		coord_restore_resume(c, cc, req->run_resume);

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "coord_config.h"
+#include "coord_cutover.h"
 #include "coord_db.h"
 #include "coord_import.h"
 #include "coord_journal.h"
@@ -223,6 +224,7 @@ static void coord_cleanup(struct coord *c)
 	}
 	coord_restore_drop(c);
 	coord_upgrade_drop(c);
+	coord_cutover_drop(c);
 	for (i = 0; i < c->nnodes; i++) {
 		coord_ops_drop_node(c, c->nodes[i], "coordinator stopping");
 		coord_node_free(c->nodes[i]);
@@ -364,6 +366,7 @@ int main(int argc, char **argv)
 		coord_fleet_sweep(&c, now_ms);
 		coord_waiters_sweep(&c, now_ms);
 		coord_upgrade_sweep(&c, now_ms);
+		coord_cutover_sweep(&c, now_ms);
 		pthread_mutex_unlock(&c.mtx);
 	}
 	status = 0;

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "coord_cutover.h"
 #include "coord_restore.h"
 #include "coord_upgrade.h"
 #include "ls_error.h"
@@ -581,27 +582,36 @@ void coord_restore_resume(struct coord *c, struct control_ctx *cc,
 		goto fail;
 	}
 	if (strcmp(run.kind, "upgrade") == 0 && run.state == COORD_RUN_HALTED &&
-	    c->upgrade == NULL && c->restore == NULL && c->backup == NULL) {
+	    c->upgrade == NULL && c->restore == NULL && c->backup == NULL &&
+	    c->cutover == NULL) {
 		coord_upgrade_resume(c, cc, &run, steps, n);
+		goto out;
+	}
+	if ((strcmp(run.kind, CO_RUN) == 0 ||
+	     strcmp(run.kind, CO_RUN_PLAN) == 0) &&
+	    run.state == COORD_RUN_HALTED && c->upgrade == NULL &&
+	    c->restore == NULL && c->backup == NULL && c->cutover == NULL) {
+		coord_cutover_resume(c, cc, &run, steps, n);
 		goto out;
 	}
 	if (strcmp(run.kind, "restore") != 0 &&
 	    strcmp(run.kind, "rollback") != 0 &&
-	    strcmp(run.kind, "upgrade") != 0) {
+	    strcmp(run.kind, "upgrade") != 0 && strcmp(run.kind, CO_RUN) != 0 &&
+	    strcmp(run.kind, CO_RUN_PLAN) != 0) {
 		snprintf(err, sizeof(err),
-		         "run %s is a %s: only a restore or an "
-		         "upgrade resumes",
+		         "run %s is a %s: only a restore, an upgrade or a "
+		         "cutover resumes",
 		         run.id, run.kind);
 		rv = LS_EINVAL;
 		goto fail;
 	}
 	if (run.state != COORD_RUN_HALTED || c->restore != NULL ||
-	    c->upgrade != NULL) {
+	    c->upgrade != NULL || c->cutover != NULL) {
 		snprintf(err, sizeof(err),
 		         "run %s is %s: only a halted run "
 		         "resumes",
 		         run.id,
-		         c->restore || c->upgrade
+		         c->restore || c->upgrade || c->cutover
 		             ? "being driven"
 		             : coord_run_state_name(run.state));
 		rv = LS_ESTATE;

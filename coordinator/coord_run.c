@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord_cutover.h"
 #include "coord_restore.h"
 #include "ls_error.h"
 #include "ls_util.h"
@@ -135,7 +136,7 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	Ls__RunStepInfo *si = NULL, **sp = NULL;
 	Ls__RunNodeState *ns = NULL, **np = NULL;
 	size_t n = 0, i;
-	int restores;
+	int restores, cutover;
 	char err[200];
 
 	if (coord_journal_get(c->db, id, &run, &steps, &n) < 0) {
@@ -153,6 +154,8 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	ri.subject = subject(c, &run);
 	restores = strcmp(run.kind, "restore") == 0 ||
 	           strcmp(run.kind, "rollback") == 0;
+	cutover =
+	    strcmp(run.kind, CO_RUN) == 0 || strcmp(run.kind, CO_RUN_PLAN) == 0;
 	for (i = 0; i < n; i++) {
 		const struct coord_step *s = &steps[i];
 		struct coord_node *node = coord_node_find(c, s->node);
@@ -178,10 +181,15 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 		    node->progress != NULL && node->progress->op_id == s->op_id)
 			si[i].progress = node->progress;
 		/* An upgrade's results are its own messages. */
-		if (restores &&
+		if (cutover &&
 		    coord_journal_result(c->db, run.id, s->seq, &buf, &len) ==
 		        0 &&
 		    len > 0)
+			si[i].detail = coord_cutover_detail(buf, len);
+		else if (restores &&
+		         coord_journal_result(c->db, run.id, s->seq, &buf,
+		                              &len) == 0 &&
+		         len > 0)
 			si[i].result =
 			    ls__restore_result__unpack(NULL, len, buf);
 		free(buf);
@@ -207,6 +215,8 @@ out_results:
 	for (i = 0; i < n; i++)
 		if (si[i].result)
 			ls__restore_result__free_unpacked(si[i].result, NULL);
+	for (i = 0; i < n; i++)
+		free(si[i].detail);
 out:
 	free(si);
 	free(sp);

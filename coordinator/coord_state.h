@@ -98,6 +98,7 @@ struct coord {
 	struct coord_backup *backup;   /* the running backup, or NULL */
 	struct coord_restore *restore; /* the restore being driven, or NULL */
 	struct coord_upgrade *upgrade; /* the upgrade being driven, or NULL */
+	struct coord_cutover *cutover; /* the cutover being driven, or NULL */
 };
 
 /* Nodes (coord_state.c). Caller holds c->mtx. */

@@ -1,0 +1,392 @@
+/*
+ * The cutover run: its steps in the run journal, phase after phase, the
+ * steps of a phase at once. A node step is journaled as started (with its
+ * operation id) before it is sent and as done or failed when answered,
+ * with its one-line outcome; a restarted coordinator sends a started step
+ * again under its first id, which the agent answers from its store. The
+ * prerequisites are one phase: each is reported, pass or fail, and any
+ * failure ends the run before anything is changed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord_cutover.h"
+#include "ls_error.h"
+#include "ls_log.h"
+#include "ls_util.h"
+
+/* git fsck of every repository of a large storage takes its time. */
+#define STEP_TIMEOUT_MS (12LL * 3600 * 1000)
+#define QUERY_TIMEOUT_MS (10LL * 60 * 1000)
+#define PREREQ_PHASE 1
+
+struct co_run_step {
+	enum coord_step_state state;
+	uint64_t op_id;
+};
+
+struct coord_cutover {
+	char run[COORD_RUN_ID_MAX];
+	int plan;
+	Ls__CutoverRunParams *p;
+	struct co_run_step *st;
+	size_t n;
+	size_t inflight;
+	int failed_prereq;
+	int halt;
+	char reason[1024];
+};
+
+struct slot {
+	struct coord_cutover *u;
+	size_t idx;
+};
+
+static void advance(struct coord *c, struct coord_cutover *u);
+
+static void co_free(struct coord_cutover *u)
+{
+	if (u == NULL)
+		return;
+	if (u->p)
+		ls__cutover_run_params__free_unpacked(u->p, NULL);
+	free(u->st);
+	free(u);
+}
+
+static const Ls__CutoverStepDef *def(const struct coord_cutover *u, size_t i)
+{
+	return u->p->steps[i];
+}
+
+static void add_reason(struct coord_cutover *u, size_t i, const char *why)
+{
+	const Ls__CutoverStepDef *d = def(u, i);
+	size_t used = strlen(u->reason);
+
+	snprintf(u->reason + used, sizeof(u->reason) - used, "%s%s on %s: %s",
+	         used ? "; " : "", d->name,
+	         d->node[0] ? d->node : "the coordinator", why);
+}
+
+static uint8_t *pack_result(const char *detail, size_t *len)
+{
+	Ls__CutoverStepResult r = LS__CUTOVER_STEP_RESULT__INIT;
+	uint8_t *buf;
+
+	r.detail = (char *)detail;
+	*len = ls__cutover_step_result__get_packed_size(&r);
+	if ((buf = malloc(*len ? *len : 1)) != NULL)
+		ls__cutover_step_result__pack(&r, buf);
+	return buf;
+}
+
+static void step_end(struct coord *c, struct coord_cutover *u, size_t i,
+                     const char *why, const char *detail)
+{
+	const Ls__CutoverStepDef *d = def(u, i);
+	size_t len = 0;
+	uint8_t *blob = pack_result(detail ? detail : "", &len);
+	int rv;
+
+	if (why != NULL && why[0] != '\0') {
+		rv = coord_journal_step_failed(c->db, u->run, (uint32_t)(i + 1),
+		                               why, blob, blob ? len : 0);
+		u->st[i].state = COORD_STEP_FAILED;
+		if (d->phase == PREREQ_PHASE)
+			u->failed_prereq = 1;
+		else
+			u->halt = 1;
+		add_reason(u, i, why);
+		log_warnx("cutover %s: %s on %s failed: %s", u->run, d->name,
+		          d->node, why);
+	} else {
+		rv = coord_journal_step_done(c->db, u->run, (uint32_t)(i + 1),
+		                             blob, blob ? len : 0);
+		u->st[i].state = COORD_STEP_DONE;
+		log_info("cutover %s: %s on %s: %s", u->run, d->name, d->node,
+		         detail ? detail : "done");
+	}
+	free(blob);
+	if (rv < 0) {
+		u->halt = 1;
+		add_reason(u, i, "cannot write the run journal");
+	}
+}
+
+static void step_answered(struct coord *c, struct coord_waiter *w)
+{
+	struct slot *sl = w->arg;
+	struct coord_cutover *u = sl->u;
+	size_t i = sl->idx;
+	char why[1500], detail[1000];
+
+	u->inflight--;
+	co_judge(def(u, i), u->p, w->results[0], why, sizeof(why), detail,
+	         sizeof(detail));
+	step_end(c, u, i, why, detail);
+	free(sl);
+	w->arg = NULL;
+	coord_waiter_free(w);
+	advance(c, u);
+}
+
+static void send_step(struct coord *c, struct coord_cutover *u, size_t i,
+                      uint64_t id)
+{
+	const Ls__CutoverStepDef *d = def(u, i);
+	struct coord_node *n = coord_node_find(c, d->node);
+	char *roles[COORD_MAX_ROLES];
+	Ls__Operation op;
+	Ls__RunChecks rc;
+	Ls__RepoFsck fs;
+	Ls__KubeQuery kq;
+	Ls__KubeTarget kt;
+	Ls__StorageCounts sc;
+	struct coord_waiter *w;
+	struct slot *sl;
+	size_t k;
+
+	if (n == NULL || !n->enrolled || n->removed) {
+		step_end(c, u, i, "the node is no longer in the fleet", NULL);
+		return;
+	}
+	if (d->kind < CO_SERVICES || d->kind > CO_STORAGE) {
+		step_end(c, u, i,
+		         "the journaled step has no kind Lockstep knows", NULL);
+		return;
+	}
+	for (k = 0; k < n->nroles && k < COORD_MAX_ROLES; k++)
+		roles[k] = (char *)n->roles[k];
+	co_step_op(d, u->p, n, roles, &op, &rc, &fs, &kq, &kt, &sc);
+	if ((sl = calloc(1, sizeof(*sl))) == NULL ||
+	    (w = coord_waiter_new(
+	         c, 1, d->kind == CO_FSCK ? STEP_TIMEOUT_MS : QUERY_TIMEOUT_MS,
+	         step_answered, sl)) == NULL) {
+		free(sl);
+		step_end(c, u, i, "out of memory", NULL);
+		return;
+	}
+	sl->u = u;
+	sl->idx = i;
+	w->arg_free = free;
+	u->inflight++;
+	if (coord_op_enqueue_id(c, n, &op, w, 0, id) < 0) {
+		w->pending = 0;
+		coord_waiter_arm(c, w);
+	}
+}
+
+static void start_step(struct coord *c, struct coord_cutover *u, size_t i)
+{
+	uint64_t id = u->st[i].state == COORD_STEP_STARTED && u->st[i].op_id
+	                  ? u->st[i].op_id
+	                  : ++c->next_op_id;
+
+	if (coord_journal_step_start(c->db, u->run, (uint32_t)(i + 1), id) <
+	    0) {
+		u->halt = 1;
+		add_reason(u, i, "cannot write the run journal");
+		return;
+	}
+	u->st[i].state = COORD_STEP_STARTED;
+	u->st[i].op_id = id;
+	log_info("cutover %s: step %zu (%s on %s) started", u->run, i + 1,
+	         def(u, i)->name, def(u, i)->node);
+	send_step(c, u, i, id);
+}
+
+static void finish(struct coord *c, struct coord_cutover *u)
+{
+	char reason[1400];
+
+	if (u->failed_prereq) {
+		snprintf(reason, sizeof(reason),
+		         "prerequisites not met, nothing was changed: %s",
+		         u->reason);
+		coord_journal_run_end(c->db, u->run, COORD_RUN_FAILED, reason);
+		log_warnx("cutover %s: %s", u->run, reason);
+	} else if (u->halt) {
+		snprintf(reason, sizeof(reason),
+		         "%s. `lockstep run show %s` has each step, `lockstep "
+		         "run resume %s` retries it",
+		         u->reason, u->run, u->run);
+		coord_journal_run_end(c->db, u->run, COORD_RUN_HALTED, reason);
+		log_warnx("cutover %s halted: %s", u->run, u->reason);
+	} else {
+		coord_journal_run_end(c->db, u->run, COORD_RUN_DONE,
+		                      u->plan ? "every prerequisite met" : "");
+		log_info("cutover %s: %s", u->run,
+		         u->plan ? "every prerequisite met" : "done");
+	}
+	if (c->cutover == u)
+		c->cutover = NULL;
+	co_free(u);
+}
+
+static void advance(struct coord *c, struct coord_cutover *u)
+{
+	uint32_t phase;
+	size_t i;
+
+	for (;;) {
+		if (u->inflight > 0)
+			return;
+		for (i = 0; i < u->n && u->st[i].state == COORD_STEP_DONE; i++)
+			;
+		if (u->halt || u->failed_prereq || i == u->n) {
+			finish(c, u);
+			return;
+		}
+		phase = def(u, i)->phase;
+		for (; i < u->n && !u->halt; i++)
+			if (def(u, i)->phase == phase &&
+			    u->st[i].state != COORD_STEP_DONE)
+				start_step(c, u, i);
+	}
+}
+
+void coord_cutover_sweep(struct coord *c, int64_t now_ms)
+{
+	(void)now_ms;
+	if (c->cutover != NULL && c->cutover->halt && c->cutover->inflight == 0)
+		advance(c, c->cutover);
+}
+
+void coord_cutover_drop(struct coord *c)
+{
+	co_free(c->cutover);
+	c->cutover = NULL;
+}
+
+char *coord_cutover_detail(const uint8_t *blob, size_t len)
+{
+	Ls__CutoverStepResult *r =
+	    ls__cutover_step_result__unpack(NULL, len, blob);
+	char *d = NULL;
+
+	if (r == NULL)
+		return NULL;
+	if (r->detail[0] != '\0')
+		d = strdup(r->detail);
+	ls__cutover_step_result__free_unpacked(r, NULL);
+	return d;
+}
+
+/* Takes p; the steps as journaled (states and op ids from steps). */
+static int run_start(struct coord *c, const char *run, int plan,
+                     Ls__CutoverRunParams *p, const struct coord_step *steps,
+                     size_t n)
+{
+	struct coord_cutover *u = calloc(1, sizeof(*u));
+	size_t i;
+
+	if (u == NULL || (u->st = calloc(n ? n : 1, sizeof(*u->st))) == NULL) {
+		free(u);
+		ls__cutover_run_params__free_unpacked(p, NULL);
+		return LS_ENOMEM;
+	}
+	ls_strlcpy(u->run, run, sizeof(u->run));
+	u->plan = plan;
+	u->p = p;
+	u->n = n;
+	for (i = 0; steps != NULL && i < n; i++) {
+		u->st[i].state = steps[i].state;
+		u->st[i].op_id = steps[i].op_id;
+	}
+	c->cutover = u;
+	advance(c, u);
+	return 0;
+}
+
+int coord_cutover_begin(struct coord *c, const uint8_t *params, size_t len,
+                        char *run, size_t runlen, char *err, size_t errlen)
+{
+	Ls__CutoverRunParams *p =
+	    ls__cutover_run_params__unpack(NULL, len, params);
+	struct coord_step_def *defs = NULL;
+	int plan;
+	size_t i;
+	int rv;
+
+	if (p == NULL)
+		return LS_ENOMEM;
+	plan = p->req->has_plan && p->req->plan;
+	if ((defs = calloc(p->n_steps + 1, sizeof(*defs))) == NULL) {
+		ls__cutover_run_params__free_unpacked(p, NULL);
+		return LS_ENOMEM;
+	}
+	for (i = 0; i < p->n_steps; i++) {
+		defs[i].node = p->steps[i]->node;
+		defs[i].name = p->steps[i]->name;
+	}
+	rv = coord_journal_create(c->db, plan ? CO_RUN_PLAN : CO_RUN, params,
+	                          len, defs, p->n_steps, run, runlen);
+	free(defs);
+	if (rv < 0) {
+		snprintf(err, errlen, "%s",
+		         rv == LS_EBUSY ? "another run is running or halted: "
+		                          "finish it first (lockstep run list)"
+		                        : "cannot write the run journal");
+		ls__cutover_run_params__free_unpacked(p, NULL);
+		return rv;
+	}
+	log_info("cutover %s: release %s in %s, %zu steps, fleet at %s", run,
+	         p->req->release, p->req->namespace_, p->n_steps,
+	         p->fleet_version);
+	return run_start(c, run, plan, p, NULL, p->n_steps);
+}
+
+void coord_cutover_resume(struct coord *c, struct control_ctx *cc,
+                          const struct coord_run *run, struct coord_step *steps,
+                          size_t n)
+{
+	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
+	Ls__CutoverResp cr = LS__CUTOVER_RESP__INIT;
+	Ls__CutoverRunParams *p = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0, i;
+	int rv;
+
+	if ((rv = coord_journal_params(c->db, run->id, &buf, &len)) < 0 ||
+	    (p = ls__cutover_run_params__unpack(NULL, len, buf)) == NULL ||
+	    p->n_steps != n) {
+		coord_control_fail(cc, rv < 0 ? rv : LS_EDB,
+		                   "the run's parameters cannot be read from "
+		                   "the journal");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (steps[i].state != COORD_STEP_FAILED)
+			continue;
+		if ((rv = coord_journal_step_retry(c->db, run->id,
+		                                   steps[i].seq)) < 0) {
+			coord_control_fail(cc, rv, "cannot write the journal");
+			goto out;
+		}
+		steps[i].state = COORD_STEP_PENDING;
+		steps[i].op_id = 0;
+	}
+	if ((rv = coord_journal_run_end(c->db, run->id, COORD_RUN_RUNNING,
+	                                "")) < 0) {
+		coord_control_fail(cc, rv, "cannot write the journal");
+		goto out;
+	}
+	log_info("cutover %s: resumed (%u of %zu steps done)", run->id,
+	         run->ndone, n);
+	cr.run_id = (char *)run->id;
+	resp.kind_case = LS__CONTROL_RESP__KIND_CUTOVER;
+	resp.cutover = &cr;
+	coord_control_reply(cc, &resp);
+	rv = run_start(c, run->id, strcmp(run->kind, CO_RUN_PLAN) == 0, p,
+	               steps, n);
+	p = NULL;
+	if (rv < 0)
+		log_warnx("cutover %s: cannot resume: %s", run->id,
+		          ls_strerror(rv));
+out:
+	if (p)
+		ls__cutover_run_params__free_unpacked(p, NULL);
+	free(buf);
+}
