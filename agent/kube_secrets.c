@@ -288,7 +288,8 @@ static int emit_rails(const json_t *rails, struct kube_buf *out, char *err,
 	      yaml_emitter_emit(&em, &ev)) ||
 	    !yaml_emitter_flush(&em))
 		goto out;
-	err[0] = '\0';
+	if (errlen > 0)
+		err[0] = '\0';
 	rv = 0;
 out:
 	free(keys);

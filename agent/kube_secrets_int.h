@@ -36,7 +36,7 @@ int kube_dns_subdomain(const char *s);
 /* 0 if s is a Secret data key: [-._a-zA-Z0-9]{1,253}. */
 int kube_data_key(const char *s);
 /* A key from an input, fit for an error message: printable ASCII only,
- * others as '?', cut at 64 characters. */
+ * others as '?', cut at 120 characters. */
 void kube_key_print(char *dst, size_t size, const char *key);
 
 /* Standard base64 (with padding) of in into a NUL-terminated heap buffer

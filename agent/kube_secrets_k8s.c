@@ -155,7 +155,7 @@ void kube_key_print(char *dst, size_t size, const char *key)
 
 	if (size == 0)
 		return;
-	for (i = 0; key[i] != '\0' && i + 1 < size && i < 64; i++)
+	for (i = 0; key[i] != '\0' && i + 1 < size && i < 120; i++)
 		dst[i] = key[i] > 0x20 && key[i] < 0x7f ? key[i] : '?';
 	dst[i] = '\0';
 }
