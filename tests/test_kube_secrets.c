@@ -387,7 +387,7 @@ static void test_manifest(void)
 	struct kube_secret_set s, back;
 	uint8_t *m = NULL, bin[4096];
 	size_t mlen = 0, blen, i, j, nkeys = 0;
-	json_t *root, *items, *sec, *v;
+	json_t *root, *items, *sec, *v, *reg = NULL;
 	const char *k;
 	char err[256], *one;
 
@@ -442,9 +442,11 @@ static void test_manifest(void)
 	json_array_foreach(items, i, sec)
 	{
 		if (json_object_size(json_object_get(sec, "data")) == 2)
-			break;
+			reg = sec;
 	}
-	one = json_dumps(sec, 0);
+	CHECK(reg != NULL);
+	one = json_dumps(reg, 0);
+	CHECK(one != NULL);
 	CHECK_EQ_INT(
 	    kube_secret_parse(one, strlen(one), &back, err, sizeof(err)), 0);
 	CHECK_EQ_INT(back.n, 2);
