@@ -7,6 +7,9 @@
  *      back is our emitter misused, not a bad input)
  *   1  kubectl's Secret -> items within bounds, through the manifest again
  *   2  a saved state -> decoded, encoded, decoded to the same
+ *   3  raw text for secrets.yml: split at NUL bytes into gitlab_rails
+ *      values (and a list), so the YAML emitter meets any UTF-8 text
+ *      without the fuzzer having to write JSON escapes first
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -180,6 +183,40 @@ static void from_gitlab(const char *p, size_t n)
 	kube_secret_set_free(&s);
 }
 
+static void yaml_values(const char *p, size_t n)
+{
+	static const char *const keys[] = {"secret_key_base", "db_key_base",
+	                                   "otp_key_base", "k1", "k2"};
+	json_t *root = json_object(), *rails = json_object(),
+	       *list = json_array(), *v;
+	const char *end = p + n, *nul;
+	size_t i = 0;
+	char *text;
+
+	json_object_set_new(root, "gitlab_rails", rails);
+	json_object_set_new(rails, "list", list);
+	for (; p <= end; p = nul + 1, i++) {
+		nul = memchr(p, '\0', (size_t)(end - p));
+		if (nul == NULL)
+			nul = end;
+		/* NULL for text that is not UTF-8: a JSON file cannot hold it.
+		 */
+		if ((v = json_stringn(p, (size_t)(nul - p))) == NULL)
+			v = json_string("x");
+		if (i < 5)
+			json_object_set_new(rails, keys[i], v);
+		else
+			json_array_append_new(list, v);
+	}
+	for (; i < 3; i++)
+		json_object_set_new(rails, keys[i], json_string("x"));
+	text = json_dumps(root, 0);
+	if (text != NULL)
+		from_gitlab(text, strlen(text));
+	free(text);
+	json_decref(root);
+}
+
 static void secret(const char *p, size_t n)
 {
 	struct kube_secret_set s;
@@ -220,15 +257,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		from_gitlab((const char *)data + 1, size - 1);
 		break;
 	case 1:
 		secret((const char *)data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		saved(data + 1, size - 1);
+		break;
+	default:
+		yaml_values((const char *)data + 1, size - 1);
 		break;
 	}
 	return 0;
