@@ -498,6 +498,7 @@ class KubeRestoreTest(KubeBase):
             for name in (BACKUP_ID + ".toml", "+latest.toml"):
                 with open(os.path.join(mdir, name), "w") as f:
                     f.write(toml)
+        self.incremental_repo(bdir)
         for comp, files in (("uploads", {"-/system/user/avatar/1/avatar.png": b"\x89PNG fake"}),
                             ("builds", {"2025_02/1/1.log": b"job log\n"})):
             src = os.path.join(self.tmp, "comp-" + comp)
@@ -517,6 +518,68 @@ class KubeRestoreTest(KubeBase):
         subprocess.run(["tar", "-C", bdir, "-cf", tar, "backup_information.yml", "db", "repositories",
                         "uploads.tar.gz", "builds.tar.gz"], check=True)
         return tar
+
+    INCR_REL = "@hashed/1n/cr/incremental"
+
+    def incremental_repo(self, bdir):
+        """A repository backed up in two steps (full, then incremental from
+        another backup id); between them main moved on, a branch was
+        deleted and a tag added. Returns the source git dir."""
+        src = os.path.join(self.tmp, "incr-src.git")
+        work = os.path.join(self.tmp, "incr-work")
+        shutil.rmtree(src, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        self.git("init", "--quiet", "--bare", "--initial-branch=main", src)
+        self.git("init", "--quiet", "--initial-branch=main", work)
+        rel = self.INCR_REL + ".git"
+        ids = ["1740000000_2025_02_19_" + VERSION, BACKUP_ID]
+        steps = []
+
+        def step(n, bid, args):
+            d = os.path.join(bdir, "repositories", "default", rel, bid)
+            os.makedirs(d, exist_ok=True)
+            refs = self.refs(src)
+            oid = self.git("--git-dir", src, "rev-parse", "HEAD").decode().strip()
+            with open(os.path.join(d, "%03d.refs" % n), "w") as f:
+                f.write("%s HEAD\n%s" % (oid, refs))
+            # git 2.39 takes no options on --stdin: --all as an argument
+            bundle = self.git("--git-dir", src, "bundle", "create", "-", "--all", "--stdin",
+                              input="".join(a + "\n" for a in args).encode())
+            header = bundle.split(b"\n\n", 1)[0]
+            # an incremental bundle names its prerequisites ("-<oid>" lines)
+            self.assertEqual(b"\n-" in header, bool(args), header)
+            with open(os.path.join(d, "%03d.bundle" % n), "wb") as f:
+                f.write(bundle)
+            steps.append(("default/%s/%s/%03d" % (rel, bid, n), refs))
+
+        for i, name in enumerate(("one", "two")):
+            with open(os.path.join(work, name), "w") as f:
+                f.write(name + "\n")
+            self.git("-C", work, "add", name)
+            self.git("-C", work, "commit", "--quiet", "-m", name)
+        self.git("-C", work, "branch", "old", "HEAD~1")
+        self.git("-C", work, "push", "--quiet", src, "main", "old")
+        step(1, ids[0], [])
+        prev = [ln.split()[0] for ln in steps[0][1].splitlines()]
+        with open(os.path.join(work, "three"), "w") as f:
+            f.write("three\n")
+        self.git("-C", work, "add", "three")
+        self.git("-C", work, "commit", "--quiet", "-m", "three")
+        self.git("-C", work, "tag", "-a", "-m", "v2", "v2")
+        self.git("-C", work, "push", "--quiet", src, "main", "v2", ":old")
+        step(2, ids[1], ["^" + o for o in prev])
+        mdir = os.path.join(bdir, "repositories", "manifests", "default", rel)
+        os.makedirs(mdir)
+        toml = "empty = false\nnon_existent = false\nobject_format = 'sha1'\nhead_reference = 'refs/heads/main'\n"
+        for i, (base, _) in enumerate(steps):
+            toml += "\n[[steps]]\nbundle_path = '%s.bundle'\nref_path = '%s.refs'\n" % (base, base)
+            if i:
+                toml += "previous_ref_path = '%s.refs'\n" % steps[i - 1][0]
+            toml += "custom_hooks_path = '%s.custom_hooks.tar'\n" % base
+        for name in (BACKUP_ID + ".toml", "+latest.toml"):
+            with open(os.path.join(mdir, name), "w") as f:
+                f.write(toml)
+        return src
 
     def copy_in(self, tar):
         toolbox = self.one_pod("toolbox")
@@ -558,6 +621,12 @@ class KubeRestoreTest(KubeBase):
                 self.git("--git-dir", restored, "fsck", "--no-progress")
             for hook in r["custom_hooks"]:
                 self.assertTrue(os.path.isfile(os.path.join(restored, "custom_hooks", hook)), hook)
+        src = os.path.join(self.tmp, "incr-src.git")
+        restored = os.path.join(kube_node.chart_repo_dir(self.node), self.INCR_REL + ".git")
+        self.assertEqual(self.refs(restored), self.refs(src))
+        self.assertNotIn("refs/heads/old", self.refs(restored))
+        self.assertIn("refs/tags/v2", self.refs(restored))
+        self.git("--git-dir", restored, "fsck", "--no-progress")
         self.assertFalse(os.path.exists(kube_node.chart_files_dir(self.node, "uploads")))
         with open(os.path.join(kube_node.chart_files_dir(self.node, "builds"), "2025_02", "1", "1.log"), "rb") as f:
             self.assertEqual(f.read(), b"job log\n")
