@@ -324,6 +324,15 @@ class KubeFixtureTest(KubeBase):
         kube_node.set_toolbox_free_kb(self.node, 1234)
         p = self.ok(self.kubectl("exec", "-n", NS, toolbox, "-c", "toolbox", "--", "df", "-Pk", "/srv/gitlab/tmp"))
         self.assertEqual(int(p.stdout.splitlines()[1].split()[3]), 1234)
+        kube_node.set_toolbox_free_kb(self.node, 2)  # 2 kB: the 4 kB file does not fit
+        p = self.kubectl("-n", NS, "cp", local, "%s:/srv/gitlab/tmp/big.tar" % toolbox, "-c", "toolbox")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("No space left on device", p.stderr)
+        self.assertFalse(os.path.exists(kube_node.in_pod(self.node, toolbox, "/srv/gitlab/tmp/big.tar")))
+        p = self.kubectl("-n", NS, "exec", toolbox, "-c", "toolbox", "--", "backup-utility", "--restore",
+                         "-f", "file:///srv/gitlab/tmp/payload.tar")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Failure writing output", p.stderr)
         p = self.kubectl("-n", NS, "exec", toolbox, "-c", "toolbox", "--", "df", "-Pk", "/no/such")
         self.assertEqual(p.returncode, 1)
         self.assertIn("df: /no/such: No such file or directory", p.stderr)
