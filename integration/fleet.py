@@ -45,6 +45,7 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 if FIXTURE not in sys.path:
     sys.path.insert(0, FIXTURE)
 import gitlab_node  # noqa: E402
+import kube_node  # noqa: E402
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 # The binary itself: Debian's /usr/bin/psql is a Perl wrapper that costs
@@ -454,6 +455,12 @@ class FixtureEnv:
         os.chmod(self.logs_dir, 0o755)
         self._assign_storages()
         for name, roles in self.nodes:
+            if self.kube_only(name):
+                # Laid out once PostgreSQL runs: its chart side is a
+                # database there (_make_kube_nodes).
+                os.makedirs(self.node_dir(name))
+                gitlab_node.write_os_release(self.node_dir(name))
+                continue
             gitlab_node.make_node(self.node_dir(name), name, roles,
                                   version=self.versions.get(name, self.gitlab_version),
                                   storages=self.storages.get(name))
@@ -475,6 +482,7 @@ class FixtureEnv:
         self._load_schema()
         if self.ci_database:
             self._load_ci_schema()
+        self._make_kube_nodes()
         self._t("postgres", t)
         t = time.monotonic()
         self._start_redis()
@@ -485,6 +493,22 @@ class FixtureEnv:
                 self._start_http(name)
         self._t("http", t)
         self._t("fixture_total", t0)
+
+    def kube_only(self, name):
+        """A node with the kubernetes role alone: it drives the GitLab
+        chart (the Kubernetes stand-in, kube_node) and has no GitLab."""
+        return self.roles.get(name) == ["kubernetes"]
+
+    def _make_kube_nodes(self):
+        version, _ = gitlab_node.split_version(self.gitlab_version)
+        for name, _roles in self.nodes:
+            if not self.kube_only(name):
+                continue
+            kube_node.make_kube_node(self.node_dir(name), app_version=version,
+                                     chart_side={"pg_host": self.pg_socket_dir,
+                                                 "pg_port": self.pg_port,
+                                                 "pg_user": PG_USER})
+            kube_node.create_chart_database(self.node_dir(name))
 
     # --- paths
     def node_dir(self, name):
@@ -1432,7 +1456,33 @@ class Fleet(FixtureEnv):
     def identity_dir(self, name):
         return os.path.join(self.agent_state_dir(name), "identity")
 
+    def _write_kube_agent_config(self, name):
+        p = self.node_paths(name)
+        k = kube_node.kube_paths(self.node_dir(name))
+        lines = [
+            "# written by integration/fleet.py for node %s (role kubernetes)" % name,
+            "state_dir: %s" % yq(p["state_dir"]),
+            "log_level: debug",
+            "exec_helper: %s" % yq(self.bin["agent_exec"]),
+            "backup_staging_dir: %s" % yq(os.path.join(self.node_dir(name), "staging")),
+            "min_free_space: 1MiB",
+            "warn_free_space: 2MiB",
+            "gitlab:",
+            "  os_release: %s" % yq(p["os_release"]),
+            "kubernetes:",
+            "  kubectl: %s" % yq(k["kubectl"]),
+            "  helm: %s" % yq(k["helm"]),
+            "  kubeconfig: %s" % yq(k["kubeconfig"]),
+            "  ready_timeout: 60s",
+        ]
+        os.makedirs(os.path.join(self.node_dir(name), "staging"), exist_ok=True)
+        with open(p["agent_config"], "w") as f:
+            f.write("\n".join(lines) + "\n")
+
     def _write_agent_config(self, name):
+        if self.kube_only(name):
+            self._write_kube_agent_config(name)
+            return
         roles = self.roles[name]
         p = self.node_paths(name)
         lines = [
