@@ -14,7 +14,7 @@
 #include "lockstep.pb-c.h"
 
 /* 1 for RestoreDb, RestoreRepos, RestoreFiles, RestoreSecrets, Services,
- * RestoreVerify and RestoreDrill. */
+ * RestoreVerify, RestoreDrill and RepoFsck. */
 int agent_restore_handles(const Ls__Operation *op);
 
 /*

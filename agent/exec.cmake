@@ -7,7 +7,8 @@ add_library(agent_checks STATIC
 	${CMAKE_CURRENT_SOURCE_DIR}/check_version_parse.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_redisinfo.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_geo_parse.c
-	${CMAKE_CURRENT_SOURCE_DIR}/check_report.c)
+	${CMAKE_CURRENT_SOURCE_DIR}/check_report.c
+	${CMAKE_CURRENT_SOURCE_DIR}/rake_task.c)
 target_include_directories(agent_checks PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(agent_checks PUBLIC ls_base PkgConfig::JANSSON)
 
@@ -19,6 +20,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/check_postgres.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_redis.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_gitaly.c
+	${CMAKE_CURRENT_SOURCE_DIR}/gitaly_walk.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_rails.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_geo.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_backup.c
@@ -37,7 +39,10 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube.c
-	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c)
+	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c
+	${CMAKE_CURRENT_SOURCE_DIR}/repo_fsck.c
+	${CMAKE_CURRENT_SOURCE_DIR}/pg_storage.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_cutover.c)
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg
 	agent_backup_pg agent_backup_repos agent_backup_files
 	agent_restore_pg agent_restore_files agent_restore_repos

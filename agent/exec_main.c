@@ -16,6 +16,7 @@
 #include "agent_config.h"
 #include "check.h"
 #include "exec_backup.h"
+#include "exec_cutover.h"
 #include "exec_facts.h"
 #include "exec_geo_secrets.h"
 #include "exec_kube.h"
@@ -60,10 +61,10 @@ static const char usage_restore[] =
     "\n"
     "Reads one ls.Operation in a frame (4-byte big-endian length, at most\n"
     "16 MiB) from stdin: RestoreDb, RestoreRepos, RestoreFiles,\n"
-    "RestoreSecrets, Services, RestoreVerify or RestoreDrill. Runs it and\n"
-    "writes ls.SessionFrame frames to stdout: Progress at most every\n"
-    "250 ms, then one OpResult of kind restore. Exit 0 once the result is\n"
-    "written, 2 on a configuration error.\n";
+    "RestoreSecrets, Services, RestoreVerify, RestoreDrill or RepoFsck.\n"
+    "Runs it and writes ls.SessionFrame frames to stdout: Progress at most\n"
+    "every 250 ms, then one OpResult (of kind restore, or repo_fsck). Exit\n"
+    "0 once the result is written, 2 on a configuration error.\n";
 
 static const char usage_facts[] =
     "usage: " PROG " [--config FILE] facts\n"
@@ -197,6 +198,7 @@ static int cmd_op(const struct agent_config *cfg)
 	Ls__KubeQueryResult *kq = NULL;
 	Ls__KubeScaleResult *ks = NULL;
 	Ls__KubeRestartPodsResult *kr = NULL;
+	struct cutover_out co;
 	/* Room for a failed upgrade command's stderr tail. */
 	char errtext[1024] = "";
 	uint8_t *buf = NULL;
@@ -204,6 +206,7 @@ static int cmd_op(const struct agent_config *cfg)
 	int rv;
 
 	upgrade_out_init(&uo);
+	cutover_out_init(&co);
 	rv = read_stdin(OP_MAX, &buf, &len);
 	if (rv < 0) {
 		ls_fmt(errtext, sizeof(errtext), "reading the operation: %s",
@@ -308,6 +311,21 @@ static int cmd_op(const struct agent_config *cfg)
 			res.kind_case = LS__OP_RESULT__KIND_KUBE_RESTART_PODS;
 			res.kube_restart_pods = kr;
 		}
+		break;
+	case LS__OPERATION__KIND_STORAGE_COUNTS:
+		rv = exec_storage_counts(cfg, op->storage_counts, &co, errtext,
+		                         sizeof(errtext));
+		if (rv == 0) {
+			res.kind_case = LS__OP_RESULT__KIND_STORAGE_COUNTS;
+			res.storage_counts = &co.sc;
+		}
+		break;
+	case LS__OPERATION__KIND_RAKE_TASK:
+		rv = exec_rake_task(cfg, op->rake_task, &co, errtext,
+		                    sizeof(errtext));
+		/* Sent on failure too: the task's output tail. */
+		res.kind_case = LS__OP_RESULT__KIND_RAKE_TASK;
+		res.rake_task = &co.rake;
 		break;
 	default:
 		rv = LS_EPROTO;

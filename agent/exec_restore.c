@@ -1,10 +1,10 @@
 /*
  * `lockstep-agent-exec restore`: one restore-side operation (RestoreDb,
  * RestoreRepos, RestoreFiles, RestoreSecrets, Services, RestoreVerify,
- * RestoreDrill). One framed Operation on stdin; Progress frames while it
- * runs, then one SessionFrame with the OpResult, on stdout. A process per
- * operation: a restore holds no state between operations, and a crash
- * takes only its own operation with it.
+ * RestoreDrill), or RepoFsck, which reports progress the same way. One framed
+ * Operation on stdin; Progress frames while it runs, then one SessionFrame with
+ * the OpResult, on stdout. A process per operation: a restore holds no state
+ * between operations, and a crash takes only its own operation with it.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 #include "ls_frame.h"
 #include "ls_log.h"
 #include "ls_util.h"
+#include "repo_fsck.h"
 #include "restore_files.h"
 #include "restore_pg.h"
 #include "restore_repos.h"
@@ -433,6 +434,8 @@ static int run(struct xr *x, Ls__Operation *op)
 		return xr_restore_verify(x, op->restore_verify);
 	case LS__OPERATION__KIND_RESTORE_DRILL:
 		return xr_restore_drill(x, op->restore_drill);
+	case LS__OPERATION__KIND_REPO_FSCK:
+		return xr_repo_fsck(x, op->repo_fsck);
 	default:
 		snprintf(x->err, sizeof(x->err),
 		         "operation kind %d is not a restore operation",
@@ -487,6 +490,10 @@ reply:
 	/* Sent on failure too: what was restored, failed, moved aside. */
 	r.kind_case = LS__OP_RESULT__KIND_RESTORE;
 	r.restore = x.res;
+	if (x.fsck != NULL) {
+		r.kind_case = LS__OP_RESULT__KIND_REPO_FSCK;
+		r.repo_fsck = x.fsck;
+	}
 	f.kind_case = LS__SESSION_FRAME__KIND_RESULT;
 	f.result = &r;
 	pthread_mutex_lock(&x.mu);
@@ -497,6 +504,8 @@ reply:
 out:
 	if (x.res != NULL)
 		ls__restore_result__free_unpacked(x.res, NULL);
+	if (x.fsck != NULL)
+		ls__repo_fsck_result__free_unpacked(x.fsck, NULL);
 	if (op != NULL)
 		ls__operation__free_unpacked(op, NULL);
 	if (buf != NULL) {

@@ -30,6 +30,9 @@ struct xr {
 	/* The answer. Every string and array below it is malloc'ed, so the
 	 * whole message is freed by ls__restore_result__free_unpacked. */
 	Ls__RestoreResult *res;
+	/* RepoFsck's answer instead, when that is the operation (freed by
+	 * ls__repo_fsck_result__free_unpacked). */
+	Ls__RepoFsckResult *fsck;
 	size_t mcap; /* allocated entries of res->mismatches */
 	/* mismatches found by the component being compared */
 	const char *comp;

@@ -46,6 +46,7 @@ if FIXTURE not in sys.path:
     sys.path.insert(0, FIXTURE)
 import gitlab_node  # noqa: E402
 import kube_node  # noqa: E402
+import rails_files  # noqa: E402
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 # The binary itself: Debian's /usr/bin/psql is a Perl wrapper that costs
@@ -483,6 +484,11 @@ class FixtureEnv:
         if self.ci_database:
             self._load_ci_schema()
         self._make_kube_nodes()
+        for name, roles in self.nodes:
+            if "rails" in roles:
+                rails_files.write_rails_db_config(
+                    self.node_dir(name), PSQL, self.pg_socket_dir, self.pg_port, PG_USER, PG_DB,
+                    PG_CI_DB if self.ci_database else None, self.objstore_dir)
         self._t("postgres", t)
         t = time.monotonic()
         self._start_redis()
@@ -545,6 +551,11 @@ class FixtureEnv:
     @property
     def pg_ci_conninfo(self):
         return "host=%s port=%d dbname=%s user=%s" % (self.pg_socket_dir, self.pg_port, PG_CI_DB, PG_USER)
+
+    @property
+    def objstore_dir(self):
+        """The fleet's object storage: <fleet>/objstore/<bucket>/<key>."""
+        return os.path.join(self.dir, "objstore")
 
     @property
     def redis_dir(self):
@@ -761,6 +772,24 @@ class FixtureEnv:
         for o in self.rails_files.get("lfs", []):
             out.append("INSERT INTO lfs_objects (id, oid, size, created_at, updated_at, file, file_store) "
                        "VALUES (%d, %s, %d, %s, %s, %s, 1);" % (o["id"], q(o["oid"]), o["size"], ts, ts, q(o["file"])))
+        for f in self.rails_files.get("packages", []):
+            out.append("INSERT INTO packages_package_files (id, package_id, created_at, updated_at, size, file_store, "
+                       "file_name, file, file_sha256) VALUES (%d, %d, %s, %s, %d, 1, %s, %s, decode(%s, 'hex'));" % (
+                           f["id"], f["package_id"], ts, ts, f["size"], q(f["file_name"]), q(f["file"]),
+                           q(f["sha256"])))
+        for v in self.rails_files.get("terraform_state", []):
+            out.append("INSERT INTO terraform_state_versions (id, terraform_state_id, created_at, updated_at, version, "
+                       "file_store, file) VALUES (%d, %d, %s, %s, %d, 1, %s);" % (
+                           v["id"], v["terraform_state_id"], ts, ts, v["version"], q(v["file"])))
+        for d in self.rails_files.get("pages", []):
+            out.append("INSERT INTO pages_deployments (id, created_at, updated_at, project_id, file_store, file, "
+                       "file_count, file_sha256, size) VALUES (%d, %s, %s, %d, 1, %s, %d, decode(%s, 'hex'), %d);" % (
+                           d["id"], ts, ts, d["project_id"], q(d["file"]), d["file_count"], q(d["sha256"]),
+                           d["size"]))
+        for c in self.rails_files.get("ci_secure_files", []):
+            out.append("INSERT INTO ci_secure_files (id, project_id, created_at, updated_at, file_store, name, file, "
+                       "checksum) VALUES (%d, %d, %s, %s, 1, %s, %s, decode(%s, 'hex'));" % (
+                           c["id"], c["project_id"], ts, ts, q(c["name"]), q(c["file"]), q(c["sha256"])))
         out.append("COMMIT;")
         return "\n".join(out) + "\n"
 
@@ -907,7 +936,28 @@ class FixtureEnv:
             lfs.append({"id": lid, "oid": oid, "size": size, "file": oid[4:]})
         for sub in ("pages", "terraform_state", "packages", "ci_secure_files", "registry"):
             os.makedirs(os.path.join(p["rails_shared"], sub), exist_ok=True)
-        self.rails_files = {"uploads": uploads, "artifacts": artifacts, "lfs": lfs}
+        node = self.node_dir(rails[0])
+
+        def put_row(comp, row, content):
+            rel = rails_files.rails_file_rel(comp, row)
+            row["size"], row["sha256"] = put(os.path.join(rails_files.component_dir(node, comp), rel), content)
+            row["rel"] = rel
+            return row
+
+        # The other components GitLab moves to object storage (gitlab-facts §8).
+        packages = [put_row("packages", {"id": i, "package_id": pkg, "file_name": name, "file": name},
+                            ("package file %d\n" % i).encode())
+                    for i, (pkg, name) in enumerate([(1, "foo-1.0.0.tgz"), (1, "foo-1.0.1.tgz")], start=1)]
+        terraform = [put_row("terraform_state", {"id": 1, "terraform_state_id": 1, "version": 1,
+                                                 "file": "1.tfstate"},
+                             b'{"version": 4, "serial": 1, "lineage": "fixture"}\n')]
+        pages = [put_row("pages", {"id": 1, "project_id": 1, "file": "artifacts.zip", "file_count": 3},
+                         b"PK\x05\x06" + bytes(18))]
+        secure = [put_row("ci_secure_files", {"id": i, "project_id": 2, "name": name, "file": name},
+                          ("secure file %s\n" % name).encode())
+                  for i, name in enumerate(["keystore.jks", "profile.mobileprovision"], start=1)]
+        self.rails_files = {"uploads": uploads, "artifacts": artifacts, "lfs": lfs, "packages": packages,
+                            "terraform_state": terraform, "pages": pages, "ci_secure_files": secure}
 
     # --- Redis
     def _start_redis(self):

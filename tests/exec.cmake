@@ -4,6 +4,7 @@ ls_unit_test(test_gitlabctl agent_checks)
 ls_unit_test(test_versionparse agent_checks)
 ls_unit_test(test_redisinfo agent_checks)
 ls_unit_test(test_geo_check agent_checks)
+ls_unit_test(test_rake_task agent_checks)
 
 # The executor binary end to end (op, facts) against a scratch node.
 ls_unit_test(test_exec_op ls_base ls_proto)
