@@ -35,8 +35,10 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_geo_secrets.c
 	${CMAKE_CURRENT_SOURCE_DIR}/agent_identity_pb.c
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c
-	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c)
-target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c
+	${CMAKE_CURRENT_SOURCE_DIR}/registry_kube.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_registry.c)
+target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg agent_registry
 	agent_backup_pg agent_backup_repos agent_backup_files
 	agent_restore_pg agent_restore_files agent_restore_repos
 	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL

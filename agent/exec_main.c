@@ -19,6 +19,7 @@
 #include "exec_facts.h"
 #include "exec_geo_secrets.h"
 #include "exec_maint.h"
+#include "exec_registry.h"
 #include "exec_restore.h"
 #include "exec_upgrade.h"
 #include "lockstep.pb-c.h"
@@ -193,6 +194,7 @@ static int cmd_op(const struct agent_config *cfg)
 	struct agent_facts *facts = NULL;
 	struct upgrade_out uo;
 	struct secrets_out so = {0};
+	struct registry_out ro;
 	/* Room for a failed upgrade command's stderr tail. */
 	char errtext[1024] = "";
 	uint8_t *buf = NULL;
@@ -200,6 +202,7 @@ static int cmd_op(const struct agent_config *cfg)
 	int rv;
 
 	upgrade_out_init(&uo);
+	registry_out_init(&ro);
 	rv = read_stdin(OP_MAX, &buf, &len);
 	if (rv < 0) {
 		ls_fmt(errtext, sizeof(errtext), "reading the operation: %s",
@@ -280,6 +283,14 @@ static int cmd_op(const struct agent_config *cfg)
 		rv = exec_secrets_import(cfg, op->secrets_import, errtext,
 		                         sizeof(errtext));
 		break;
+	case LS__OPERATION__KIND_REGISTRY_MIGRATE:
+		rv = exec_registry_migrate(cfg, op->registry_migrate, &ro,
+		                           errtext, sizeof(errtext));
+		/* Sent on failure too: the migrations before, and the
+		 * output tail of a failed `up`. */
+		res.kind_case = LS__OP_RESULT__KIND_REGISTRY_MIGRATE;
+		res.registry_migrate = &ro.res;
+		break;
 	default:
 		rv = LS_EPROTO;
 		ls_fmt(errtext, sizeof(errtext), "unknown operation kind %d",
@@ -302,6 +313,7 @@ reply:
 	exec_maintenance_result_clear(&mres);
 	upgrade_out_free(&uo);
 	secrets_out_free(&so);
+	registry_out_free(&ro);
 	check_report_free(&report);
 	free(facts);
 	if (op != NULL)
