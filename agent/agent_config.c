@@ -7,6 +7,7 @@
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
+#include "registry_config.h"
 
 /* Nested structs are anonymous: offsets are taken relative to them. */
 #define A(f) offsetof(struct agent_config, f)
@@ -19,6 +20,7 @@
 #define BK(f) SUB(backup, f)
 #define PK(f) SUB(package, f)
 #define KB(f) SUB(kubernetes, f)
+#define RG(f) SUB(registry, f)
 #define ST(f) offsetof(struct agent_gitaly_storage, f)
 
 /* Tools are run by execve, without PATH lookup. */
@@ -392,6 +394,38 @@ static const struct ls_cfg_field kubernetes_fields[] = {
     {.key = NULL},
 };
 
+/* registry.pgbouncer: each entry a host:port the database's may equal. */
+static int check_hostports(const void *value, const void *parent, char *why,
+                           size_t whylen)
+{
+	const struct ls_strlist *l = value;
+	size_t i;
+
+	(void)parent;
+	for (i = 0; i < l->n; i++)
+		if (reg_split_hostport(l->items[i], NULL, 0, NULL) < 0) {
+			(void)ls_fmt(why, whylen,
+			             "entry %zu '%.64s' is not host:port", i,
+			             l->items[i]);
+			return -1;
+		}
+	return 0;
+}
+
+static const struct ls_cfg_field registry_fields[] = {
+    {.key = "config",
+     .type = LS_CFG_STRING,
+     .offset = RG(config),
+     .def = "/var/opt/gitlab/registry/config.yml",
+     .check = check_abs_path},
+    {.key = "pgbouncer",
+     .type = LS_CFG_STRLIST,
+     .offset = RG(pgbouncer),
+     .def = "[]",
+     .check = check_hostports},
+    {.key = NULL},
+};
+
 static const struct ls_cfg_field agent_fields[] = {
     {.key = "state_dir",
      .type = LS_CFG_STRING,
@@ -477,6 +511,10 @@ static const struct ls_cfg_field agent_fields[] = {
      .type = LS_CFG_MAP,
      .offset = A(kubernetes),
      .sub = kubernetes_fields},
+    {.key = "registry",
+     .type = LS_CFG_MAP,
+     .offset = A(registry),
+     .sub = registry_fields},
     {.key = NULL},
 };
 

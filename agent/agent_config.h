@@ -110,6 +110,14 @@ struct agent_config {
 		    restore_timeout;   /* 12h: kubectl cp plus backup-utility */
 		int64_t ready_timeout; /* 15m: pods ready after a restart */
 	} kubernetes;
+	struct {
+		/* /var/opt/gitlab/registry/config.yml: the registry config
+		 * gitlab-ctl reconfigure renders, read for its database */
+		char *config;
+		/* host:port of PgBouncers (default none): the registry's
+		 * migrations must not connect through one */
+		struct ls_strlist pgbouncer;
+	} registry;
 };
 
 int agent_config_load(const char *path, struct agent_config *cfg, char *err,

@@ -21,6 +21,7 @@
 #include "exec_geo_secrets.h"
 #include "exec_kube.h"
 #include "exec_maint.h"
+#include "exec_registry.h"
 #include "exec_restore.h"
 #include "exec_upgrade.h"
 #include "lockstep.pb-c.h"
@@ -199,6 +200,7 @@ static int cmd_op(const struct agent_config *cfg)
 	Ls__KubeScaleResult *ks = NULL;
 	Ls__KubeRestartPodsResult *kr = NULL;
 	struct cutover_out co;
+	struct registry_out ro;
 	/* Room for a failed upgrade command's stderr tail. */
 	char errtext[1024] = "";
 	uint8_t *buf = NULL;
@@ -207,6 +209,7 @@ static int cmd_op(const struct agent_config *cfg)
 
 	upgrade_out_init(&uo);
 	cutover_out_init(&co);
+	registry_out_init(&ro);
 	rv = read_stdin(OP_MAX, &buf, &len);
 	if (rv < 0) {
 		ls_fmt(errtext, sizeof(errtext), "reading the operation: %s",
@@ -327,6 +330,14 @@ static int cmd_op(const struct agent_config *cfg)
 		res.kind_case = LS__OP_RESULT__KIND_RAKE_TASK;
 		res.rake_task = &co.rake;
 		break;
+	case LS__OPERATION__KIND_REGISTRY_MIGRATE:
+		rv = exec_registry_migrate(cfg, op->registry_migrate, &ro,
+		                           errtext, sizeof(errtext));
+		/* Sent on failure too: the migrations before, and the
+		 * output tail of a failed `up`. */
+		res.kind_case = LS__OP_RESULT__KIND_REGISTRY_MIGRATE;
+		res.registry_migrate = &ro.res;
+		break;
 	default:
 		rv = LS_EPROTO;
 		ls_fmt(errtext, sizeof(errtext), "unknown operation kind %d",
@@ -355,6 +366,7 @@ reply:
 		ls__kube_scale_result__free_unpacked(ks, NULL);
 	if (kr != NULL)
 		ls__kube_restart_pods_result__free_unpacked(kr, NULL);
+	registry_out_free(&ro);
 	check_report_free(&report);
 	free(facts);
 	if (op != NULL)

@@ -46,6 +46,8 @@ static void check_agent_defaults(const struct agent_config *c)
 	CHECK_STR(c->gitaly.git, "/opt/gitlab/embedded/bin/git");
 	CHECK_EQ_INT(c->gitaly.fsck_sample, 5);
 	CHECK_EQ_INT(c->gitaly.fsck_timeout, 5 * MS_M);
+	CHECK_STR(c->registry.config, "/var/opt/gitlab/registry/config.yml");
+	CHECK_EQ_INT(c->registry.pgbouncer.n, 0);
 	CHECK_EQ_INT(c->gitaly.storages.n, 1);
 	if (c->gitaly.storages.n == 1) {
 		CHECK_STR(st[0].name, "default");
@@ -147,6 +149,21 @@ static void test_agent_checks(void)
 	          "    - {name: a, path: /b}\n",
 	          "agent.yml:2: key 'gitaly.storages': storage name 'a' is "
 	          "used twice");
+
+	AGENT_ERR("registry:\n  pgbouncer: [db:6432, pgbouncer]\n",
+	          "agent.yml:2: key 'registry.pgbouncer': entry 1 'pgbouncer' "
+	          "is not host:port");
+	AGENT_ERR("registry:\n  config: registry.yml\n",
+	          "agent.yml:2: key 'registry.config': must be an absolute "
+	          "path");
+	CHECK_EQ_INT(aload("registry:\n  pgbouncer:\n    - 10.0.0.9:6432\n"
+	                   "    - '[fd00::9]:6433'\n",
+	                   &a),
+	             0);
+	CHECK_EQ_INT(a.registry.pgbouncer.n, 2);
+	if (a.registry.pgbouncer.n == 2)
+		CHECK_STR(a.registry.pgbouncer.items[1], "[fd00::9]:6433");
+	agent_config_free(&a);
 
 	CHECK_EQ_INT(aload("min_free_space: 0\nwarn_free_space: 0\n"
 	                   "log_level: debug\ngitaly:\n  fsck_sample: 1000\n",

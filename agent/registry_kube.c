@@ -1,0 +1,156 @@
+#include "registry_kube.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ls_error.h"
+#include "ls_util.h"
+
+void reg_kube_get_pods(struct kube_cmd *c, const struct agent_config *cfg,
+                       const char *ns, const char *release, char *label,
+                       size_t labellen)
+{
+	kube_kubectl(c, cfg, ns, "kubectl get pods");
+	/* The chart labels every pod with its app and the release. */
+	if (ls_fmt(label, labellen, "app=registry,release=%s", release) < 0)
+		c->overflow = 1;
+	kube_args(c, "get", "pods", "-l", label, "-o", "json", NULL);
+}
+
+void reg_kube_get_values(struct kube_cmd *c, const struct agent_config *cfg,
+                         const char *ns, const char *release)
+{
+	kube_helm(c, cfg, ns, "helm get values");
+	kube_args(c, "get", "values", release, "-o", "json", NULL);
+}
+
+void reg_kube_migrate(struct kube_cmd *c, const struct agent_config *cfg,
+                      const char *ns, const char *pod, int up,
+                      int skip_post_deployment)
+{
+	kube_kubectl(c, cfg, ns,
+	             up ? "registry database migrate up"
+	                : "registry database migrate status");
+	kube_args(c, "exec", pod, "-c", "registry", "--", "registry",
+	          "database", "migrate", up ? "up" : "status", NULL);
+	/* -s: --skip-post-deployment (container-registry root.go). */
+	if (up && skip_post_deployment)
+		kube_args(c, "-s", NULL);
+	kube_args(c, REG_KUBE_CONFIG, NULL);
+}
+
+static int is_alnum(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+int reg_kube_valid_pod(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > REG_POD_MAX || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.')
+			return 0;
+	return 1;
+}
+
+/* YAML-ish truth as Helm values carry it: a JSON true, or "true". */
+static int truthy(const json_t *v)
+{
+	return json_is_true(v) ||
+	       (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
+}
+
+static void copy_str(const json_t *v, char *dst, size_t dstlen)
+{
+	if (json_is_string(v) && json_string_length(v) < dstlen)
+		ls_strlcpy(dst, json_string_value(v), dstlen);
+}
+
+int reg_kube_values_db(const char *json, size_t len, struct reg_dbconf *db,
+                       char *err, size_t errlen)
+{
+	json_t *root = json_loadb(json, len, JSON_DECODE_ANY, NULL), *d, *port;
+	int rv = 0;
+
+	memset(db, 0, sizeof(*db));
+	db->port = REG_PG_PORT;
+	/* `helm get values` of a release given no values prints null. */
+	if (json_is_null(root))
+		goto out;
+	if (!json_is_object(root)) {
+		ls_fmt(err, errlen, "helm get values: not a JSON object");
+		rv = LS_EPROTO;
+		goto out;
+	}
+	d = json_object_get(json_object_get(root, "registry"), "database");
+	if (!json_is_object(d))
+		goto out;
+	db->section = 1;
+	db->enabled = truthy(json_object_get(d, "enabled"));
+	copy_str(json_object_get(d, "host"), db->host, sizeof(db->host));
+	copy_str(json_object_get(d, "primary"), db->primary,
+	         sizeof(db->primary));
+	port = json_object_get(d, "port");
+	if (json_is_integer(port) && json_integer_value(port) > 0 &&
+	    json_integer_value(port) <= 65535)
+		db->port = (unsigned)json_integer_value(port);
+out:
+	json_decref(root);
+	return rv;
+}
+
+static int pod_ready(const json_t *pod)
+{
+	const json_t *st = json_object_get(pod, "status"), *conds, *c;
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+	size_t i;
+
+	if (phase == NULL || strcmp(phase, "Running") != 0 ||
+	    json_object_get(json_object_get(pod, "metadata"),
+	                    "deletionTimestamp") != NULL)
+		return 0;
+	conds = json_object_get(st, "conditions");
+	json_array_foreach(conds, i, c)
+	{
+		const char *t = json_string_value(json_object_get(c, "type"));
+		const char *s = json_string_value(json_object_get(c, "status"));
+		if (t != NULL && s != NULL && strcmp(t, "Ready") == 0)
+			return strcmp(s, "True") == 0;
+	}
+	return 0;
+}
+
+int reg_kube_pick_pod(const char *json, size_t len, char *pod, size_t podlen,
+                      char *err, size_t errlen)
+{
+	json_t *root = json_loadb(json, len, 0, NULL), *items, *p;
+	const char *name;
+	size_t i;
+	int rv = LS_ENOENT;
+
+	items = json_object_get(root, "items");
+	if (!json_is_array(items)) {
+		ls_fmt(err, errlen, "kubectl get pods: not a list of pods");
+		rv = LS_EPROTO;
+		goto out;
+	}
+	json_array_foreach(items, i, p)
+	{
+		name = json_string_value(
+		    json_object_get(json_object_get(p, "metadata"), "name"));
+		if (name == NULL || !reg_kube_valid_pod(name) ||
+		    strlen(name) >= podlen || !pod_ready(p))
+			continue;
+		ls_strlcpy(pod, name, podlen);
+		rv = 0;
+		goto out;
+	}
+	ls_fmt(err, errlen, "no registry pod is Running and Ready");
+out:
+	json_decref(root);
+	return rv;
+}
