@@ -17,6 +17,7 @@ reported pass or fail with its reason, and nothing changed.
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,7 @@ class CutoverPlanTest(unittest.TestCase):
         return sum(1 for r in self.f.repos)
 
     def test_plan_reports_every_prerequisite(self):
-        since = len(kube_node.read_calls(self.kube))
+        since = time.time()
         code, out = self.plan()
         self.assertEqual(code, 0, json.dumps(out, indent=1))
         self.assertEqual(out["state"], "done")
@@ -122,7 +123,7 @@ class CutoverPlanTest(unittest.TestCase):
         self.assertIn("every prerequisite is met", p.stdout)
 
     def test_failed_prerequisites_name_the_cause(self):
-        since = len(kube_node.read_calls(self.kube))
+        since = time.time()
         # The chart at another version.
         kube_node.set_app_version(self.kube, "17.8.1")
         try:
