@@ -133,18 +133,19 @@ static void test_status_garbage(void)
 
 static void test_status_bounds(void)
 {
-	size_t rows = REG_MIGRATIONS_MAX + 1, i, off;
-	char *big = malloc(rows * 40 + 1024), name[REG_NAME_MAX + 40];
+	size_t rows = REG_MIGRATIONS_MAX + 1, i, off, cap = rows * 40 + 1024;
+	char *big = malloc(cap), name[REG_NAME_MAX + 40];
 	struct reg_list l = {0};
 	char err[256] = "";
 
 	CHECK(big != NULL);
 	if (big == NULL)
 		return;
-	off = (size_t)sprintf(big, BORDER HEADER BORDER);
+	off = (size_t)snprintf(big, cap, BORDER HEADER BORDER);
 	for (i = 0; i < rows; i++)
-		off += (size_t)sprintf(big + off, "| %zu_m | |\n", i + 1);
-	off += (size_t)sprintf(big + off, BORDER);
+		off += (size_t)snprintf(big + off, cap - off, "| %zu_m | |\n",
+		                        i + 1);
+	off += (size_t)snprintf(big + off, cap - off, BORDER);
 	CHECK_EQ_INT(reg_parse_status(big, off, &l, err, sizeof(err)),
 	             LS_ETOOBIG);
 	CHECK_CONTAINS(err, "over 10000 migrations");
@@ -156,16 +157,16 @@ static void test_status_bounds(void)
 	/* A name of REG_NAME_MAX bytes is fine, one more is not. */
 	memset(name, 'a', sizeof(name));
 	memcpy(name, "1_", 2);
-	sprintf(big, BORDER HEADER BORDER "| %.*s | |\n" BORDER, REG_NAME_MAX,
-	        name);
+	snprintf(big, cap, BORDER HEADER BORDER "| %.*s | |\n" BORDER,
+	         REG_NAME_MAX, name);
 	CHECK_EQ_INT(reg_parse_status(big, strlen(big), &l, err, sizeof(err)),
 	             0);
 	CHECK_EQ_INT(l.n, 1);
 	if (l.n == 1)
 		CHECK_EQ_INT(strlen(l.items[0].name), REG_NAME_MAX);
 	reg_list_free(&l);
-	sprintf(big, BORDER HEADER BORDER "| %.*s | |\n" BORDER,
-	        REG_NAME_MAX + 1, name);
+	snprintf(big, cap, BORDER HEADER BORDER "| %.*s | |\n" BORDER,
+	         REG_NAME_MAX + 1, name);
 	CHECK_EQ_INT(reg_parse_status(big, strlen(big), &l, err, sizeof(err)),
 	             LS_EPROTO);
 	CHECK_CONTAINS(err, "line 4:");
