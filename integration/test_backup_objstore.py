@@ -84,7 +84,9 @@ class ObjstoreTest(unittest.TestCase):
             os.makedirs(os.path.join(uploads, "tmp", "work"))
             with open(os.path.join(uploads, "tmp", "work", "part"), "w") as fh:
                 fh.write("an upload in progress\n")
+            # The fixture seeds package files: they went too.
             packages = os.path.join(p["rails_shared"], "packages")
+            empty_dir(packages)
             self.assertEqual(os.listdir(packages), [])
             gitlab_node.write_gitlab_yml(node, RAILS, object_storage=("uploads", "packages"))
             bid, dest = self.create(f)
