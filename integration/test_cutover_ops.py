@@ -309,6 +309,40 @@ class CutoverOpsTest(unittest.TestCase):
         return f["rel"]
 
 
+class CiDatabaseCountsTest(unittest.TestCase):
+    """With a separate CI database, its tables are counted there."""
+
+    def test_ci_tables_counted_in_the_ci_database(self):
+        exec_path = fleet.binaries(BUILD)["agent_exec"]
+        if not os.path.exists(exec_path):
+            self.skipTest("no %s (build the project)" % exec_path)
+        with FixtureEnv(quiet=True, ci_database=True) as env:
+            p = env.node_paths("postgresql-1")
+            path = os.path.join(env.dir, "agent-ci.yml")
+            with open(path, "w") as f:
+                f.write("state_dir: %s\npostgresql:\n  conninfo: %s\n  ci_conninfo: %s\n" % (
+                    yq(p["state_dir"]), yq(env.pg_conninfo), yq(env.pg_ci_conninfo)))
+            env.psql("UPDATE ci_job_artifacts SET file_store = 2 WHERE id = (SELECT min(id) FROM "
+                     "ci_job_artifacts);", db=fleet.PG_CI_DB)
+            ci_rows = int(env.psql("SELECT count(*) FROM ci_job_artifacts", db=fleet.PG_CI_DB))
+            main_rows = int(env.psql("SELECT count(*) FROM ci_job_artifacts"))
+            self.assertNotEqual(ci_rows, main_rows)
+            raw = field_varint(1, 7) + field_bytes(OP_STORAGE_COUNTS, b"")
+            out = subprocess.run([exec_path, "--config", path, "op"], input=raw, capture_output=True,
+                                 timeout=120, env=clean_env())
+            self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+            r = op_result(out.stdout)
+            self.assertEqual(r["status"], 0, r["error"])
+            c = r["counts"]
+            self.assertEqual((c["artifacts"]["local"], c["artifacts"]["remote"]), (ci_rows - 1, 1))
+            # The fixture's CI schema has no ci_secure_files table.
+            self.assertIn("table ci_secure_files does not exist (ci database %s)" % fleet.PG_CI_DB,
+                          c["ci_secure_files"]["error"])
+            # The main database's tables are still read there.
+            self.assertEqual(c["lfs"], {"table": "lfs_objects", "local": len(env.rails_files["lfs"]),
+                                        "remote": 0, "error": None})
+
+
 def main():
     global BUILD
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
