@@ -220,6 +220,23 @@ int coord_journal_step_failed(sqlite3 *db, const char *run, uint32_t seq,
 	                   run, seq, why ? why : "", result, result_len, 0);
 }
 
+int coord_journal_resume(sqlite3 *db, const char *run, struct coord_step *steps,
+                         size_t n)
+{
+	size_t i;
+	int rv;
+
+	for (i = 0; i < n; i++) {
+		if (steps[i].state != COORD_STEP_FAILED)
+			continue;
+		if ((rv = coord_journal_step_retry(db, run, steps[i].seq)) < 0)
+			return rv;
+		steps[i].state = COORD_STEP_PENDING;
+		steps[i].op_id = 0;
+	}
+	return coord_journal_run_end(db, run, COORD_RUN_RUNNING, "");
+}
+
 int coord_journal_step_retry(sqlite3 *db, const char *run, uint32_t seq)
 {
 	/* A new attempt is a new operation: its id is cleared. */

@@ -86,6 +86,13 @@ int coord_journal_step_failed(sqlite3 *db, const char *run, uint32_t seq,
                               size_t result_len);
 /* Back to pending (a halted run resumed after a failed step). */
 int coord_journal_step_retry(sqlite3 *db, const char *run, uint32_t seq);
+/*
+ * A halted run taken up again: every failed step of steps (n of them, as
+ * coord_journal_get gave them) back to pending, in the journal and in
+ * steps (state pending, op id 0), then the run running.
+ */
+int coord_journal_resume(sqlite3 *db, const char *run, struct coord_step *steps,
+                         size_t n);
 int coord_journal_run_end(sqlite3 *db, const char *run,
                           enum coord_run_state state, const char *reason);
 

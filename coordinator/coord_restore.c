@@ -670,15 +670,11 @@ void coord_restore_resume(struct coord *c, struct control_ctx *cc,
 		s->state = steps[i].state;
 		s->op_id = steps[i].op_id;
 		if (s->state == COORD_STEP_FAILED) {
-			if ((rv = coord_journal_step_retry(c->db, run.id,
-			                                   s->seq)) < 0)
-				goto fail;
 			s->state = COORD_STEP_PENDING;
 			s->op_id = 0;
 		}
 	}
-	if ((rv = coord_journal_run_end(c->db, run.id, COORD_RUN_RUNNING, "")) <
-	    0)
+	if ((rv = coord_journal_resume(c->db, run.id, steps, n)) < 0)
 		goto fail;
 	log_info("restore %s: resumed (%u of %zu steps done)", run.id,
 	         run.ndone, n);

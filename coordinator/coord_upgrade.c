@@ -626,7 +626,7 @@ void coord_upgrade_resume(struct coord *c, struct control_ctx *cc,
 {
 	Ls__UpgradeRunParams *p = NULL;
 	uint8_t *buf = NULL;
-	size_t len = 0, i;
+	size_t len = 0;
 	int rv;
 
 	if ((rv = coord_journal_params(c->db, run->id, &buf, &len)) < 0 ||
@@ -637,19 +637,7 @@ void coord_upgrade_resume(struct coord *c, struct control_ctx *cc,
 		                   "the journal");
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		if (steps[i].state != COORD_STEP_FAILED)
-			continue;
-		if ((rv = coord_journal_step_retry(c->db, run->id,
-		                                   steps[i].seq)) < 0) {
-			coord_control_fail(cc, rv, "cannot write the journal");
-			goto out;
-		}
-		steps[i].state = COORD_STEP_PENDING;
-		steps[i].op_id = 0;
-	}
-	if ((rv = coord_journal_run_end(c->db, run->id, COORD_RUN_RUNNING,
-	                                "")) < 0) {
+	if ((rv = coord_journal_resume(c->db, run->id, steps, n)) < 0) {
 		coord_control_fail(cc, rv, "cannot write the journal");
 		goto out;
 	}
