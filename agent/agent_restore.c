@@ -29,6 +29,8 @@ int agent_restore_handles(const Ls__Operation *op)
 	case LS__OPERATION__KIND_RESTORE_DRILL:
 	/* Not a restore, but as long and with progress to report. */
 	case LS__OPERATION__KIND_REPO_FSCK:
+	/* Not a restore on this node, but hours of a tool's output. */
+	case LS__OPERATION__KIND_KUBE_RESTORE:
 		return 1;
 	default:
 		return 0;
@@ -52,10 +54,17 @@ static int error_result(uint64_t op_id, int status, const char *msg,
 
 /* Frames until the result: 0 and the packed OpResult, or an error. */
 static int read_frames(const struct agent_config *cfg, struct ls_proc *p,
-                       uint64_t op_id, agent_backup_progress_fn progress,
-                       void *arg, uint8_t **res, size_t *reslen)
+                       const Ls__Operation *op,
+                       agent_backup_progress_fn progress, void *arg,
+                       uint8_t **res, size_t *reslen)
 {
-	int64_t deadline = ls_mono_ms() + cfg->op_timeout;
+	uint64_t op_id = op->id;
+	/* A KubeRestore's copy and backup-utility have restore_timeout of
+	 * their own, after an export bounded like any operation. */
+	int64_t deadline = ls_mono_ms() + cfg->op_timeout +
+	                   (op->kind_case == LS__OPERATION__KIND_KUBE_RESTORE
+	                        ? cfg->kubernetes.restore_timeout
+	                        : 0);
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rv;
@@ -138,7 +147,7 @@ int agent_restore_perform(const struct agent_config *cfg,
 	close(p.in_fd);
 	p.in_fd = -1;
 	if (rv == 0)
-		rv = read_frames(cfg, &p, op->id, progress, arg, res, reslen);
+		rv = read_frames(cfg, &p, op, progress, arg, res, reslen);
 out:
 	/* A child that failed is given a moment, then its group is killed;
 	 * either way its stderr is read. */

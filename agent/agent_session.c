@@ -229,7 +229,9 @@ static void forward_progress(void *arg, const Ls__Progress *p)
 	Ls__CoordMsg *reply = NULL;
 	int64_t now = ls_mono_ms();
 
-	if (now - s->progress_sent_ms < 500)
+	/* Counters may be thinned out; output lines (a KubeRestore's
+	 * backup-utility) come once and go into the run's log. */
+	if (p->n_lines == 0 && now - s->progress_sent_ms < 500)
 		return;
 	s->progress_sent_ms = now;
 	am.kind_case = LS__AGENT_MSG__KIND_PROGRESS;

@@ -41,6 +41,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/repo_fsck.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_restore.c
 	${CMAKE_CURRENT_SOURCE_DIR}/pg_storage.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_cutover.c
 	${CMAKE_CURRENT_SOURCE_DIR}/registry_kube.c
@@ -51,3 +52,6 @@ target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg agent_r
 	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL
 	PkgConfig::HIREDIS PkgConfig::JANSSON PkgConfig::SODIUM)
 install(TARGETS lockstep-agent-exec DESTINATION ${LOCKSTEP_LIBEXECDIR})
+# KubeRestore exports <id>_gitlab_backup.tar with the coordinator's own
+# export (coordinator/backup_meta.cmake: no coordinator state in it).
+target_link_libraries(lockstep-agent-exec PRIVATE coord_backup_meta)

@@ -357,6 +357,20 @@ static int ready_pod(json_t *list, const char *app, char **out)
 	return dup_into(out, "");
 }
 
+int exec_kube_ready_pod(const struct agent_config *cfg, const Ls__KubeTarget *t,
+                        const char *app, char **pod, char *err, size_t errlen)
+{
+	json_t *pods = NULL;
+	int rv;
+
+	*pod = NULL;
+	if ((rv = get_pods(cfg, t, &pods, err, errlen)) < 0)
+		return rv;
+	rv = ready_pod(pods, app, pod);
+	json_decref(pods);
+	return rv;
+}
+
 int exec_kube_query(const struct agent_config *cfg, const Ls__KubeQuery *q,
                     Ls__KubeQueryResult **out, char *err, size_t errlen)
 {

@@ -23,6 +23,12 @@ int exec_kube_restart_pods(const struct agent_config *cfg,
                            Ls__KubeRestartPodsResult **out, char *err,
                            size_t errlen);
 
+/* The first running, ready pod of t's release (label release=NAME) whose
+ * app label is app, as KubeQuery reports it: *pod is malloc'ed, "" when
+ * none is ready. */
+int exec_kube_ready_pod(const struct agent_config *cfg, const Ls__KubeTarget *t,
+                        const char *app, char **pod, char *err, size_t errlen);
+
 /* A release or namespace name as Kubernetes allows it (RFC 1123 label,
  * at most max bytes): it goes into argv and label selectors. */
 int kube_name_ok(const char *s, size_t max);

@@ -1,7 +1,8 @@
 /*
  * `lockstep-agent-exec restore`: one restore-side operation (RestoreDb,
  * RestoreRepos, RestoreFiles, RestoreSecrets, Services, RestoreVerify,
- * RestoreDrill), or RepoFsck, which reports progress the same way. One framed
+ * RestoreDrill), or RepoFsck and KubeRestore, which report progress the same
+ * way. One framed
  * Operation on stdin; Progress frames while it runs, then one SessionFrame with
  * the OpResult, on stdout. A process per operation: a restore holds no state
  * between operations, and a crash takes only its own operation with it.
@@ -17,6 +18,7 @@
 #include "backup_pg_rows.h"
 #include "exec_restore.h"
 #include "exec_restore_int.h"
+#include "kube_restore.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_frame.h"
@@ -69,6 +71,27 @@ void xr_progress(void *arg, const char *component, uint64_t bytes,
 	 * result frame will fail too if the agent is gone. */
 	(void)write_frame(&f);
 	pthread_mutex_unlock(&x->mu);
+}
+
+int xr_progress_lines(struct xr *x, const char *component, uint64_t bytes,
+                      char **lines, size_t n)
+{
+	Ls__SessionFrame f = LS__SESSION_FRAME__INIT;
+	Ls__Progress p = LS__PROGRESS__INIT;
+	int rv;
+
+	p.op_id = x->op_id;
+	p.component = (char *)component;
+	p.bytes = bytes;
+	p.lines = lines;
+	p.n_lines = n;
+	f.kind_case = LS__SESSION_FRAME__KIND_PROGRESS;
+	f.progress = &p;
+	pthread_mutex_lock(&x->mu);
+	x->sent_ms = ls_mono_ms();
+	rv = write_frame(&f);
+	pthread_mutex_unlock(&x->mu);
+	return rv;
 }
 
 static char *dup_or_oom(struct xr *x, const char *s)
@@ -436,6 +459,8 @@ static int run(struct xr *x, Ls__Operation *op)
 		return xr_restore_drill(x, op->restore_drill);
 	case LS__OPERATION__KIND_REPO_FSCK:
 		return xr_repo_fsck(x, op->repo_fsck);
+	case LS__OPERATION__KIND_KUBE_RESTORE:
+		return xr_kube_restore(x, op->kube_restore);
 	default:
 		snprintf(x->err, sizeof(x->err),
 		         "operation kind %d is not a restore operation",
@@ -494,6 +519,10 @@ reply:
 		r.kind_case = LS__OP_RESULT__KIND_REPO_FSCK;
 		r.repo_fsck = x.fsck;
 	}
+	if (x.kres != NULL) {
+		r.kind_case = LS__OP_RESULT__KIND_KUBE_RESTORE;
+		r.kube_restore = x.kres;
+	}
 	f.kind_case = LS__SESSION_FRAME__KIND_RESULT;
 	f.result = &r;
 	pthread_mutex_lock(&x.mu);
@@ -506,6 +535,8 @@ out:
 		ls__restore_result__free_unpacked(x.res, NULL);
 	if (x.fsck != NULL)
 		ls__repo_fsck_result__free_unpacked(x.fsck, NULL);
+	if (x.kres != NULL)
+		ls__kube_restore_result__free_unpacked(x.kres, NULL);
 	if (op != NULL)
 		ls__operation__free_unpacked(op, NULL);
 	if (buf != NULL) {

@@ -33,6 +33,8 @@ struct xr {
 	/* RepoFsck's answer instead, when that is the operation (freed by
 	 * ls__repo_fsck_result__free_unpacked). */
 	Ls__RepoFsckResult *fsck;
+	/* KubeRestore's (ls__kube_restore_result__free_unpacked). */
+	Ls__KubeRestoreResult *kres;
 	size_t mcap; /* allocated entries of res->mismatches */
 	/* mismatches found by the component being compared */
 	const char *comp;
@@ -43,6 +45,10 @@ struct xr {
 /* Sends a Progress frame (rate-limited); a backup_progress_fn. */
 void xr_progress(void *arg, const char *component, uint64_t bytes,
                  uint64_t done, uint64_t total);
+/* Sends a Progress frame carrying output lines at once (lines are not
+ * rate-limited: each is sent once). 0 or the write error. */
+int xr_progress_lines(struct xr *x, const char *component, uint64_t bytes,
+                      char **lines, size_t n);
 /* Records a mismatch of x->comp; the first XR_MISMATCH_MAX are kept. */
 void xr_mismatch(struct xr *x, const char *item, const char *expected,
                  const char *found);

@@ -1,7 +1,11 @@
 #include "kube_cmd.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ls_error.h"
 #include "ls_util.h"
@@ -117,4 +121,138 @@ int kube_run(const struct agent_config *cfg, struct kube_cmd *c, const void *in,
 		ls_fmt(err, errlen, "%s: killed by signal %d", c->what,
 		       res->status);
 	return LS_ECHILD;
+}
+
+/* A line being read: bytes past KUBE_LINE_MAX are dropped until the
+ * newline. */
+struct kube_lines {
+	char buf[KUBE_LINE_MAX + 1];
+	size_t len;
+	kube_line_fn fn;
+	void *arg;
+};
+
+static int line_end(struct kube_lines *l)
+{
+	int rv;
+
+	while (l->len > 0 && l->buf[l->len - 1] == '\r')
+		l->len--;
+	l->buf[l->len] = '\0';
+	rv = l->fn(l->arg, l->buf);
+	l->len = 0;
+	return rv;
+}
+
+static int line_bytes(struct kube_lines *l, const char *p, size_t n)
+{
+	size_t i;
+	int rv;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '\n') {
+			if ((rv = line_end(l)) < 0)
+				return rv;
+			continue;
+		}
+		if (l->len < KUBE_LINE_MAX)
+			l->buf[l->len++] =
+			    (ch < 0x20 && ch != '\r') || ch == 0x7f ? ' '
+			                                            : (char)ch;
+	}
+	return 0;
+}
+
+int kube_stream(const struct agent_config *cfg, struct kube_cmd *c,
+                int timeout_ms, kube_line_fn fn, void *arg,
+                struct ls_exec_result *res, char *err, size_t errlen)
+{
+	struct ls_exec_opts o = {0};
+	struct ls_proc p = {-1, -1, -1, -1};
+	struct kube_lines *l = NULL;
+	int64_t deadline;
+	char chunk[4096];
+	int rv;
+
+	memset(res, 0, sizeof(*res));
+	if (c->overflow) {
+		ls_fmt(err, errlen, "%s: too many arguments", c->what);
+		return LS_ETOOBIG;
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = (int)cfg->kubernetes.call_timeout;
+	deadline = ls_mono_ms() + timeout_ms;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return LS_ENOMEM;
+	l->fn = fn;
+	l->arg = arg;
+	o.argv = c->argv;
+	if ((rv = ls_exec_spawn(&o, 0, -1, &p)) < 0) {
+		ls_fmt(err, errlen, "%s: %s", c->what, ls_strerror(rv));
+		goto out;
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = p.out_fd, .events = POLLIN};
+		int64_t left = deadline - ls_mono_ms();
+		ssize_t n;
+
+		if (left <= 0) {
+			rv = LS_ETIMEDOUT;
+			break;
+		}
+		rv = poll(&pfd, 1, left < 1000 ? (int)left : 1000);
+		if (rv < 0 && errno == EINTR)
+			continue;
+		if (rv < 0) {
+			rv = -errno;
+			break;
+		}
+		if (rv == 0) {
+			if ((rv = fn(arg, NULL)) < 0)
+				break;
+			continue;
+		}
+		n = read(p.out_fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rv = -errno;
+			break;
+		}
+		if (n == 0) {
+			rv = l->len > 0 ? line_end(l) : 0;
+			break;
+		}
+		if ((rv = line_bytes(l, chunk, (size_t)n)) < 0)
+			break;
+	}
+	if (rv == 0) {
+		int64_t left = deadline - ls_mono_ms();
+
+		/* stdout closed: the tool is done or about to be. */
+		rv = ls_exec_wait(&p, left > 1 ? (int)left : 1, 64 * 1024, res);
+	}
+	if (rv < 0) {
+		ls_exec_kill(&p);
+		if (rv == LS_ETIMEDOUT)
+			ls_fmt(err, errlen, "%s: did not finish within %ds",
+			       c->what, timeout_ms / 1000);
+		else
+			ls_fmt(err, errlen, "%s: %s", c->what, ls_strerror(rv));
+		goto out;
+	}
+	if (!res->exited || res->status != 0) {
+		if (res->exited)
+			ls_fmt(err, errlen, "%s: exit %d", c->what,
+			       res->status);
+		else
+			ls_fmt(err, errlen, "%s: killed by signal %d", c->what,
+			       res->status);
+		rv = LS_ECHILD;
+	}
+out:
+	free(l);
+	return rv;
 }

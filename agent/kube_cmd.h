@@ -40,6 +40,30 @@ int kube_run(const struct agent_config *cfg, struct kube_cmd *c, const void *in,
              size_t inlen, size_t max_stdout, int timeout_ms,
              struct ls_exec_result *res, char *err, size_t errlen);
 
+/* Longest line kube_stream hands over; the rest of a longer one is
+ * dropped (the line is cut, not split). */
+#define KUBE_LINE_MAX 1024
+
+/*
+ * Called with each line of stdout (no newline, control characters
+ * replaced, at most KUBE_LINE_MAX bytes), and with NULL when a second
+ * passes without one, so that the caller can pass on what it holds. A
+ * negative return stops the command (its group is killed) and is
+ * returned.
+ */
+typedef int (*kube_line_fn)(void *arg, const char *line);
+
+/*
+ * Runs c like kube_run, but hands its stdout to fn line by line as it
+ * comes instead of capturing it: for a tool that runs for hours and
+ * prints as it goes (backup-utility). timeout_ms bounds the whole call.
+ * res gets the exit status and stderr (up to 64 KiB); 0 when it exited 0,
+ * else LS_ECHILD with err saying "WHAT: exit N", or LS_ETIMEDOUT.
+ */
+int kube_stream(const struct agent_config *cfg, struct kube_cmd *c,
+                int timeout_ms, kube_line_fn fn, void *arg,
+                struct ls_exec_result *res, char *err, size_t errlen);
+
 /* The last non-empty line of text, at most len-1 bytes, control
  * characters replaced: what a one-line error quotes of a tool's output. */
 void kube_last_line(const char *text, size_t n, char *out, size_t len);
