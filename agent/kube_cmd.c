@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -255,4 +256,37 @@ int kube_stream(const struct agent_config *cfg, struct kube_cmd *c,
 out:
 	free(l);
 	return rv;
+}
+
+int kube_df_avail(const char *out, size_t len, uint64_t *bytes)
+{
+	const char *p = out, *end = out + len, *nl;
+	char line[512], *tok, *save = NULL, *e;
+	unsigned long long kb;
+	size_t n;
+	int i;
+
+	/* POSIX (-P): a header line, then one line per file system. */
+	if ((nl = memchr(p, '\n', len)) == NULL || nl - p < 10 ||
+	    memcmp(p, "Filesystem", 10) != 0)
+		return LS_EPROTO;
+	p = nl + 1;
+	nl = memchr(p, '\n', (size_t)(end - p));
+	n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	if (n == 0 || n >= sizeof(line))
+		return LS_EPROTO;
+	memcpy(line, p, n);
+	line[n] = '\0';
+	/* Filesystem, 1024-blocks, Used, Available, ... */
+	tok = strtok_r(line, " \t", &save);
+	for (i = 0; tok != NULL && i < 3; i++)
+		tok = strtok_r(NULL, " \t", &save);
+	if (tok == NULL || tok[0] < '0' || tok[0] > '9')
+		return LS_EPROTO;
+	errno = 0;
+	kb = strtoull(tok, &e, 10);
+	if (*e != '\0' || errno != 0)
+		return LS_EPROTO;
+	*bytes = kb > UINT64_MAX / 1024 ? UINT64_MAX : (uint64_t)kb * 1024;
+	return 0;
 }

@@ -7,6 +7,7 @@
 #define KUBE_CMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agent_config.h"
 #include "ls_exec.h"
@@ -63,6 +64,11 @@ typedef int (*kube_line_fn)(void *arg, const char *line);
 int kube_stream(const struct agent_config *cfg, struct kube_cmd *c,
                 int timeout_ms, kube_line_fn fn, void *arg,
                 struct ls_exec_result *res, char *err, size_t errlen);
+
+/* `df -Pk DIR` output (a header, then one line per file system): the
+ * Available column of its first data line, in bytes. LS_EPROTO when it
+ * is not that. */
+int kube_df_avail(const char *out, size_t len, uint64_t *bytes);
 
 /* The last non-empty line of text, at most len-1 bytes, control
  * characters replaced: what a one-line error quotes of a tool's output. */

@@ -162,43 +162,6 @@ static int set_tail(struct kr *k)
 	return 0;
 }
 
-int kube_restore_df_avail(const char *out, size_t len, uint64_t *bytes)
-{
-	const char *p = out, *end = out + len, *nl;
-	char line[512], *tok, *save = NULL;
-	unsigned long long kb;
-	size_t n;
-	int i;
-
-	/* POSIX (-P): a header line, then one line per file system. */
-	if ((nl = memchr(p, '\n', len)) == NULL ||
-	    strncmp(p, "Filesystem", 10) != 0)
-		return LS_EPROTO;
-	p = nl + 1;
-	nl = memchr(p, '\n', (size_t)(end - p));
-	n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-	if (n == 0 || n >= sizeof(line))
-		return LS_EPROTO;
-	memcpy(line, p, n);
-	line[n] = '\0';
-	/* Filesystem, 1024-blocks, Used, Available, ... */
-	for (i = 0, tok = strtok_r(line, " \t", &save); tok != NULL && i < 3;
-	     i++)
-		tok = strtok_r(NULL, " \t", &save);
-	if (tok == NULL || tok[0] < '0' || tok[0] > '9')
-		return LS_EPROTO;
-	{
-		char *e;
-
-		errno = 0;
-		kb = strtoull(tok, &e, 10);
-		if (*e != '\0' || errno != 0)
-			return LS_EPROTO;
-	}
-	*bytes = kb > UINT64_MAX / 1024 ? UINT64_MAX : (uint64_t)kb * 1024;
-	return 0;
-}
-
 /* An absolute, clean directory in the pod: it goes into kubectl cp's
  * POD:PATH and into a file:// URL, so only plain characters. */
 static int pod_dir_ok(const char *d, char *err, size_t errlen)
@@ -277,8 +240,8 @@ static int check_room(struct kr *k, const char *pod_dir)
 	int rv;
 
 	rv = pod_exec(k, "kubectl exec df", args, &res, x->err, sizeof(x->err));
-	if (rv == 0 && (rv = kube_restore_df_avail((const char *)res.out,
-	                                           res.out_len, &avail)) < 0)
+	if (rv == 0 && (rv = kube_df_avail((const char *)res.out, res.out_len,
+	                                   &avail)) < 0)
 		ls_fmt(x->err, sizeof(x->err),
 		       "df -Pk %s in pod %s: output not understood", pod_dir,
 		       k->pod);

@@ -35,7 +35,4 @@
  */
 int xr_kube_restore(struct xr *x, const Ls__KubeRestore *r);
 
-/* df -Pk output: the Available column of its one data line, in bytes. */
-int kube_restore_df_avail(const char *out, size_t len, uint64_t *bytes);
-
 #endif

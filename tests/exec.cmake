@@ -17,3 +17,8 @@ ls_unit_test(test_exec_upgrade ls_base ls_proto)
 target_compile_definitions(test_exec_upgrade PRIVATE
 	LOCKSTEP_EXEC_PATH="$<TARGET_FILE:lockstep-agent-exec>")
 add_dependencies(test_exec_upgrade lockstep-agent-exec)
+
+# kube_stream (kubectl exec streamed line by line, /bin/sh standing in)
+# and the df -Pk parser KubeRestore checks the toolbox pod's room with.
+ls_unit_test(test_kube_stream agent_cfg ls_base)
+target_sources(test_kube_stream PRIVATE ${CMAKE_SOURCE_DIR}/agent/kube_cmd.c)
