@@ -457,9 +457,7 @@ out:
 		rv = LS_ENOMEM;
 	x->kres->has_ms = 1;
 	x->kres->ms = (uint64_t)(ls_mono_ms() - t0);
-	if (k != NULL) {
-		free(k->pod);
-		free(k);
-	}
+	free(k->pod);
+	free(k);
 	return rv;
 }
