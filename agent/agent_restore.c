@@ -29,6 +29,7 @@ int agent_restore_handles(const Ls__Operation *op)
 	case LS__OPERATION__KIND_RESTORE_DRILL:
 	/* Not a restore, but as long and with progress to report. */
 	case LS__OPERATION__KIND_REPO_FSCK:
+	case LS__OPERATION__KIND_KUBE_VERIFY:
 		return 1;
 	default:
 		return 0;

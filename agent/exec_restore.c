@@ -1,10 +1,11 @@
 /*
  * `lockstep-agent-exec restore`: one restore-side operation (RestoreDb,
  * RestoreRepos, RestoreFiles, RestoreSecrets, Services, RestoreVerify,
- * RestoreDrill), or RepoFsck, which reports progress the same way. One framed
- * Operation on stdin; Progress frames while it runs, then one SessionFrame with
- * the OpResult, on stdout. A process per operation: a restore holds no state
- * between operations, and a crash takes only its own operation with it.
+ * RestoreDrill), or RepoFsck or KubeVerify, which report progress the same way.
+ * One framed Operation on stdin; Progress frames while it runs, then one
+ * SessionFrame with the OpResult, on stdout. A process per operation: a restore
+ * holds no state between operations, and a crash takes only its own operation
+ * with it.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "backup_pg_rows.h"
 #include "exec_restore.h"
 #include "exec_restore_int.h"
+#include "kube_verify.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_frame.h"
@@ -436,6 +438,8 @@ static int run(struct xr *x, Ls__Operation *op)
 		return xr_restore_drill(x, op->restore_drill);
 	case LS__OPERATION__KIND_REPO_FSCK:
 		return xr_repo_fsck(x, op->repo_fsck);
+	case LS__OPERATION__KIND_KUBE_VERIFY:
+		return xr_kube_verify(x, op->kube_verify);
 	default:
 		snprintf(x->err, sizeof(x->err),
 		         "operation kind %d is not a restore operation",
@@ -494,6 +498,10 @@ reply:
 		r.kind_case = LS__OP_RESULT__KIND_REPO_FSCK;
 		r.repo_fsck = x.fsck;
 	}
+	if (x.kverify != NULL) {
+		r.kind_case = LS__OP_RESULT__KIND_KUBE_VERIFY;
+		r.kube_verify = x.kverify;
+	}
 	f.kind_case = LS__SESSION_FRAME__KIND_RESULT;
 	f.result = &r;
 	pthread_mutex_lock(&x.mu);
@@ -506,6 +514,8 @@ out:
 		ls__restore_result__free_unpacked(x.res, NULL);
 	if (x.fsck != NULL)
 		ls__repo_fsck_result__free_unpacked(x.fsck, NULL);
+	if (x.kverify != NULL)
+		ls__kube_verify_result__free_unpacked(x.kverify, NULL);
 	if (op != NULL)
 		ls__operation__free_unpacked(op, NULL);
 	if (buf != NULL) {

@@ -33,6 +33,8 @@ struct xr {
 	/* RepoFsck's answer instead, when that is the operation (freed by
 	 * ls__repo_fsck_result__free_unpacked). */
 	Ls__RepoFsckResult *fsck;
+	/* KubeVerify's (ls__kube_verify_result__free_unpacked). */
+	Ls__KubeVerifyResult *kverify;
 	size_t mcap; /* allocated entries of res->mismatches */
 	/* mismatches found by the component being compared */
 	const char *comp;
