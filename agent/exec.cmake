@@ -44,6 +44,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify_repos.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify_uploads.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify_s3.c
 	${CMAKE_CURRENT_SOURCE_DIR}/pg_storage.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_cutover.c
 	${CMAKE_CURRENT_SOURCE_DIR}/registry_kube.c

@@ -51,6 +51,22 @@ struct kv {
 void kv_diff(struct kv *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* An S3 connection (fog provider AWS); key_id and secret are wiped by
+ * the holder. */
+struct kv_s3 {
+	char region[64];
+	char endpoint[512]; /* "": AWS's own for the region */
+	int path_style;
+	char key_id[256];
+	char secret[256];
+};
+
+/* kube_verify_s3.c: GET bucket/key signed with Signature V4; 0 and hex
+ * (the sha256 of its bytes), or <0 with why (HTTP status and S3 error
+ * code, or curl's error; never a credential). */
+int kv_s3_sha256(const struct kv_s3 *s, const char *bucket, const char *key,
+                 int timeout_ms, char hex[65], char *why, size_t whylen);
+
 /* kube_verify_repos.c: every repository of the backup's manifests in
  * backup_dir against the chart's Gitaly pods; Progress as it goes. */
 int kv_repos(struct kv *k, const char *backup_dir);

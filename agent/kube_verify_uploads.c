@@ -4,7 +4,9 @@
  * the Secret named by global.appConfig.object_store.connection) and its
  * sha256 compared with uploads.checksum. The object key of an upload in
  * object storage is its uploads.path: GitLab records the store-relative
- * path when it moves the file there.
+ * path when it moves the file there. Providers: Local (files under
+ * local_root/<bucket>/<key>) and AWS (kube_verify_s3.c); any other is a
+ * difference saying the uploads were not sampled.
  */
 #include "kube_verify.h"
 
@@ -30,6 +32,7 @@
 struct conn {
 	char provider[32];
 	char local_root[LS_PATH_MAX];
+	struct kv_s3 s3;
 };
 
 /* S3 bucket name rules, which fog's Local provider shares as a directory
@@ -103,7 +106,22 @@ static int conn_parse(const uint8_t *text, size_t len, struct conn *c,
 			scalar_copy(val, c->provider, sizeof(c->provider));
 		else if (strcmp(kn, "local_root") == 0)
 			scalar_copy(val, c->local_root, sizeof(c->local_root));
+		else if (strcmp(kn, "region") == 0)
+			scalar_copy(val, c->s3.region, sizeof(c->s3.region));
+		else if (strcmp(kn, "endpoint") == 0)
+			scalar_copy(val, c->s3.endpoint,
+			            sizeof(c->s3.endpoint));
+		else if (strcmp(kn, "path_style") == 0)
+			c->s3.path_style =
+			    strcmp((const char *)val->data.scalar.value,
+			           "true") == 0;
+		else if (strcmp(kn, "aws_access_key_id") == 0)
+			scalar_copy(val, c->s3.key_id, sizeof(c->s3.key_id));
+		else if (strcmp(kn, "aws_secret_access_key") == 0)
+			scalar_copy(val, c->s3.secret, sizeof(c->s3.secret));
 	}
+	if (c->s3.region[0] == '\0')
+		ls_strlcpy(c->s3.region, "us-east-1", sizeof(c->s3.region));
 	if (c->provider[0] == '\0') {
 		ls_fmt(why, whylen, "no provider");
 		rv = LS_EPROTO;
@@ -159,6 +177,74 @@ static int read_conn(struct kv *k, const char *secret, const char *key,
 out:
 	kube_secret_set_free(&set);
 	return rv;
+}
+
+/* A region as AWS names them: it goes into the signing scope and a host
+ * name. */
+static int region_ok(const char *r)
+{
+	size_t i, n = strlen(r);
+
+	if (n == 0 || n > 40)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((r[i] >= 'a' && r[i] <= 'z') ||
+		      (r[i] >= '0' && r[i] <= '9') || r[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int check_s3(struct kv *k, const struct conn *c, const char *secret,
+                    const char *bucket)
+{
+	const struct kv_s3 *s = &c->s3;
+	size_t i;
+
+	if (!region_ok(s->region) || s->key_id[0] == '\0' ||
+	    s->secret[0] == '\0' ||
+	    (s->endpoint[0] != '\0' &&
+	     strncmp(s->endpoint, "http://", 7) != 0 &&
+	     strncmp(s->endpoint, "https://", 8) != 0)) {
+		ls_fmt(k->x->err, sizeof(k->x->err),
+		       "object storage Secret %s: provider AWS needs "
+		       "aws_access_key_id, aws_secret_access_key, a region of "
+		       "[a-z0-9-] and an http(s) endpoint if any",
+		       secret);
+		return LS_EINVAL;
+	}
+	for (i = 0; i < k->nsample; i++) {
+		const struct kv_upload *u = &k->sample[i];
+		char hex[65], why[300];
+		int rv;
+
+		if (!restore_repos_path_ok(u->path)) {
+			kv_diff(
+			    k,
+			    "upload %llu (%.300s): its path is not a usable "
+			    "object key",
+			    (unsigned long long)u->id, u->path);
+			continue;
+		}
+		rv = kv_s3_sha256(s, bucket, u->path,
+		                  (int)k->cfg->kubernetes.call_timeout, hex,
+		                  why, sizeof(why));
+		if (rv < 0) {
+			kv_diff(k,
+			        "upload %llu (%.300s): cannot read %s/%.300s "
+			        "from object storage: %s",
+			        (unsigned long long)u->id, u->path, bucket,
+			        u->path, why);
+			continue;
+		}
+		k->r->uploads_checked++;
+		if (strcmp(hex, u->checksum) != 0)
+			kv_diff(k,
+			        "upload %llu (%.300s): sha256 %s in object "
+			        "storage (%s), %s in uploads.checksum",
+			        (unsigned long long)u->id, u->path, hex, bucket,
+			        u->checksum);
+	}
+	return 0;
 }
 
 static void check_local(struct kv *k, const struct conn *c, const char *bucket)
@@ -254,25 +340,28 @@ int kv_uploads(struct kv *k)
 		    secret, key, bucket);
 		return LS_EINVAL;
 	}
-	if ((rv = read_conn(k, secret, key, &c)) < 0)
-		return rv;
-	if (strcasecmp(c.provider, "Local") == 0) {
+	rv = read_conn(k, secret, key, &c);
+	if (rv == 0 && strcasecmp(c.provider, "Local") == 0) {
 		if (c.local_root[0] != '/') {
 			ls_fmt(k->x->err, sizeof(k->x->err),
 			       "object storage Secret %s: provider Local with "
 			       "local_root '%.300s', not an absolute path",
 			       secret, c.local_root);
-			return LS_EINVAL;
+			rv = LS_EINVAL;
+		} else {
+			check_local(k, &c, bucket);
 		}
-		check_local(k, &c, bucket);
-		return 0;
+	} else if (rv == 0 && strcasecmp(c.provider, "AWS") == 0) {
+		rv = check_s3(k, &c, secret, bucket);
+	} else if (rv == 0) {
+		/* Not a pass: the run must not read "verified" when these
+		 * uploads were never looked at. */
+		kv_diff(k,
+		        "uploads not sampled: object storage provider %s "
+		        "(Secret %s) is not supported by this agent yet; %zu "
+		        "uploads in bucket %s left unchecked",
+		        c.provider, secret, k->nsample, bucket);
 	}
-	/* Not a pass: the run must not read "verified" when these uploads
-	 * were never looked at. */
-	kv_diff(k,
-	        "uploads not sampled: object storage provider %s (Secret %s) "
-	        "is not supported by this agent yet; %zu uploads in bucket %s "
-	        "left unchecked",
-	        c.provider, secret, k->nsample, bucket);
-	return 0;
+	ls_wipe(&c, sizeof(c));
+	return rv;
 }

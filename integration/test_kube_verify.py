@@ -16,7 +16,12 @@ backup's row counts from its manifest:
 - then, one at a time, an issue row deleted, a branch moved in a chart-side
   repository and an uploaded object overwritten: each is a difference
   naming the table, repository and ref, or upload, and the earlier ones
-  are still named.
+  are still named;
+- a repository, a table and an upload's object storage missing on the
+  chart side are named; the uploads read again through an S3 endpoint
+  (fog provider AWS, Signature V4 checked by integration/fixture/s3_stub.py),
+  a wrong secret key naming the upload, and a provider the agent does not
+  read reported as not sampled.
 
     python3 integration/test_kube_verify.py --build BUILD_DIR [KubeVerifyTest.test_name]
 """
@@ -26,6 +31,7 @@ import struct
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +42,7 @@ from fleet import DEFAULT_NODES, Fleet, clean_env, yq  # noqa: E402
 import gitlab_node  # noqa: E402
 import kube_node  # noqa: E402
 import rails_files  # noqa: E402
+from s3_stub import S3Stub  # noqa: E402
 import testlib  # noqa: E402
 from test_fixture_upgrade import decode, field_bytes, field_varint, s  # noqa: E402
 
@@ -251,23 +258,44 @@ class KubeVerifyTest(unittest.TestCase):
         self.assertEqual(r["repositories"], len(self.f.repos))
         self.assertEqual(r["uploads_checked"], len(self.f.rails_files["uploads"]) - 1)
 
-        # An AWS connection: not read by this agent, and said so.
+        # The same objects behind an S3 endpoint (fog provider AWS,
+        # path-style), every request's Signature V4 checked by the stub.
+        key2 = kube_node.chart_psql(self.kube, "SELECT path FROM uploads WHERE id = 2;")
         conn = kube_node.secrets(self.kube)["gitlab-rails-storage"]
-        kube_node.set_secret(self.kube, "gitlab-rails-storage", {
-            "connection": "provider: AWS\nregion: us-east-1\naws_access_key_id: AKIAFIXTURE\n"
-                          "aws_secret_access_key: fixture-secret-value\nendpoint: http://127.0.0.1:9\n"
-                          "path_style: true\n"})
-        try:
-            st, err, r, _ = self.verify()
-        finally:
-            kube_node.set_secret(self.kube, "gitlab-rails-storage", conn)
-        self.assertEqual(st, 0, err)
-        notes = [x for x in r["differences"] if x.startswith("uploads not sampled")]
-        self.assertEqual(len(notes), 1, r["differences"])
-        self.assertIn("provider AWS (Secret gitlab-rails-storage) is not supported by this agent yet", notes[0])
-        self.assertEqual(r["uploads_checked"], 0)
-        self.assertFalse([x for x in r["differences"] if "fixture-secret-value" in x or "AKIA" in x])
+        stub = S3Stub(self.f.objstore_dir, "AKIAFIXTURE", "fixture-secret-value", "eu-west-1").start()
 
+        def aws(secret, provider="AWS"):
+            kube_node.set_secret(self.kube, "gitlab-rails-storage", {
+                "connection": "provider: %s\nregion: eu-west-1\naws_access_key_id: AKIAFIXTURE\n"
+                              "aws_secret_access_key: %s\nendpoint: %s\npath_style: true\n"
+                              % (provider, secret, stub.endpoint)})
+            return self.verify()
+        try:
+            st, err, r, _ = aws("fixture-secret-value")
+            self.assertEqual(st, 0, err)
+            self.assertEqual(r["uploads_checked"], len(self.f.rails_files["uploads"]) - 1)
+            self.assertFalse([x for x in r["differences"] if "not sampled" in x or "cannot read" in x],
+                             r["differences"])
+            self.assertIn(("GET", "/gitlab-uploads/" + urllib.parse.quote(key2, safe="/-_.~"), 200),
+                          stub.requests)
+            # A wrong secret key: S3 refuses, and the upload is named.
+            st, err, r, _ = aws("not-the-secret")
+            self.assertEqual(st, 0, err)
+            self.assertEqual(r["uploads_checked"], 0)
+            self.assertIn("upload 2 (%s): cannot read gitlab-uploads/%s from object storage: HTTP 403 "
+                          "SignatureDoesNotMatch" % (key2, key2), r["differences"])
+            # A provider this agent does not read: said so, not passed.
+            st, err, r, _ = aws("fixture-secret-value", provider="Google")
+            self.assertEqual(st, 0, err)
+            notes = [x for x in r["differences"] if x.startswith("uploads not sampled")]
+            self.assertEqual(len(notes), 1, r["differences"])
+            self.assertIn("provider Google (Secret gitlab-rails-storage) is not supported by this agent yet",
+                          notes[0])
+            for x in r["differences"]:
+                self.assertNotIn("fixture-secret-value", x)
+        finally:
+            stub.stop()
+            kube_node.set_secret(self.kube, "gitlab-rails-storage", conn)
 
 if __name__ == "__main__":
     testlib.run_main(__doc__, set_build)
