@@ -31,6 +31,7 @@ int agent_restore_handles(const Ls__Operation *op)
 	case LS__OPERATION__KIND_REPO_FSCK:
 	/* Not a restore on this node, but hours of a tool's output. */
 	case LS__OPERATION__KIND_KUBE_RESTORE:
+	case LS__OPERATION__KIND_KUBE_VERIFY:
 		return 1;
 	default:
 		return 0;

@@ -14,7 +14,7 @@
 #include "lockstep.pb-c.h"
 
 /* 1 for RestoreDb, RestoreRepos, RestoreFiles, RestoreSecrets, Services,
- * RestoreVerify, RestoreDrill and RepoFsck. */
+ * RestoreVerify, RestoreDrill, RepoFsck and KubeVerify. */
 int agent_restore_handles(const Ls__Operation *op);
 
 /*

@@ -42,13 +42,17 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/repo_fsck.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_restore.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify_repos.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify_uploads.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_verify_s3.c
 	${CMAKE_CURRENT_SOURCE_DIR}/pg_storage.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_cutover.c
 	${CMAKE_CURRENT_SOURCE_DIR}/registry_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_registry.c)
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg agent_registry
 	agent_backup_pg agent_backup_repos agent_backup_files
-	agent_restore_pg agent_restore_files agent_restore_repos
+	agent_restore_pg agent_restore_files agent_restore_repos agent_kube_secrets
 	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL
 	PkgConfig::HIREDIS PkgConfig::JANSSON PkgConfig::SODIUM)
 install(TARGETS lockstep-agent-exec DESTINATION ${LOCKSTEP_LIBEXECDIR})

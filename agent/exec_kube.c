@@ -192,7 +192,6 @@ static int has_line(const struct ls_exec_result *res, const char *line)
 static int values_info(const struct agent_config *cfg, const Ls__KubeTarget *t,
                        Ls__KubeQueryResult *r, char *err, size_t errlen)
 {
-	struct kube_cmd c;
 	struct ls_exec_result names;
 	json_t *v = NULL;
 	const char *secret = NULL;
@@ -201,9 +200,7 @@ static int values_info(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	int rv;
 
 	memset(&names, 0, sizeof(names));
-	kube_helm(&c, cfg, t->namespace_, "helm get values");
-	kube_args(&c, "get", "values", t->release, "-o", "json", NULL);
-	if ((rv = run_json(cfg, &c, &v, err, errlen)) < 0)
+	if ((rv = kube_values(cfg, t, &v, err, errlen)) < 0)
 		return rv;
 	if (jtrue(v, "global.appConfig.object_store.enabled"))
 		secret =
@@ -369,6 +366,52 @@ int exec_kube_ready_pod(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	rv = ready_pod(pods, app, pod);
 	json_decref(pods);
 	return rv;
+}
+
+int kube_ready_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
+                    const char *app, char ***names, size_t *n, char *err,
+                    size_t errlen)
+{
+	json_t *pods = NULL, *p;
+	size_t i, cap = 0;
+	int rv, finished;
+
+	*names = NULL;
+	*n = 0;
+	if ((rv = get_pods(cfg, t, &pods, err, errlen)) < 0)
+		return rv;
+	json_array_foreach(jpath(pods, "items"), i, p)
+	{
+		const char *a = jstr(p, "metadata.labels.app");
+		const char *name = jstr(p, "metadata.name");
+		if (a == NULL || name == NULL || strcmp(a, app) != 0 ||
+		    !pod_ready(p, &finished))
+			continue;
+		if ((rv = ls_names_push(names, n, &cap, name)) < 0)
+			break;
+	}
+	json_decref(pods);
+	if (rv < 0) {
+		ls_names_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	return rv;
+}
+
+int kube_values(const struct agent_config *cfg, const Ls__KubeTarget *t,
+                json_t **out, char *err, size_t errlen)
+{
+	struct kube_cmd c;
+
+	kube_helm(&c, cfg, t->namespace_, "helm get values");
+	kube_args(&c, "get", "values", t->release, "-o", "json", NULL);
+	return run_json(cfg, &c, out, err, errlen);
+}
+
+json_t *kube_jpath(json_t *o, const char *path)
+{
+	return jpath(o, path);
 }
 
 int exec_kube_query(const struct agent_config *cfg, const Ls__KubeQuery *q,

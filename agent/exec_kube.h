@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "agent_config.h"
 #include "lockstep.pb-c.h"
 
@@ -28,6 +30,18 @@ int exec_kube_restart_pods(const struct agent_config *cfg,
  * none is ready. */
 int exec_kube_ready_pod(const struct agent_config *cfg, const Ls__KubeTarget *t,
                         const char *app, char **pod, char *err, size_t errlen);
+/* The ready pods of the release whose app label is app (toolbox,
+ * gitaly, ...), as kubectl lists them; *names (ls_names_free) may be
+ * empty. */
+int kube_ready_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
+                    const char *app, char ***names, size_t *n, char *err,
+                    size_t errlen);
+/* `helm get values RELEASE -o json`: the user-supplied values. */
+int kube_values(const struct agent_config *cfg, const Ls__KubeTarget *t,
+                json_t **out, char *err, size_t errlen);
+/* o's value at a dotted path ("global.appConfig.uploads.bucket"), or
+ * NULL. */
+json_t *kube_jpath(json_t *o, const char *path);
 
 /* A release or namespace name as Kubernetes allows it (RFC 1123 label,
  * at most max bytes): it goes into argv and label selectors. */

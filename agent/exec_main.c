@@ -62,9 +62,10 @@ static const char usage_restore[] =
     "\n"
     "Reads one ls.Operation in a frame (4-byte big-endian length, at most\n"
     "16 MiB) from stdin: RestoreDb, RestoreRepos, RestoreFiles,\n"
-    "RestoreSecrets, Services, RestoreVerify, RestoreDrill or RepoFsck.\n"
-    "Runs it and writes ls.SessionFrame frames to stdout: Progress at most\n"
-    "every 250 ms, then one OpResult (of kind restore, or repo_fsck). Exit\n"
+    "RestoreSecrets, Services, RestoreVerify, RestoreDrill, RepoFsck or\n"
+    "KubeVerify. Runs it and writes ls.SessionFrame frames to stdout:\n"
+    "Progress at most every 250 ms, then one OpResult (of kind restore,\n"
+    "repo_fsck or kube_verify). Exit\n"
     "0 once the result is written, 2 on a configuration error.\n";
 
 static const char usage_facts[] =

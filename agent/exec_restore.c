@@ -1,11 +1,11 @@
 /*
  * `lockstep-agent-exec restore`: one restore-side operation (RestoreDb,
  * RestoreRepos, RestoreFiles, RestoreSecrets, Services, RestoreVerify,
- * RestoreDrill), or RepoFsck and KubeRestore, which report progress the same
- * way. One framed
- * Operation on stdin; Progress frames while it runs, then one SessionFrame with
- * the OpResult, on stdout. A process per operation: a restore holds no state
- * between operations, and a crash takes only its own operation with it.
+ * RestoreDrill), or RepoFsck, KubeRestore or KubeVerify, which report
+ * progress the same way. One framed Operation on stdin; Progress frames
+ * while it runs, then one SessionFrame with the OpResult, on stdout. A
+ * process per operation: a restore holds no state between operations, and
+ * a crash takes only its own operation with it.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include "exec_restore.h"
 #include "exec_restore_int.h"
 #include "kube_restore.h"
+#include "kube_verify.h"
 #include "lockstep.pb-c.h"
 #include "ls_error.h"
 #include "ls_frame.h"
@@ -461,6 +462,8 @@ static int run(struct xr *x, Ls__Operation *op)
 		return xr_repo_fsck(x, op->repo_fsck);
 	case LS__OPERATION__KIND_KUBE_RESTORE:
 		return xr_kube_restore(x, op->kube_restore);
+	case LS__OPERATION__KIND_KUBE_VERIFY:
+		return xr_kube_verify(x, op->kube_verify);
 	default:
 		snprintf(x->err, sizeof(x->err),
 		         "operation kind %d is not a restore operation",
@@ -523,6 +526,10 @@ reply:
 		r.kind_case = LS__OP_RESULT__KIND_KUBE_RESTORE;
 		r.kube_restore = x.kres;
 	}
+	if (x.kverify != NULL) {
+		r.kind_case = LS__OP_RESULT__KIND_KUBE_VERIFY;
+		r.kube_verify = x.kverify;
+	}
 	f.kind_case = LS__SESSION_FRAME__KIND_RESULT;
 	f.result = &r;
 	pthread_mutex_lock(&x.mu);
@@ -537,6 +544,8 @@ out:
 		ls__repo_fsck_result__free_unpacked(x.fsck, NULL);
 	if (x.kres != NULL)
 		ls__kube_restore_result__free_unpacked(x.kres, NULL);
+	if (x.kverify != NULL)
+		ls__kube_verify_result__free_unpacked(x.kverify, NULL);
 	if (op != NULL)
 		ls__operation__free_unpacked(op, NULL);
 	if (buf != NULL) {

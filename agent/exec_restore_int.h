@@ -35,6 +35,8 @@ struct xr {
 	Ls__RepoFsckResult *fsck;
 	/* KubeRestore's (ls__kube_restore_result__free_unpacked). */
 	Ls__KubeRestoreResult *kres;
+	/* KubeVerify's (ls__kube_verify_result__free_unpacked). */
+	Ls__KubeVerifyResult *kverify;
 	size_t mcap; /* allocated entries of res->mismatches */
 	/* mismatches found by the component being compared */
 	const char *comp;

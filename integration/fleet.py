@@ -513,7 +513,8 @@ class FixtureEnv:
             kube_node.make_kube_node(self.node_dir(name), app_version=version,
                                      chart_side={"pg_host": self.pg_socket_dir,
                                                  "pg_port": self.pg_port,
-                                                 "pg_user": PG_USER})
+                                                 "pg_user": PG_USER,
+                                                 "objstore": self.objstore_dir})
             kube_node.create_chart_database(self.node_dir(name))
 
     # --- paths
@@ -732,6 +733,17 @@ class FixtureEnv:
         out.append("INSERT INTO projects (id, name, path, namespace_id, creator_id, repository_storage, "
                    "storage_version, created_at, updated_at, last_activity_at, visibility_level, lfs_enabled) VALUES %s;" % ", ".join(prow))
         out.append("INSERT INTO project_repositories (id, shard_id, disk_path, project_id) VALUES %s;" % ", ".join(rrow))
+        # Two issues and a merge request (feature into main) per project
+        # with history: what a cutover's verification counts.
+        full = [r["id"] for r in self.repos if not r["empty"]]
+        out.append("INSERT INTO issues (id, title, author_id, project_id, iid, created_at, updated_at) VALUES %s;"
+                   % ", ".join("(%d, %s, 2, %d, %d, %s, %s)" % (2 * i + n + 1, q("Issue %d" % (n + 1)), pid, n + 1,
+                                                              ts, ts)
+                               for i, pid in enumerate(full) for n in range(2)))
+        out.append("INSERT INTO merge_requests (id, target_branch, source_branch, source_project_id, "
+                   "target_project_id, author_id, iid, title, created_at, updated_at) VALUES %s;"
+                   % ", ".join("(%d, 'main', 'feature', %d, %d, 2, 1, 'More feature work', %s, %s)" % (
+                       i + 1, pid, pid, ts, ts) for i, pid in enumerate(full)))
         out.append("INSERT INTO application_settings (id, default_projects_limit, signup_enabled, created_at, updated_at, "
                    "default_branch_name, maintenance_mode, maintenance_mode_message) VALUES "
                    "(1, 100000, false, %s, %s, 'main', false, NULL);" % (ts, ts))
