@@ -39,6 +39,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube_secrets.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/repo_fsck.c
 	${CMAKE_CURRENT_SOURCE_DIR}/pg_storage.c
@@ -48,6 +49,6 @@ add_executable(lockstep-agent-exec
 target_link_libraries(lockstep-agent-exec PRIVATE agent_checks agent_cfg agent_registry
 	agent_backup_pg agent_backup_repos agent_backup_files
 	agent_restore_pg agent_restore_files agent_restore_repos
-	ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL
+	agent_kube_secrets ls_base ls_proto CURL::libcurl PostgreSQL::PostgreSQL
 	PkgConfig::HIREDIS PkgConfig::JANSSON PkgConfig::SODIUM)
 install(TARGETS lockstep-agent-exec DESTINATION ${LOCKSTEP_LIBEXECDIR})

@@ -23,6 +23,12 @@ int exec_kube_restart_pods(const struct agent_config *cfg,
                            Ls__KubeRestartPodsResult **out, char *err,
                            size_t errlen);
 
+/* The Secrets a cutover replaces, each after "<release>-" (gitlab-facts
+ * §8): what KubeQuery reports and the only names KubeSecretsRestore
+ * touches. */
+extern const char *const kube_chart_secrets[];
+extern const size_t kube_chart_secrets_n;
+
 /* A release or namespace name as Kubernetes allows it (RFC 1123 label,
  * at most max bytes): it goes into argv and label selectors. */
 int kube_name_ok(const char *s, size_t max);
