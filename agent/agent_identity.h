@@ -27,6 +27,12 @@ struct agent_identity {
  * agent_identity_pb_free, which wipes the key). LS_ENOTJOINED if absent. */
 int agent_identity_read(const char *state_dir, Ls__AgentIdentity **out);
 void agent_identity_pb_free(Ls__AgentIdentity *pb);
+/* This node's X25519 key pair (crypto_box), converted from its identity's
+ * Ed25519 key: what a peer seals to with the node's signing public key,
+ * and what this node seals its own saved state to. sk is the caller's to
+ * wipe. err names the state directory when the identity cannot be read. */
+int agent_identity_box_keys(const char *state_dir, uint8_t *pk, uint8_t *sk,
+                            char *err, size_t errlen);
 
 /* LS_ENOTJOINED when the state directory holds no identity. */
 int agent_identity_load(const char *state_dir, struct agent_identity *id);

@@ -1,9 +1,13 @@
 /*
  * The identity file alone (<state_dir>/identity/identity.pb), read and
  * checked: what the executor needs of the identity (its signing key, for
- * the Geo secrets copy) without the TLS half of agent_identity.c.
+ * the Geo secrets copy and the chart's Secrets) without the TLS half of
+ * agent_identity.c.
  */
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <sodium.h>
 
 #include "agent_identity.h"
 #include "ls_error.h"
@@ -48,4 +52,27 @@ void agent_identity_pb_free(Ls__AgentIdentity *pb)
 	if (pb->sign_sk.data != NULL)
 		ls_wipe(pb->sign_sk.data, pb->sign_sk.len);
 	ls__agent_identity__free_unpacked(pb, NULL);
+}
+
+int agent_identity_box_keys(const char *state_dir, uint8_t *pk, uint8_t *sk,
+                            char *err, size_t errlen)
+{
+	Ls__AgentIdentity *id = NULL;
+	int rv;
+
+	if ((rv = agent_identity_read(state_dir, &id)) < 0) {
+		snprintf(err, errlen, "this node's identity in %.900s: %s",
+		         state_dir, ls_strerror(rv));
+		return rv;
+	}
+	/* libsodium's Ed25519 secret key ends with the public key. */
+	if (crypto_sign_ed25519_sk_to_curve25519(sk, id->sign_sk.data) != 0 ||
+	    crypto_sign_ed25519_pk_to_curve25519(
+	        pk, id->sign_sk.data + crypto_sign_SEEDBYTES) != 0) {
+		sodium_memzero(sk, crypto_box_SECRETKEYBYTES);
+		snprintf(err, errlen, "this node's identity key is unusable");
+		rv = LS_ECRYPTO;
+	}
+	agent_identity_pb_free(id);
+	return rv;
 }

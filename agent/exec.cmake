@@ -39,6 +39,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube.c
+	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube_secrets.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/repo_fsck.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_restore.c

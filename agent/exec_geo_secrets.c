@@ -84,29 +84,6 @@ out:
 	return rv;
 }
 
-/* This node's X25519 key pair, from its identity's signing key. */
-static int own_box_keys(const struct agent_config *cfg, uint8_t *pk,
-                        uint8_t *sk, char *err, size_t errlen)
-{
-	Ls__AgentIdentity *id = NULL;
-	int rv;
-
-	if ((rv = agent_identity_read(cfg->state_dir, &id)) < 0) {
-		snprintf(err, errlen, "this node's identity in %.900s: %s",
-		         cfg->state_dir, ls_strerror(rv));
-		return rv;
-	}
-	/* libsodium's Ed25519 secret key ends with the public key. */
-	if (crypto_sign_ed25519_sk_to_curve25519(sk, id->sign_sk.data) != 0 ||
-	    crypto_sign_ed25519_pk_to_curve25519(
-	        pk, id->sign_sk.data + crypto_sign_SEEDBYTES) != 0) {
-		snprintf(err, errlen, "this node's identity key is unusable");
-		rv = LS_ECRYPTO;
-	}
-	agent_identity_pb_free(id);
-	return rv;
-}
-
 int exec_secrets_import(const struct agent_config *cfg,
                         const Ls__SecretsImport *im, char *err, size_t errlen)
 {
@@ -126,7 +103,8 @@ int exec_secrets_import(const struct agent_config *cfg,
 		         im->from_node, im->sealed.len);
 		return LS_EINVAL;
 	}
-	if ((rv = own_box_keys(cfg, pk, sk, err, errlen)) < 0)
+	if ((rv = agent_identity_box_keys(cfg->state_dir, pk, sk, err,
+	                                  errlen)) < 0)
 		goto out;
 	plen = im->sealed.len - crypto_box_SEALBYTES;
 	if ((plain = malloc(plen ? plen : 1)) == NULL) {

@@ -22,7 +22,7 @@
 #define POLL_MS 1000
 
 /* The Secrets a cutover replaces (gitlab-facts §8), after "<release>-". */
-static const char *const chart_secrets[] = {
+const char *const kube_chart_secrets[] = {
     "rails-secret",
     "gitlab-shell-secret",
     "gitlab-workhorse-secret",
@@ -34,6 +34,8 @@ static const char *const chart_secrets[] = {
     "kas-private-api",
     "incoming-email-auth-token",
 };
+const size_t kube_chart_secrets_n =
+    sizeof(kube_chart_secrets) / sizeof(kube_chart_secrets[0]);
 
 int kube_name_ok(const char *s, size_t max)
 {
@@ -216,15 +218,14 @@ static int values_info(const struct agent_config *cfg, const Ls__KubeTarget *t,
 		ls_fmt(line, sizeof(line), "secret/%s", secret);
 		r->object_storage_secret_found = has_line(&names, line);
 	}
-	r->secrets_present = calloc(
-	    sizeof(chart_secrets) / sizeof(chart_secrets[0]), sizeof(char *));
+	r->secrets_present = calloc(kube_chart_secrets_n, sizeof(char *));
 	if (r->secrets_present == NULL) {
 		rv = LS_ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < sizeof(chart_secrets) / sizeof(chart_secrets[0]); i++) {
+	for (i = 0; i < kube_chart_secrets_n; i++) {
 		ls_fmt(line, sizeof(line), "secret/%s-%s", t->release,
-		       chart_secrets[i]);
+		       kube_chart_secrets[i]);
 		if (!has_line(&names, line))
 			continue;
 		if ((rv = dup_into(&r->secrets_present[n], line + 7)) < 0)

@@ -42,6 +42,11 @@ int kube_values(const struct agent_config *cfg, const Ls__KubeTarget *t,
 /* o's value at a dotted path ("global.appConfig.uploads.bucket"), or
  * NULL. */
 json_t *kube_jpath(json_t *o, const char *path);
+/* The Secrets a cutover replaces, each after "<release>-" (gitlab-facts
+ * §8): what KubeQuery reports and the only names KubeSecretsRestore
+ * touches. */
+extern const char *const kube_chart_secrets[];
+extern const size_t kube_chart_secrets_n;
 
 /* A release or namespace name as Kubernetes allows it (RFC 1123 label,
  * at most max bytes): it goes into argv and label selectors. */

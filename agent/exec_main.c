@@ -20,6 +20,7 @@
 #include "exec_facts.h"
 #include "exec_geo_secrets.h"
 #include "exec_kube.h"
+#include "exec_kube_secrets.h"
 #include "exec_maint.h"
 #include "exec_registry.h"
 #include "exec_restore.h"
@@ -200,6 +201,7 @@ static int cmd_op(const struct agent_config *cfg)
 	Ls__KubeQueryResult *kq = NULL;
 	Ls__KubeScaleResult *ks = NULL;
 	Ls__KubeRestartPodsResult *kr = NULL;
+	Ls__KubeSecretsApplyResult *ka = NULL;
 	struct cutover_out co;
 	struct registry_out ro;
 	/* Room for a failed upgrade command's stderr tail. */
@@ -316,6 +318,23 @@ static int cmd_op(const struct agent_config *cfg)
 			res.kube_restart_pods = kr;
 		}
 		break;
+	case LS__OPERATION__KIND_KUBE_SECRETS_APPLY:
+		rv = exec_kube_secrets_apply(cfg, op->kube_secrets_apply, &ka,
+		                             errtext, sizeof(errtext));
+		/* Sent on failure too once it holds the saved Secrets. */
+		if (ka != NULL) {
+			res.kind_case = LS__OP_RESULT__KIND_KUBE_SECRETS_APPLY;
+			res.kube_secrets_apply = ka;
+		}
+		break;
+	case LS__OPERATION__KIND_KUBE_SECRETS_RESTORE:
+		rv = exec_kube_secrets_restore(cfg, op->kube_secrets_restore,
+		                               &ka, errtext, sizeof(errtext));
+		if (ka != NULL) {
+			res.kind_case = LS__OP_RESULT__KIND_KUBE_SECRETS_APPLY;
+			res.kube_secrets_apply = ka;
+		}
+		break;
 	case LS__OPERATION__KIND_STORAGE_COUNTS:
 		rv = exec_storage_counts(cfg, op->storage_counts, &co, errtext,
 		                         sizeof(errtext));
@@ -367,6 +386,8 @@ reply:
 		ls__kube_scale_result__free_unpacked(ks, NULL);
 	if (kr != NULL)
 		ls__kube_restart_pods_result__free_unpacked(kr, NULL);
+	if (ka != NULL)
+		ls__kube_secrets_apply_result__free_unpacked(ka, NULL);
 	registry_out_free(&ro);
 	check_report_free(&report);
 	free(facts);

@@ -175,6 +175,22 @@ class KubeFixtureTest(KubeBase):
         p = self.ok(self.kubectl("apply", "-n", NS, "--server-side", "-f", "-", input=json.dumps(two)))
         self.assertEqual(p.stdout, "secret/new-secret serverside-applied\n")
         self.assertEqual(kube_node.secrets(self.node)["new-secret"], {"c": b"C"})
+        # Field ownership: a key another manager set (the chart's
+        # shared-secrets job: kubectl-create) is a conflict unless forced,
+        # and stays when the applier leaves it out.
+        kube_node.set_secret(self.node, "shared", {"k": "job", "other": "job-only"})
+        mine = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared"},
+                "data": {"k": base64.b64encode(b"mine").decode()}}
+        p = self.kubectl("-n", NS, "apply", "--server-side", "--field-manager=lockstep", "-f", "-",
+                         input=json.dumps(mine))
+        self.assertEqual(p.returncode, 1)
+        self.assertTrue(p.stderr.startswith('error: Apply failed with 1 conflict: conflict with '
+                                            '"kubectl-create": .data.k\n'), p.stderr)
+        self.assertEqual(kube_node.secrets(self.node)["shared"], {"k": b"job", "other": b"job-only"})
+        self.ok(self.kubectl("-n", NS, "apply", "--server-side", "--force-conflicts",
+                             "--field-manager=lockstep", "-f", "-", input=json.dumps(mine)))
+        self.assertEqual(kube_node.secrets(self.node)["shared"], {"k": b"mine", "other": b"job-only"})
+        kube_node.delete_secret(self.node, "shared")
 
         for bad in ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {}},
                     {"apiVersion": "v1", "kind": "List", "items": [two, {"apiVersion": "apps/v1",

@@ -12,6 +12,7 @@ packages=(
 	libsqlite3-dev libpq-dev libjansson-dev libhiredis-dev zlib1g-dev
 	# real servers and tools the tests and the demo run
 	postgresql-15 postgresql-client-15 redis-server git openssl python3
+	python3-yaml
 	procps util-linux
 )
 
