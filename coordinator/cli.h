@@ -54,6 +54,8 @@ int cli_run_show_once(struct cli *cli, const char *id, Ls__ControlResp **resp);
 int cli_run_watch(struct cli *cli, const char *id);
 /* The same; report 0 leaves the end's report to the caller. */
 int cli_run_follow(struct cli *cli, const char *id, int report);
+/* Asks on the terminal for id typed back after warning; 1 when it was. */
+int cli_confirm(const char *warning, const char *id);
 /* lockstep cutover plan (cli_cutover.c). */
 int cli_cutover(struct cli *cli, int argc, char **argv);
 

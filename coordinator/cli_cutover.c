@@ -1,5 +1,6 @@
-/* lockstep cutover plan: the prerequisites of moving the fleet onto the
- * GitLab Helm chart, checked now, and the steps a cutover takes. */
+/* lockstep cutover plan|run|rollback: moving the fleet onto the GitLab
+ * Helm chart, its prerequisites checked, the move as one run, and the
+ * chart's Secrets and replica counts put back. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "cli.h"
 #include "ls_error.h"
+#include "ls_util.h"
 
 #define CALL_TIMEOUT_MS 30000
 
@@ -38,7 +40,36 @@ static const char cutover_usage[] =
     "  --json              one object: run, prerequisites, steps\n"
     "\n"
     "The checks are a run (`lockstep run show ID`). Exit 0 when every\n"
-    "prerequisite is met, 1 when one is not, 2 on a usage error.\n";
+    "prerequisite is met, 1 when one is not, 2 on a usage error.\n"
+    "\n"
+    "usage: lockstep cutover run --release NAME --namespace NS [--yes]\n"
+    "                            [--kube-node NODE] [--deploy-node NODE]\n"
+    "                            [--migrate-timeout DUR] [--ready-timeout "
+    "DUR]\n"
+    "                            [--json]\n"
+    "\n"
+    "The same prerequisites (any failure ends the run before anything is\n"
+    "changed), then the cutover as one journaled run, each step after the\n"
+    "last: GitLab's Rake tasks move local files to object storage and the\n"
+    "run waits until no row is local (--migrate-timeout, default 1h); a\n"
+    "fleet backup without those components; the chart's Secrets replaced\n"
+    "from gitlab-secrets.json (the old ones kept, sealed); webservice and\n"
+    "sidekiq scaled to 0; the backup restored in the toolbox pod with\n"
+    "backup-utility --restore (its output in the coordinator's log); the\n"
+    "replicas back; every pod restarted and ready (--ready-timeout, default\n"
+    "15m); the chart side verified against the backup. The Linux-package\n"
+    "fleet is left untouched and serving: switch traffic yourself when the\n"
+    "run is done. A run halted at a step resumes with `lockstep run resume\n"
+    "ID`. Asks to type the release name unless --yes. Exit 0 when the run\n"
+    "is done, 1 when it failed or halted.\n"
+    "\n"
+    "usage: lockstep cutover rollback RUN_ID [--yes] [--ready-timeout DUR]\n"
+    "                                        [--json]\n"
+    "\n"
+    "Puts back what cutover run RUN_ID changed in the chart: its previous\n"
+    "Secrets and the webservice and sidekiq replica counts, then restarts\n"
+    "every pod of the release. A halted RUN_ID is given up for good. The\n"
+    "chart's database as restored stays as it is.\n";
 
 /* The steps a cutover run takes, as (what, touches) pairs. */
 static void steps_of(const Ls__CutoverResp *cr, const char *release,
@@ -255,6 +286,172 @@ out:
 	return rv;
 }
 
+/* Options shared by run and rollback; 1 to go on, or a CLI_ exit in *rv. */
+static int parse_run(struct cli *cli, int argc, char **argv, Ls__CutoverReq *co,
+                     int *yes, int *rv)
+{
+	static const struct option opts[] = {
+	    {"release", required_argument, NULL, 'r'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"kube-node", required_argument, NULL, 'k'},
+	    {"deploy-node", required_argument, NULL, 'd'},
+	    {"migrate-timeout", required_argument, NULL, 'm'},
+	    {"ready-timeout", required_argument, NULL, 't'},
+	    {"yes", no_argument, NULL, 'y'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int64_t ms;
+	int c;
+
+	/* 0: glibc starts afresh, permuting RUN_ID after the options. */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			co->release = optarg;
+			break;
+		case 'n':
+			co->namespace_ = optarg;
+			break;
+		case 'k':
+			co->kube_node = optarg;
+			break;
+		case 'd':
+			co->deploy_node = optarg;
+			break;
+		case 'm':
+		case 't':
+			if (ls_parse_duration_ms(optarg, &ms) < 0 || ms <= 0 ||
+			    (c == 't' && ms > UINT32_MAX)) {
+				fprintf(stderr,
+				        "lockstep cutover: --%s '%s' is not a "
+				        "duration (30s, 15m, 2h)\n",
+				        c == 'm' ? "migrate-timeout"
+				                 : "ready-timeout",
+				        optarg);
+				*rv = CLI_USAGE;
+				return 0;
+			}
+			if (c == 'm') {
+				co->has_migrate_timeout_ms = 1;
+				co->migrate_timeout_ms = (uint64_t)ms;
+			} else {
+				co->has_ready_timeout_ms = 1;
+				co->ready_timeout_ms = (uint64_t)ms;
+			}
+			break;
+		case 'y':
+			*yes = 1;
+			break;
+		case 'j':
+			cli->json = 1;
+			break;
+		case 'h':
+			fputs(cutover_usage, stdout);
+			*rv = CLI_OK;
+			return 0;
+		default:
+			fputs(cutover_usage, stderr);
+			*rv = CLI_USAGE;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Sends co, then follows the run it started to its end. */
+static int start_and_follow(struct cli *cli, Ls__CutoverReq *co,
+                            const char *what)
+{
+	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
+	Ls__ControlResp *resp = NULL;
+	int rv;
+
+	req.kind_case = LS__CONTROL_REQ__KIND_CUTOVER;
+	req.cutover = co;
+	if ((rv = cli_call(cli, &req, &resp, CALL_TIMEOUT_MS)) != CLI_OK)
+		return rv;
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_CUTOVER) {
+		fprintf(stderr, "lockstep: unexpected answer\n");
+		ls__control_resp__free_unpacked(resp, NULL);
+		return CLI_FAIL;
+	}
+	if (!cli->json)
+		printf("%s %s: %zu steps (lockstep run show %s)\n", what,
+		       resp->cutover->run_id, resp->cutover->n_plan,
+		       resp->cutover->run_id);
+	rv = cli_run_follow(cli, resp->cutover->run_id, 1);
+	ls__control_resp__free_unpacked(resp, NULL);
+	return rv;
+}
+
+static int cutover_run(struct cli *cli, int argc, char **argv)
+{
+	Ls__CutoverReq co = LS__CUTOVER_REQ__INIT;
+	char warning[600];
+	int yes = 0, rv = CLI_OK;
+
+	if (!parse_run(cli, argc, argv, &co, &yes, &rv))
+		return rv;
+	if (optind != argc || co.release == NULL || co.namespace_ == NULL) {
+		fprintf(stderr, "lockstep cutover run: %s\n\n%s",
+		        optind != argc
+		            ? "unexpected argument"
+		            : "--release and --namespace are required",
+		        cutover_usage);
+		return CLI_USAGE;
+	}
+	ls_fmt(warning, sizeof(warning),
+	       "This replaces the Secrets of Helm release %s in namespace %s "
+	       "and restores this fleet's data into it (the chart's own "
+	       "data is overwritten); it moves the fleet's local files to "
+	       "object storage first.",
+	       co.release, co.namespace_);
+	if (!yes && !cli_confirm(warning, co.release)) {
+		fprintf(stderr, "lockstep: cutover not confirmed; nothing "
+		                "done\n");
+		return CLI_FAIL;
+	}
+	return start_and_follow(cli, &co, "cutover");
+}
+
+static int cutover_rollback(struct cli *cli, int argc, char **argv)
+{
+	Ls__CutoverReq co = LS__CUTOVER_REQ__INIT;
+	char warning[300];
+	int yes = 0, rv = CLI_OK;
+
+	if (!parse_run(cli, argc, argv, &co, &yes, &rv))
+		return rv;
+	if (optind + 1 != argc || co.release || co.namespace_ || co.kube_node ||
+	    co.deploy_node || co.has_migrate_timeout_ms) {
+		fprintf(stderr, "lockstep cutover rollback: %s\n\n%s",
+		        optind + 1 > argc ? "RUN_ID is required"
+		        : optind + 1 < argc
+		            ? "unexpected argument"
+		            : "the release and nodes are the run's own: only "
+		              "--yes, --ready-timeout and --json apply",
+		        cutover_usage);
+		return CLI_USAGE;
+	}
+	co.rollback_run = argv[optind];
+	/* The coordinator wants them; it takes the run's own. */
+	co.release = "";
+	co.namespace_ = "";
+	ls_fmt(warning, sizeof(warning),
+	       "This puts back the chart's Secrets and replica counts as "
+	       "they were before cutover run %s, and restarts its pods.",
+	       co.rollback_run);
+	if (!yes && !cli_confirm(warning, co.rollback_run)) {
+		fprintf(stderr, "lockstep: rollback not confirmed; nothing "
+		                "done\n");
+		return CLI_FAIL;
+	}
+	return start_and_follow(cli, &co, "cutover rollback");
+}
+
 int cli_cutover(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
@@ -264,6 +461,10 @@ int cli_cutover(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "plan") == 0)
 		return cutover_plan(cli, argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return cutover_run(cli, argc - 1, argv + 1);
+	if (strcmp(argv[1], "rollback") == 0)
+		return cutover_rollback(cli, argc - 1, argv + 1);
 	fprintf(stderr, "lockstep cutover: unknown command '%s'\n\n%s", argv[1],
 	        cutover_usage);
 	return CLI_USAGE;

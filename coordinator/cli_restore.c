@@ -82,7 +82,7 @@ void cli_restore_print_plan(const Ls__RestoreResp *rr)
 		printf("  note: %s\n", rr->notes[i]);
 }
 
-static int confirm(const char *warning, const char *id)
+int cli_confirm(const char *warning, const char *id)
 {
 	char line[256];
 
@@ -142,7 +142,7 @@ int cli_restore_flow(struct cli *cli, Ls__ControlReq *req,
 	}
 	if (fl->plan_only)
 		goto out;
-	if (!fl->yes && !confirm(fl->warning, fl->id)) {
+	if (!fl->yes && !cli_confirm(fl->warning, fl->id)) {
 		fprintf(stderr, "lockstep: %s not confirmed; nothing done\n",
 		        fl->what);
 		rv = CLI_FAIL;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord_cutover.h"
+#include "coord_cutover_int.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -19,31 +19,12 @@
 /* git fsck of every repository of a large storage takes its time. */
 #define STEP_TIMEOUT_MS (12LL * 3600 * 1000)
 #define QUERY_TIMEOUT_MS (10LL * 60 * 1000)
-#define PREREQ_PHASE 1
-
-struct co_run_step {
-	enum coord_step_state state;
-	uint64_t op_id;
-};
-
-struct coord_cutover {
-	char run[COORD_RUN_ID_MAX];
-	int plan;
-	Ls__CutoverRunParams *p;
-	struct co_run_step *st;
-	size_t n;
-	size_t inflight;
-	int failed_prereq;
-	int halt;
-	char reason[1024];
-};
 
 struct slot {
 	struct coord_cutover *u;
 	size_t idx;
+	co_answer_fn fn;
 };
-
-static void advance(struct coord *c, struct coord_cutover *u);
 
 static void co_free(struct coord_cutover *u)
 {
@@ -55,14 +36,20 @@ static void co_free(struct coord_cutover *u)
 	free(u);
 }
 
-static const Ls__CutoverStepDef *def(const struct coord_cutover *u, size_t i)
+const Ls__CutoverStepDef *co_def(const struct coord_cutover *u, size_t i)
 {
 	return u->p->steps[i];
 }
 
+int coord_cutover_kind(const char *kind)
+{
+	return strcmp(kind, CO_RUN) == 0 || strcmp(kind, CO_RUN_PLAN) == 0 ||
+	       strcmp(kind, CO_RUN_ROLLBACK) == 0;
+}
+
 static void add_reason(struct coord_cutover *u, size_t i, const char *why)
 {
-	const Ls__CutoverStepDef *d = def(u, i);
+	const Ls__CutoverStepDef *d = co_def(u, i);
 	size_t used = strlen(u->reason);
 
 	snprintf(u->reason + used, sizeof(u->reason) - used, "%s%s on %s: %s",
@@ -70,43 +57,44 @@ static void add_reason(struct coord_cutover *u, size_t i, const char *why)
 	         d->node[0] ? d->node : "the coordinator", why);
 }
 
-static uint8_t *pack_result(const char *detail, size_t *len)
+void co_step_end(struct coord *c, struct coord_cutover *u, size_t i,
+                 const char *why, const Ls__CutoverStepResult *r)
 {
-	Ls__CutoverStepResult r = LS__CUTOVER_STEP_RESULT__INIT;
-	uint8_t *buf;
-
-	r.detail = (char *)detail;
-	*len = ls__cutover_step_result__get_packed_size(&r);
-	if ((buf = malloc(*len ? *len : 1)) != NULL)
-		ls__cutover_step_result__pack(&r, buf);
-	return buf;
-}
-
-static void step_end(struct coord *c, struct coord_cutover *u, size_t i,
-                     const char *why, const char *detail)
-{
-	const Ls__CutoverStepDef *d = def(u, i);
-	size_t len = 0;
-	uint8_t *blob = pack_result(detail ? detail : "", &len);
+	const Ls__CutoverStepDef *d = co_def(u, i);
+	Ls__CutoverStepResult empty = LS__CUTOVER_STEP_RESULT__INIT;
+	const char *detail;
+	uint8_t *blob;
+	size_t len;
 	int rv;
 
+	if (r == NULL)
+		r = &empty;
+	detail = r->detail && r->detail[0] ? r->detail : "done";
+	len = ls__cutover_step_result__get_packed_size(r);
+	if ((blob = malloc(len ? len : 1)) != NULL)
+		ls__cutover_step_result__pack(r, blob);
+	if ((long)i == u->sub_step) {
+		u->sub_step = -1;
+		u->sub = CO_SUB_NONE;
+		u->live[0] = '\0';
+	}
 	if (why != NULL && why[0] != '\0') {
 		rv = coord_journal_step_failed(c->db, u->run, (uint32_t)(i + 1),
 		                               why, blob, blob ? len : 0);
 		u->st[i].state = COORD_STEP_FAILED;
-		if (d->phase == PREREQ_PHASE)
+		if (d->phase == CO_PREREQ_PHASE && !u->rollback)
 			u->failed_prereq = 1;
 		else
 			u->halt = 1;
 		add_reason(u, i, why);
 		log_warnx("cutover %s: %s on %s failed: %s", u->run, d->name,
-		          d->node, why);
+		          d->node[0] ? d->node : "the coordinator", why);
 	} else {
 		rv = coord_journal_step_done(c->db, u->run, (uint32_t)(i + 1),
 		                             blob, blob ? len : 0);
 		u->st[i].state = COORD_STEP_DONE;
-		log_info("cutover %s: %s on %s: %s", u->run, d->name, d->node,
-		         detail ? detail : "done");
+		log_info("cutover %s: %s on %s: %s", u->run, d->name,
+		         d->node[0] ? d->node : "the coordinator", detail);
 	}
 	free(blob);
 	if (rv < 0) {
@@ -115,27 +103,89 @@ static void step_end(struct coord *c, struct coord_cutover *u, size_t i,
 	}
 }
 
-static void step_answered(struct coord *c, struct coord_waiter *w)
+static void answered(struct coord *c, struct coord_waiter *w)
 {
 	struct slot *sl = w->arg;
 	struct coord_cutover *u = sl->u;
-	size_t i = sl->idx;
-	char why[1500], detail[1000];
 
 	u->inflight--;
-	co_judge(def(u, i), u->p, w->results[0], why, sizeof(why), detail,
-	         sizeof(detail));
-	step_end(c, u, i, why, detail);
+	sl->fn(c, u, sl->idx, w->results[0]);
 	free(sl);
 	w->arg = NULL;
 	coord_waiter_free(w);
-	advance(c, u);
+	co_advance(c, u);
 }
 
-static void send_step(struct coord *c, struct coord_cutover *u, size_t i,
-                      uint64_t id)
+void co_send(struct coord *c, struct coord_cutover *u, size_t i,
+             const char *node, Ls__Operation *op, uint64_t id,
+             int64_t timeout_ms, co_answer_fn fn)
 {
-	const Ls__CutoverStepDef *d = def(u, i);
+	struct coord_node *n = coord_node_find(c, node);
+	struct coord_waiter *w;
+	struct slot *sl;
+	char why[200];
+
+	if (n == NULL || !n->enrolled || n->removed) {
+		snprintf(why, sizeof(why),
+		         "node %.64s is no longer in the fleet", node);
+		co_step_end(c, u, i, why, NULL);
+		return;
+	}
+	if ((sl = calloc(1, sizeof(*sl))) == NULL ||
+	    (w = coord_waiter_new(c, 1, timeout_ms, answered, sl)) == NULL) {
+		free(sl);
+		co_step_end(c, u, i, "out of memory", NULL);
+		return;
+	}
+	sl->u = u;
+	sl->idx = i;
+	sl->fn = fn;
+	w->arg_free = free;
+	u->inflight++;
+	if (coord_op_enqueue_id(c, n, op, w, 0, id) < 0) {
+		w->pending = 0;
+		coord_waiter_arm(c, w);
+	}
+}
+
+Ls__CutoverStepResult *co_prior(struct coord *c, const struct coord_cutover *u,
+                                enum co_kind kind)
+{
+	Ls__CutoverStepResult *r = NULL;
+	uint8_t *buf = NULL;
+	size_t i, len = 0;
+
+	for (i = u->n; i-- > 0;) {
+		if (co_def(u, i)->kind != (uint32_t)kind)
+			continue;
+		if (coord_journal_result(c->db, u->run, (uint32_t)(i + 1), &buf,
+		                         &len) == 0)
+			r = ls__cutover_step_result__unpack(NULL, len, buf);
+		free(buf);
+		return r;
+	}
+	return NULL;
+}
+
+static void prereq_answered(struct coord *c, struct coord_cutover *u, size_t i,
+                            const Ls__OpResult *res)
+{
+	Ls__CutoverStepResult r = LS__CUTOVER_STEP_RESULT__INIT;
+	char why[1500], detail[1000];
+
+	co_judge(co_def(u, i), u->p, res, why, sizeof(why), detail,
+	         sizeof(detail));
+	r.detail = detail;
+	if (why[0] == '\0' && co_keep(co_def(u, i), res, &r) < 0)
+		snprintf(why, sizeof(why), "out of memory");
+	co_step_end(c, u, i, why, &r);
+	free(r.replicas);
+}
+
+static void send_prereq(struct coord *c, struct coord_cutover *u, size_t i,
+                        uint64_t id)
+{
+	const Ls__CutoverStepDef *d = co_def(u, i);
 	struct coord_node *n = coord_node_find(c, d->node);
 	char *roles[COORD_MAX_ROLES];
 	Ls__Operation op;
@@ -144,42 +194,24 @@ static void send_step(struct coord *c, struct coord_cutover *u, size_t i,
 	Ls__KubeQuery kq;
 	Ls__KubeTarget kt;
 	Ls__StorageCounts sc;
-	struct coord_waiter *w;
-	struct slot *sl;
 	size_t k;
 
 	if (n == NULL || !n->enrolled || n->removed) {
-		step_end(c, u, i, "the node is no longer in the fleet", NULL);
-		return;
-	}
-	if (d->kind < CO_SERVICES || d->kind > CO_STORAGE) {
-		step_end(c, u, i,
-		         "the journaled step has no kind Lockstep knows", NULL);
+		co_step_end(c, u, i, "the node is no longer in the fleet",
+		            NULL);
 		return;
 	}
 	for (k = 0; k < n->nroles && k < COORD_MAX_ROLES; k++)
 		roles[k] = (char *)n->roles[k];
 	co_step_op(d, u->p, n, roles, &op, &rc, &fs, &kq, &kt, &sc);
-	if ((sl = calloc(1, sizeof(*sl))) == NULL ||
-	    (w = coord_waiter_new(
-	         c, 1, d->kind == CO_FSCK ? STEP_TIMEOUT_MS : QUERY_TIMEOUT_MS,
-	         step_answered, sl)) == NULL) {
-		free(sl);
-		step_end(c, u, i, "out of memory", NULL);
-		return;
-	}
-	sl->u = u;
-	sl->idx = i;
-	w->arg_free = free;
-	u->inflight++;
-	if (coord_op_enqueue_id(c, n, &op, w, 0, id) < 0) {
-		w->pending = 0;
-		coord_waiter_arm(c, w);
-	}
+	co_send(c, u, i, d->node, &op, id,
+	        d->kind == CO_FSCK ? STEP_TIMEOUT_MS : QUERY_TIMEOUT_MS,
+	        prereq_answered);
 }
 
 static void start_step(struct coord *c, struct coord_cutover *u, size_t i)
 {
+	const Ls__CutoverStepDef *d = co_def(u, i);
 	uint64_t id = u->st[i].state == COORD_STEP_STARTED && u->st[i].op_id
 	                  ? u->st[i].op_id
 	                  : ++c->next_op_id;
@@ -193,8 +225,15 @@ static void start_step(struct coord *c, struct coord_cutover *u, size_t i)
 	u->st[i].state = COORD_STEP_STARTED;
 	u->st[i].op_id = id;
 	log_info("cutover %s: step %zu (%s on %s) started", u->run, i + 1,
-	         def(u, i)->name, def(u, i)->node);
-	send_step(c, u, i, id);
+	         d->name, d->node[0] ? d->node : "the coordinator");
+	if (d->kind < CO_SERVICES || d->kind > CO_KIND_MAX)
+		co_step_end(c, u, i,
+		            "the journaled step has no kind Lockstep knows",
+		            NULL);
+	else if (d->kind <= CO_STORAGE)
+		send_prereq(c, u, i, id);
+	else
+		co_run_step(c, u, i, id);
 }
 
 static void finish(struct coord *c, struct coord_cutover *u)
@@ -215,17 +254,24 @@ static void finish(struct coord *c, struct coord_cutover *u)
 		coord_journal_run_end(c->db, u->run, COORD_RUN_HALTED, reason);
 		log_warnx("cutover %s halted: %s", u->run, u->reason);
 	} else {
-		coord_journal_run_end(c->db, u->run, COORD_RUN_DONE,
-		                      u->plan ? "every prerequisite met" : "");
-		log_info("cutover %s: %s", u->run,
-		         u->plan ? "every prerequisite met" : "done");
+		const char *done =
+		    u->plan ? "every prerequisite met"
+		    : u->rollback
+		        ? "the chart's previous Secrets and replica counts "
+		          "are back"
+		        : "the chart side matches the backup. The "
+		          "Linux-package "
+		          "fleet was left untouched and is still serving: "
+		          "switch traffic to the chart when ready";
+		coord_journal_run_end(c->db, u->run, COORD_RUN_DONE, done);
+		log_info("cutover %s: %s", u->run, done);
 	}
 	if (c->cutover == u)
 		c->cutover = NULL;
 	co_free(u);
 }
 
-static void advance(struct coord *c, struct coord_cutover *u)
+void co_advance(struct coord *c, struct coord_cutover *u)
 {
 	uint32_t phase;
 	size_t i;
@@ -239,9 +285,9 @@ static void advance(struct coord *c, struct coord_cutover *u)
 			finish(c, u);
 			return;
 		}
-		phase = def(u, i)->phase;
+		phase = co_def(u, i)->phase;
 		for (; i < u->n && !u->halt; i++)
-			if (def(u, i)->phase == phase &&
+			if (co_def(u, i)->phase == phase &&
 			    u->st[i].state != COORD_STEP_DONE)
 				start_step(c, u, i);
 	}
@@ -250,8 +296,22 @@ static void advance(struct coord *c, struct coord_cutover *u)
 void coord_cutover_sweep(struct coord *c, int64_t now_ms)
 {
 	(void)now_ms;
-	if (c->cutover != NULL && c->cutover->halt && c->cutover->inflight == 0)
-		advance(c, c->cutover);
+	if (c->cutover == NULL)
+		return;
+	if (c->cutover->halt && c->cutover->inflight == 0)
+		co_advance(c, c->cutover);
+	else
+		co_run_tick(c, c->cutover);
+}
+
+char *coord_cutover_live(struct coord *c, const char *run, uint32_t seq)
+{
+	const struct coord_cutover *u = c->cutover;
+
+	if (u == NULL || strcmp(u->run, run) != 0 || u->sub_step < 0 ||
+	    (uint32_t)u->sub_step + 1 != seq || u->live[0] == '\0')
+		return NULL;
+	return strdup(u->live);
 }
 
 void coord_cutover_drop(struct coord *c)
@@ -289,6 +349,8 @@ static int run_start(struct coord *c, const char *run, int plan,
 	}
 	ls_strlcpy(u->run, run, sizeof(u->run));
 	u->plan = plan;
+	u->rollback = p->req->rollback_run != NULL && p->req->rollback_run[0];
+	u->sub_step = -1;
 	u->p = p;
 	u->n = n;
 	for (i = 0; steps != NULL && i < n; i++) {
@@ -296,7 +358,7 @@ static int run_start(struct coord *c, const char *run, int plan,
 		u->st[i].op_id = steps[i].op_id;
 	}
 	c->cutover = u;
-	advance(c, u);
+	co_advance(c, u);
 	return 0;
 }
 
@@ -321,8 +383,12 @@ int coord_cutover_begin(struct coord *c, const uint8_t *params, size_t len,
 		defs[i].node = p->steps[i]->node;
 		defs[i].name = p->steps[i]->name;
 	}
-	rv = coord_journal_create(c->db, plan ? CO_RUN_PLAN : CO_RUN, params,
-	                          len, defs, p->n_steps, run, runlen);
+	rv = coord_journal_create(
+	    c->db,
+	    plan                                              ? CO_RUN_PLAN
+	    : p->req->rollback_run && p->req->rollback_run[0] ? CO_RUN_ROLLBACK
+	                                                      : CO_RUN,
+	    params, len, defs, p->n_steps, run, runlen);
 	free(defs);
 	if (rv < 0) {
 		snprintf(err, errlen, "%s",

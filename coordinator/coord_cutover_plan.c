@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coord_cutover.h"
+#include "coord_cutover_int.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -167,7 +167,7 @@ static int pick_nodes(struct coord *c, const Ls__CutoverReq *req,
 }
 
 static int build_steps(struct co_build *b, struct coord_node **v, size_t nv,
-                       const char *kube, const char *db,
+                       const char *kube, const char *deploy, const char *db,
                        const Ls__CutoverReq *req)
 {
 	char rel[COORD_STEP_NAME_MAX];
@@ -188,11 +188,42 @@ static int build_steps(struct co_build *b, struct coord_node **v, size_t nv,
 		rv = step(b, 1, kube, CO_RELEASE, rel);
 	if (rv == 0)
 		rv = step(b, 1, db, CO_STORAGE, "files still on local storage");
+	if (req->has_plan && req->plan)
+		return rv;
+	/* The cutover itself (gitlab-facts §8), a phase per step. */
+	if (rv == 0)
+		rv = step(b, 2, deploy, CO_MIGRATE,
+		          "move local files to object storage (GitLab's Rake "
+		          "tasks), wait for 0 local rows");
+	if (rv == 0)
+		rv = step(b, 3, "", CO_BACKUP,
+		          "fleet backup, the moved components skipped");
+	if (rv == 0)
+		rv = step(b, 4, kube, CO_SECRETS,
+		          "the chart's Secrets from gitlab-secrets.json");
+	if (rv == 0)
+		rv = step(b, 5, kube, CO_SCALE_DOWN,
+		          "scale webservice and sidekiq to 0");
+	if (rv == 0)
+		rv =
+		    step(b, 6, kube, CO_RESTORE,
+		         "copy the backup into the toolbox pod, backup-utility "
+		         "--restore");
+	if (rv == 0)
+		rv = step(b, 7, kube, CO_SCALE_UP,
+		          "scale webservice and sidekiq back");
+	if (rv == 0)
+		rv = step(b, 8, kube, CO_RESTART,
+		          "kubectl delete pods -lrelease, wait for every pod "
+		          "ready");
+	if (rv == 0)
+		rv = step(b, 9, kube, CO_VERIFY,
+		          "verify the chart side against the backup");
 	return rv;
 }
 
-static void reply(struct control_ctx *cc, const char *run,
-                  const Ls__CutoverRunParams *p)
+void co_reply(struct control_ctx *cc, const char *run,
+              const Ls__CutoverRunParams *p)
 {
 	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
 	Ls__CutoverResp cr = LS__CUTOVER_RESP__INIT;
@@ -238,6 +269,10 @@ void coord_cutover_request(struct coord *c, struct control_ctx *cc,
 	size_t i, nv = 0, len;
 	int rv;
 
+	if (req->rollback_run != NULL && req->rollback_run[0] != '\0') {
+		coord_cutover_rollback(c, cc, req);
+		return;
+	}
 	if (!k8s_name_ok(req->release, 53) ||
 	    !k8s_name_ok(req->namespace_, 63)) {
 		snprintf(err, sizeof(err),
@@ -247,15 +282,6 @@ void coord_cutover_request(struct coord *c, struct control_ctx *cc,
 		                                       : "release",
 		         k8s_name_ok(req->release, 53) ? req->namespace_
 		                                       : req->release);
-		rv = LS_EINVAL;
-		goto out;
-	}
-	if (req->has_plan == 0 || !req->plan) {
-		/* The run's own steps (migration, backup, Secrets, restore,
-		 * verify) land with issue 9's next part. */
-		snprintf(err, sizeof(err),
-		         "this coordinator plans cutovers only (lockstep "
-		         "cutover plan)");
 		rv = LS_EINVAL;
 		goto out;
 	}
@@ -283,7 +309,7 @@ void coord_cutover_request(struct coord *c, struct control_ctx *cc,
 	if ((rv = pick_nodes(c, req, v, nv, version, sizeof(version), &kube,
 	                     &deploy, &db, err, sizeof(err))) < 0)
 		goto out;
-	if ((rv = build_steps(&b, v, nv, kube, db, req)) < 0) {
+	if ((rv = build_steps(&b, v, nv, kube, deploy, db, req)) < 0) {
 		snprintf(err, sizeof(err), "too many steps");
 		goto out;
 	}
@@ -303,7 +329,7 @@ void coord_cutover_request(struct coord *c, struct control_ctx *cc,
 	if ((rv = coord_cutover_begin(c, buf, len, run, sizeof(run), err,
 	                              sizeof(err))) < 0)
 		goto out;
-	reply(cc, run, &p);
+	co_reply(cc, run, &p);
 out:
 	if (rv < 0) {
 		log_warnx("cutover: %s", err[0] ? err : ls_strerror(rv));

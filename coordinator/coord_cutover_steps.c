@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "coord_cutover.h"
@@ -83,6 +84,9 @@ void co_step_op(const Ls__CutoverStepDef *d, const Ls__CutoverRunParams *p,
 		ls__storage_counts__init(sc);
 		op->kind_case = LS__OPERATION__KIND_STORAGE_COUNTS;
 		op->storage_counts = sc;
+		break;
+	default:
+		/* Not a prerequisite: coord_cutover_run.c sends it. */
 		break;
 	}
 }
@@ -241,6 +245,32 @@ void co_judge(const Ls__CutoverStepDef *d, const Ls__CutoverRunParams *p,
 			break;
 		judge_storage(res->storage_counts, detail, detlen);
 		return;
+	default:
+		break;
 	}
 	ls_fmt(why, whylen, "the node answered with another kind of result");
+}
+
+int co_keep(const Ls__CutoverStepDef *d, const Ls__OpResult *res,
+            Ls__CutoverStepResult *r)
+{
+	const Ls__KubeQueryResult *q;
+	size_t i;
+
+	if (d->kind != CO_RELEASE || res == NULL ||
+	    res->kind_case != LS__OP_RESULT__KIND_KUBE_QUERY)
+		return 0;
+	q = res->kube_query;
+	if ((r->replicas =
+	         calloc(q->n_deployments + 1, sizeof(*r->replicas))) == NULL)
+		return LS_ENOMEM;
+	/* The deployments a restore stops: GitLab's procedure scales the
+	 * Rails ones (webservice, sidekiq) to 0 while the database loads. */
+	for (i = 0; i < q->n_deployments; i++) {
+		Ls__KubeDeployment *k = q->deployments[i];
+		if (k->app != NULL && (strcmp(k->app, "webservice") == 0 ||
+		                       strcmp(k->app, "sidekiq") == 0))
+			r->replicas[r->n_replicas++] = k;
+	}
+	return 0;
 }

@@ -285,6 +285,26 @@ static void handle_poll(struct coord *c, struct fleet_ctx *f,
 			break;
 }
 
+/* Each line bounded and with control characters shown as '?': the text
+ * comes from a tool on the node. */
+static void log_progress_lines(const struct coord_node *n,
+                               const Ls__Progress *p)
+{
+	char line[1100];
+	size_t i, k;
+
+	for (i = 0; i < p->n_lines && i < 200; i++) {
+		const char *s = p->lines[i] ? p->lines[i] : "";
+		for (k = 0; s[k] != '\0' && k + 1 < sizeof(line); k++)
+			line[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f
+			              ? '?'
+			              : s[k];
+		line[k] = '\0';
+		log_info("%s [op %llu %s]: %s", n->name,
+		         (unsigned long long)p->op_id, p->component, line);
+	}
+}
+
 static void handle_result(struct coord *c, struct fleet_ctx *f,
                           struct coord_node *n, Ls__AgentMsg *am)
 {
@@ -418,6 +438,9 @@ static void handle_msg(struct coord *c, struct fleet_ctx *f, nng_msg *msg)
 		handle_result(c, f, n, am);
 		break;
 	case LS__AGENT_MSG__KIND_PROGRESS:
+		/* A tool's output (backup-utility in a cutover's restore):
+		 * into the coordinator's log, the run's log, line by line. */
+		log_progress_lines(n, am->progress);
 		/* Kept as it came: the unpacked message is ours now. */
 		if (n->progress)
 			ls__progress__free_unpacked(n->progress, NULL);

@@ -587,17 +587,15 @@ void coord_restore_resume(struct coord *c, struct control_ctx *cc,
 		coord_upgrade_resume(c, cc, &run, steps, n);
 		goto out;
 	}
-	if ((strcmp(run.kind, CO_RUN) == 0 ||
-	     strcmp(run.kind, CO_RUN_PLAN) == 0) &&
-	    run.state == COORD_RUN_HALTED && c->upgrade == NULL &&
-	    c->restore == NULL && c->backup == NULL && c->cutover == NULL) {
+	if (coord_cutover_kind(run.kind) && run.state == COORD_RUN_HALTED &&
+	    c->upgrade == NULL && c->restore == NULL && c->backup == NULL &&
+	    c->cutover == NULL) {
 		coord_cutover_resume(c, cc, &run, steps, n);
 		goto out;
 	}
 	if (strcmp(run.kind, "restore") != 0 &&
 	    strcmp(run.kind, "rollback") != 0 &&
-	    strcmp(run.kind, "upgrade") != 0 && strcmp(run.kind, CO_RUN) != 0 &&
-	    strcmp(run.kind, CO_RUN_PLAN) != 0) {
+	    strcmp(run.kind, "upgrade") != 0 && !coord_cutover_kind(run.kind)) {
 		snprintf(err, sizeof(err),
 		         "run %s is a %s: only a restore, an upgrade or a "
 		         "cutover resumes",

@@ -154,8 +154,7 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	ri.subject = subject(c, &run);
 	restores = strcmp(run.kind, "restore") == 0 ||
 	           strcmp(run.kind, "rollback") == 0;
-	cutover =
-	    strcmp(run.kind, CO_RUN) == 0 || strcmp(run.kind, CO_RUN_PLAN) == 0;
+	cutover = coord_cutover_kind(run.kind);
 	for (i = 0; i < n; i++) {
 		const struct coord_step *s = &steps[i];
 		struct coord_node *node = coord_node_find(c, s->node);
@@ -186,6 +185,8 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 		        0 &&
 		    len > 0)
 			si[i].detail = coord_cutover_detail(buf, len);
+		else if (cutover && s->state == COORD_STEP_STARTED)
+			si[i].detail = coord_cutover_live(c, run.id, s->seq);
 		else if (restores &&
 		         coord_journal_result(c->db, run.id, s->seq, &buf,
 		                              &len) == 0 &&
