@@ -44,25 +44,40 @@ def set_build(b):
     BUILD = b
 
 
+def cutover_fleet(test):
+    """A fleet with a kubernetes node whose chart is ready for a cutover;
+    stopped when test ends. Returns it."""
+    f = Fleet(BUILD, nodes=DEFAULT_NODES + [(KUBE, ["kubernetes"])])
+    try:
+        f.__enter__()
+    except BaseException:
+        f.__exit__(None, None, None)
+        raise
+    test.addCleanup(f.__exit__, None, None, None)
+    kube = f.node_dir(KUBE)
+    # The Rails node's gitlab-rake stand-in (agent.yml gitlab.rake).
+    f.add_upgrade_agent_config("rails-1")
+    # A restart waits for pods to become ready: quick, but not at once.
+    kube_node.set_ready_delay(kube, 0.5)
+    # The chart deployed with the fleet's Gitaly storages.
+    kube_node.set_gitaly_storages(kube, sorted(f.storage_nodes,
+                                               key=lambda n: (n != "default", n)))
+    f.wait_until(lambda: all(p["ready"] for p in kube_node.pods(kube).values()),
+                 30, "every pod of the release ready")
+    return f
+
+
+def run_id(text):
+    for word in text.split():
+        if word.startswith("cutover-"):
+            return word.rstrip(":")
+    raise AssertionError("no run id in:\n" + text)
+
+
 class CutoverRunTest(unittest.TestCase):
     def setUp(self):
-        self.f = Fleet(BUILD, nodes=DEFAULT_NODES + [(KUBE, ["kubernetes"])])
-        try:
-            self.f.__enter__()
-        except BaseException:
-            self.f.__exit__(None, None, None)
-            raise
-        self.addCleanup(self.f.__exit__, None, None, None)
+        self.f = cutover_fleet(self)
         self.kube = self.f.node_dir(KUBE)
-        # The Rails node's gitlab-rake stand-in (agent.yml gitlab.rake).
-        self.f.add_upgrade_agent_config("rails-1")
-        # A restart waits for pods to become ready: quick, but not at once.
-        kube_node.set_ready_delay(self.kube, 0.5)
-        # The chart deployed with the fleet's Gitaly storages.
-        kube_node.set_gitaly_storages(
-            self.kube, sorted(self.f.storage_nodes, key=lambda n: (n != "default", n)))
-        self.f.wait_until(lambda: all(p["ready"] for p in kube_node.pods(self.kube).values()),
-                          30, "every pod of the release ready")
 
     def run_cli(self, *args, timeout=900):
         p = self.f.cli(*args, timeout=timeout)
@@ -72,10 +87,7 @@ class CutoverRunTest(unittest.TestCase):
         return self.f.cli_json("run", "show", run)
 
     def run_id(self, text):
-        for word in text.split():
-            if word.startswith("cutover-"):
-                return word.rstrip(":")
-        raise AssertionError("no run id in:\n" + text)
+        return run_id(text)
 
     def fleet_count(self, table):
         return int(self.f.psql("SELECT count(*) FROM %s" % table).strip())
@@ -177,6 +189,44 @@ class CutoverRunTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(kube_node.secrets(self.kube), now)
 
+    def assert_untouched(self, since):
+        """No cluster change and no Rake task since (a timestamp)."""
+        for c in kube_node.read_calls(self.kube, since=since):
+            argv = [a for a in c["argv"] if not a.startswith("-")]
+            self.assertFalse(set(argv) & set(MUTATING), "the chart was touched: %r" % c)
+        self.assertEqual(self.f.calls("rails-1", "gitlab-rake", since=since), [])
+
+    def test_version_mismatch_or_a_service_down_stop_the_run_before_any_change(self):
+        f = self.f
+        local = int(f.psql("SELECT count(*) FROM uploads WHERE store IS NULL OR store = 1"))
+        for what, spoil, mend, cause in (
+                ("version", lambda: kube_node.set_app_version(self.kube, "17.8.1"),
+                 lambda: kube_node.set_app_version(self.kube, "17.8.2"),
+                 "the chart runs GitLab 17.8.1 and the fleet 17.8.2"),
+                ("service", lambda: f.set_service("rails-1", "sidekiq", False),
+                 lambda: f.set_service("rails-1", "sidekiq", True), "sidekiq")):
+            since = time.time()
+            spoil()
+            try:
+                p = self.run_cli("cutover", "run", "--release", RELEASE, "--namespace", NS,
+                                 "--yes")
+            finally:
+                mend()
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            show = self.show(self.run_id(p.stdout))
+            self.assertEqual(show["state"], "failed", (what, show))
+            self.assertIn("prerequisites not met, nothing was changed", show["reason"])
+            self.assertIn(cause, show["reason"])
+            later = [s for s in show["steps"] if "move local files" in s["name"]]
+            self.assertEqual(later[0]["state"], "pending", later)
+            self.assert_untouched(since)
+        self.assertEqual(int(f.psql("SELECT count(*) FROM uploads WHERE store IS NULL OR "
+                                    "store = 1")), local)
+        # Without --yes and no terminal, nothing starts.
+        p = self.run_cli("cutover", "run", "--release", RELEASE, "--namespace", NS)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("not confirmed", p.stderr)
+
     def test_rows_that_never_leave_local_storage_halt_before_the_chart(self):
         f = self.f
         gitlab_node.set_rake_stall(f.node_dir("rails-1"), ["gitlab:uploads:migrate:all"])
@@ -192,6 +242,8 @@ class CutoverRunTest(unittest.TestCase):
         later = [s for s in show["steps"] if s["state"] != "done"]
         self.assertIn("move local files", later[0]["name"])
         self.assertTrue(all(s["state"] == "pending" for s in later[1:]), later)
+        self.assertEqual(self.f.calls("rails-1", "gitlab-rake", since=since)[0]["argv"],
+                         ["gitlab:uploads:migrate:all"])
         for c in kube_node.read_calls(self.kube, since=since):
             argv = [a for a in c["argv"] if not a.startswith("-")]
             self.assertFalse(set(argv) & set(MUTATING), "the chart was touched: %r" % c)
