@@ -15,3 +15,7 @@ ls_fuzzer(fuzz_restore_tar agent_restore_files)
 ls_fuzzer(fuzz_repo_manifest agent_restore_repos)
 ls_fuzzer(fuzz_restore_listing agent_restore_files)
 ls_fuzzer(fuzz_registry_status agent_registry)
+# df -Pk in the toolbox pod (KubeRestore's room check).
+ls_fuzzer(fuzz_kube_df agent_cfg ls_base)
+target_sources(fuzz_kube_df PRIVATE ${CMAKE_SOURCE_DIR}/agent/kube_cmd.c)
+target_include_directories(fuzz_kube_df PRIVATE ${CMAKE_SOURCE_DIR}/agent)
