@@ -373,6 +373,79 @@ static int convert(const uint8_t *plain, size_t len, const Ls__KubeTarget *t,
 	return 0;
 }
 
+/* The sections of gitlab-secrets.json the chart's Secrets come from
+ * (gitlab-facts §8). */
+static const char *const chart_sections[] = {
+    "gitlab_rails", "gitlab_shell", "gitlab_workhorse", "registry",
+    "gitlab_pages", "gitlab_kas",   "mailroom",
+};
+
+/* Every other Rails node's file has the same chart sections as plain's:
+ * a multi-node GitLab shares one gitlab-secrets.json, and a chart given
+ * one node's copy would lock the others' encrypted data out. Names the
+ * node and section, never a value. */
+static int same_everywhere(const struct agent_config *cfg,
+                           const Ls__KubeSecretsApply *a, const uint8_t *plain,
+                           size_t plen, char *err, size_t errlen)
+{
+	uint8_t pk[crypto_box_PUBLICKEYBYTES], *other = NULL;
+	json_t *first, *j = NULL;
+	char what[128];
+	size_t i, k, olen = 0;
+	int rv = 0;
+
+	if (a->n_others == 0)
+		return 0;
+	if (a->n_others != a->n_others_from) {
+		ls_fmt(err, errlen,
+		       "%zu other secrets files but %zu node names",
+		       a->n_others, a->n_others_from);
+		return LS_EINVAL;
+	}
+	if ((first = json_loadb((const char *)plain, plen,
+	                        JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+		ls_fmt(err, errlen, "the secrets from %.64s are not JSON",
+		       a->from_node);
+		return LS_EINVAL;
+	}
+	for (i = 0; i < a->n_others && rv == 0; i++) {
+		const char *from = a->others_from[i];
+		ls_fmt(what, sizeof(what), "the secrets from %.64s", from);
+		if ((rv = open_sealed(cfg, &a->others[i], KUBE_JSON_MAX, what,
+		                      &other, &olen, pk, err, errlen)) < 0)
+			break;
+		j = json_loadb((const char *)other, olen,
+		               JSON_REJECT_DUPLICATES, NULL);
+		plain_free(other, olen);
+		other = NULL;
+		if (!json_is_object(j)) {
+			ls_fmt(err, errlen, "%s are not a JSON object", what);
+			rv = LS_EINVAL;
+		}
+		for (k = 0; rv == 0 && k < sizeof(chart_sections) /
+		                               sizeof(chart_sections[0]);
+		     k++) {
+			json_t *x = json_object_get(first, chart_sections[k]);
+			json_t *y = json_object_get(j, chart_sections[k]);
+			if ((x == NULL && y == NULL) || json_equal(x, y))
+				continue;
+			ls_fmt(err, errlen,
+			       "the gitlab-secrets.json of %.64s differs from "
+			       "the one of %.64s in its %s section: every node "
+			       "of a multi-node GitLab shares one file; copy "
+			       "it from one Rails node to the others and "
+			       "reconfigure them first",
+			       from, a->from_node, chart_sections[k]);
+			rv = LS_ESTATE;
+		}
+		json_decref(j);
+		j = NULL;
+	}
+	json_decref(first);
+	sodium_memzero(pk, sizeof(pk));
+	return rv;
+}
+
 int exec_kube_secrets_apply(const struct agent_config *cfg,
                             const Ls__KubeSecretsApply *a,
                             Ls__KubeSecretsApplyResult **out, char *err,
@@ -396,7 +469,9 @@ int exec_kube_secrets_apply(const struct agent_config *cfg,
 	if ((rv = open_sealed(cfg, &a->sealed, KUBE_JSON_MAX, what, &plain,
 	                      &plen, pk, err, errlen)) < 0)
 		goto out;
-	rv = convert(plain, plen, a->target, from, &set, r, err, errlen);
+	if ((rv = same_everywhere(cfg, a, plain, plen, err, errlen)) == 0)
+		rv =
+		    convert(plain, plen, a->target, from, &set, r, err, errlen);
 	plain_free(plain, plen);
 	if (rv < 0)
 		goto out;

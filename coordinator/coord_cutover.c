@@ -26,10 +26,23 @@ struct slot {
 	co_answer_fn fn;
 };
 
+void co_sealed_clear(struct coord_cutover *u)
+{
+	size_t i;
+
+	for (i = 0; i < u->nrails; i++) {
+		free(u->sealed[i].data);
+		u->sealed[i].data = NULL;
+		u->sealed[i].len = 0;
+	}
+	u->nrails = u->rails_k = 0;
+}
+
 static void co_free(struct coord_cutover *u)
 {
 	if (u == NULL)
 		return;
+	co_sealed_clear(u);
 	if (u->p)
 		ls__cutover_run_params__free_unpacked(u->p, NULL);
 	free(u->st);
@@ -74,6 +87,7 @@ void co_step_end(struct coord *c, struct coord_cutover *u, size_t i,
 	if ((blob = malloc(len ? len : 1)) != NULL)
 		ls__cutover_step_result__pack(r, blob);
 	if ((long)i == u->sub_step) {
+		co_sealed_clear(u);
 		u->sub_step = -1;
 		u->sub = CO_SUB_NONE;
 		u->live[0] = '\0';
@@ -328,8 +342,26 @@ char *coord_cutover_detail(const uint8_t *blob, size_t len)
 
 	if (r == NULL)
 		return NULL;
-	if (r->detail[0] != '\0')
+	if (r->n_differences > 0) {
+		/* The verify step's report: every difference it journaled. */
+		size_t i, cap = strlen(r->detail) + 64;
+		for (i = 0; i < r->n_differences; i++)
+			cap += strlen(r->differences[i]) + 3;
+		if ((d = malloc(cap)) != NULL) {
+			size_t used = (size_t)snprintf(d, cap, "%s", r->detail);
+			for (i = 0; i < r->n_differences && used < cap; i++)
+				used += (size_t)snprintf(
+				    d + used, cap - used, "%s%s",
+				    i ? "; " : "; differences: ",
+				    r->differences[i]);
+			if (r->more_differences && used < cap)
+				snprintf(
+				    d + used, cap - used, "; %llu more",
+				    (unsigned long long)r->more_differences);
+		}
+	} else if (r->detail[0] != '\0') {
 		d = strdup(r->detail);
+	}
 	ls__cutover_step_result__free_unpacked(r, NULL);
 	return d;
 }

@@ -9,6 +9,7 @@
 
 #define CO_PREREQ_PHASE 1
 #define CO_MAX_COMPONENTS 16
+#define CO_MAX_RAILS 32
 
 struct co_run_step {
 	enum coord_step_state state;
@@ -46,6 +47,11 @@ struct coord_cutover {
 	int64_t poll_deadline_ms, next_poll_ms;
 	int poll_due;
 	char backup_id[128];
+	/* The secrets step: each Rails node's gitlab-secrets.json, sealed
+	 * to the kubernetes node, the deploy node's first. */
+	char rails[CO_MAX_RAILS][64];
+	ProtobufCBinaryData sealed[CO_MAX_RAILS];
+	size_t nrails, rails_k;
 	char live[512]; /* the step in flight in one line, for run show */
 };
 
@@ -63,6 +69,8 @@ void co_send(struct coord *c, struct coord_cutover *u, size_t i,
              const char *node, Ls__Operation *op, uint64_t id,
              int64_t timeout_ms, co_answer_fn fn);
 void co_advance(struct coord *c, struct coord_cutover *u);
+/* Drops what the secrets step gathered. */
+void co_sealed_clear(struct coord_cutover *u);
 /* The journaled result of the run's last step of kind, or NULL. */
 Ls__CutoverStepResult *co_prior(struct coord *c, const struct coord_cutover *u,
                                 enum co_kind kind);

@@ -353,16 +353,22 @@ static int backup_of_run(struct coord *c, struct coord_cutover *u, char *id,
 static void secrets_answered(struct coord *c, struct coord_cutover *u, size_t i,
                              const Ls__OpResult *res);
 
-static void send_apply(struct coord *c, struct coord_cutover *u, size_t i,
-                       const ProtobufCBinaryData *sealed)
+static void send_apply(struct coord *c, struct coord_cutover *u, size_t i)
 {
 	Ls__Operation op = LS__OPERATION__INIT;
 	Ls__KubeSecretsApply ap = LS__KUBE_SECRETS_APPLY__INIT;
 	Ls__KubeTarget t = target(u);
+	char *from[CO_MAX_RAILS];
+	size_t k;
 
+	for (k = 1; k < u->nrails; k++)
+		from[k - 1] = u->rails[k];
 	ap.target = &t;
-	ap.sealed = *sealed;
-	ap.from_node = u->p->deploy_node;
+	ap.sealed = u->sealed[0];
+	ap.from_node = u->rails[0];
+	ap.n_others = ap.n_others_from = u->nrails - 1;
+	ap.others = u->sealed + 1;
+	ap.others_from = from;
 	op.kind_case = LS__OPERATION__KIND_KUBE_SECRETS_APPLY;
 	op.kube_secrets_apply = &ap;
 	u->sub = CO_SUB_APPLY;
@@ -373,11 +379,37 @@ static void send_apply(struct coord *c, struct coord_cutover *u, size_t i,
 	        secrets_answered);
 }
 
+static void send_export(struct coord *c, struct coord_cutover *u, size_t i)
+{
+	struct coord_node *kube = coord_node_find(c, u->p->kube_node);
+	Ls__Operation op = LS__OPERATION__INIT;
+	Ls__SecretsExport ex = LS__SECRETS_EXPORT__INIT;
+
+	if (kube == NULL || !kube->enrolled || kube->removed) {
+		end_detail(c, u, i,
+		           "the kubernetes node is no longer in the fleet",
+		           NULL);
+		return;
+	}
+	ls_fmt(u->live, sizeof(u->live),
+	       "sealing gitlab-secrets.json on %s (%zu of %zu)",
+	       u->rails[u->rails_k], u->rails_k + 1, u->nrails);
+	/* Sealed to the kubernetes node: the coordinator relays what it
+	 * cannot read. */
+	ex.to_sign_pk.data = kube->sign_pk;
+	ex.to_sign_pk.len = sizeof(kube->sign_pk);
+	op.kind_case = LS__OPERATION__KIND_SECRETS_EXPORT;
+	op.secrets_export = &ex;
+	co_send(c, u, i, u->rails[u->rails_k], &op, ++c->next_op_id,
+	        QUERY_TIMEOUT_MS, secrets_answered);
+}
+
 static void secrets_answered(struct coord *c, struct coord_cutover *u, size_t i,
                              const Ls__OpResult *res)
 {
 	Ls__CutoverStepResult r = LS__CUTOVER_STEP_RESULT__INIT;
 	const Ls__KubeSecretsApplyResult *a;
+	ProtobufCBinaryData *s;
 	char why[1200], at[1400], detail[700] = "";
 	size_t k;
 
@@ -387,11 +419,23 @@ static void secrets_answered(struct coord *c, struct coord_cutover *u, size_t i,
 		if (why[0] != '\0') {
 			ls_fmt(at, sizeof(at),
 			       "reading gitlab-secrets.json on %s: %s",
-			       u->p->deploy_node, why);
+			       u->rails[u->rails_k], why);
 			end_detail(c, u, i, at, NULL);
 			return;
 		}
-		send_apply(c, u, i, &res->secrets_export->sealed);
+		s = &u->sealed[u->rails_k];
+		if ((s->data = malloc(res->secrets_export->sealed.len + 1)) ==
+		    NULL) {
+			end_detail(c, u, i, "out of memory", NULL);
+			return;
+		}
+		memcpy(s->data, res->secrets_export->sealed.data,
+		       res->secrets_export->sealed.len);
+		s->len = res->secrets_export->sealed.len;
+		if (++u->rails_k < u->nrails)
+			send_export(c, u, i);
+		else
+			send_apply(c, u, i);
 		return;
 	}
 	failed(res, LS__OP_RESULT__KIND_KUBE_SECRETS_APPLY, why, sizeof(why));
@@ -401,9 +445,9 @@ static void secrets_answered(struct coord *c, struct coord_cutover *u, size_t i,
 	}
 	a = res->kube_secrets_apply;
 	ls_fmt(detail, sizeof(detail),
-	       "%zu Secrets from %s's "
-	       "gitlab-secrets.json:",
-	       a->n_secrets, u->p->deploy_node);
+	       "%zu Secrets from %s's gitlab-secrets.json (%zu Rails nodes "
+	       "agree):",
+	       a->n_secrets, u->rails[0], u->nrails);
 	for (k = 0; k < a->n_secrets; k++)
 		ls_fmt(detail + strlen(detail), sizeof(detail) - strlen(detail),
 		       "%s %s", k ? "," : "", a->secrets[k]);
@@ -413,31 +457,36 @@ static void secrets_answered(struct coord *c, struct coord_cutover *u, size_t i,
 	co_step_end(c, u, i, "", &r);
 }
 
+static int has_role(const struct coord_node *n, const char *role)
+{
+	size_t k;
+
+	for (k = 0; k < n->nroles; k++)
+		if (strcmp(n->roles[k], role) == 0)
+			return 1;
+	return 0;
+}
+
 static void secrets_step(struct coord *c, struct coord_cutover *u, size_t i)
 {
-	struct coord_node *kube = coord_node_find(c, u->p->kube_node);
-	Ls__Operation op = LS__OPERATION__INIT;
-	Ls__SecretsExport ex = LS__SECRETS_EXPORT__INIT;
+	size_t k;
 
-	if (kube == NULL || !kube->enrolled || kube->removed) {
-		end_detail(c, u, i,
-		           "the kubernetes node is no longer in the "
-		           "fleet",
-		           NULL);
-		return;
-	}
+	co_sealed_clear(u);
 	u->sub_step = (long)i;
 	u->sub = CO_SUB_EXPORT;
-	ls_fmt(u->live, sizeof(u->live), "sealing gitlab-secrets.json on %s",
-	       u->p->deploy_node);
-	/* Sealed to the kubernetes node: the coordinator relays what it
-	 * cannot read. */
-	ex.to_sign_pk.data = kube->sign_pk;
-	ex.to_sign_pk.len = sizeof(kube->sign_pk);
-	op.kind_case = LS__OPERATION__KIND_SECRETS_EXPORT;
-	op.secrets_export = &ex;
-	co_send(c, u, i, u->p->deploy_node, &op, ++c->next_op_id,
-	        QUERY_TIMEOUT_MS, secrets_answered);
+	/* The deploy node's file, then every other Rails node's: the agent
+	 * refuses when they differ. */
+	ls_strlcpy(u->rails[u->nrails++], u->p->deploy_node,
+	           sizeof(u->rails[0]));
+	for (k = 0; k < c->nnodes && u->nrails < CO_MAX_RAILS; k++) {
+		const struct coord_node *n = c->nodes[k];
+		if (!n->enrolled || n->removed || !coord_node_runs_gitlab(n) ||
+		    !has_role(n, "rails") ||
+		    strcmp(n->name, u->p->deploy_node) == 0)
+			continue;
+		ls_strlcpy(u->rails[u->nrails++], n->name, sizeof(u->rails[0]));
+	}
+	send_export(c, u, i);
 }
 
 /* ---- one operation on the kubernetes node */
@@ -520,15 +569,20 @@ static void kube_answered(struct coord *c, struct coord_cutover *u, size_t i,
 		       v->n_chart, (unsigned long long)v->repositories,
 		       (unsigned long long)v->uploads_checked,
 		       v->n_differences + (size_t)v->more_differences);
-		for (k = 0; k < v->n_differences && k < 10; k++)
+		for (k = 0; k < v->n_differences && k < 5; k++)
 			ls_fmt(why + strlen(why), sizeof(why) - strlen(why),
 			       "%s%s", k ? "; " : "the chart side differs: ",
 			       v->differences[k]);
-		if (v->n_differences + v->more_differences > 10)
+		if (v->n_differences + v->more_differences > 5)
 			ls_fmt(why + strlen(why), sizeof(why) - strlen(why),
 			       "; and %llu more (lockstep run show)",
 			       (unsigned long long)(v->n_differences +
-			                            v->more_differences - 10));
+			                            v->more_differences - 5));
+		/* Every one in the journal: the report names each. */
+		r.n_differences = v->n_differences;
+		r.differences = v->differences;
+		r.has_more_differences = v->more_differences > 0;
+		r.more_differences = v->more_differences;
 		break;
 	}
 	default:

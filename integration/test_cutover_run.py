@@ -18,6 +18,7 @@ database, repositories and files).
 """
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -26,8 +27,10 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixture"))
+import fleet  # noqa: E402
 from fleet import DEFAULT_NODES, Fleet  # noqa: E402
 import gitlab_node  # noqa: E402
+import rails_files  # noqa: E402
 import kube_node  # noqa: E402
 import testlib  # noqa: E402
 
@@ -188,6 +191,37 @@ class CutoverRunTest(unittest.TestCase):
         p = self.run_cli("cutover", "rollback", run, "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(kube_node.secrets(self.kube), now)
+
+    def test_a_difference_on_the_chart_side_fails_the_verify_step_naming_it(self):
+        f = self.f
+        self.addCleanup(kube_node.set_stall, self.kube, "backup-utility", False)
+        kube_node.set_stall(self.kube, "backup-utility", True)
+        p = subprocess.Popen([f.bin["cli"], "--config", f.coordinator_config, "cutover", "run",
+                              "--release", RELEASE, "--namespace", NS, "--yes"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=fleet.clean_env(), stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.communicate()))
+        f.wait_until(lambda: [c for c in kube_node.read_calls(self.kube)
+                              if "backup-utility" in c["argv"]], 180,
+                     "the cutover to reach its restore")
+        # Uploads are in object storage by now: one object's bytes change
+        # under the run (its checksum row stays as uploaded).
+        key = f.psql("SELECT path FROM uploads WHERE store = 2 ORDER BY id LIMIT 1").strip()
+        obj = os.path.join(f.objstore_dir, rails_files.OBJSTORE_BUCKETS["uploads"], key)
+        self.assertTrue(os.path.isfile(obj), obj)
+        with open(obj, "wb") as fh:
+            fh.write(b"not what was uploaded\n")
+        kube_node.set_stall(self.kube, "backup-utility", False)
+        out, err = p.communicate(timeout=600)
+        self.assertEqual(p.returncode, 1, out + err)
+        show = self.show(self.run_id(out))
+        self.assertEqual(show["state"], "halted", show)
+        verify = [s for s in show["steps"] if "verify" in s["name"]][0]
+        self.assertEqual(verify["state"], "failed", verify)
+        self.assertIn("the chart side differs: upload", verify["error"])
+        self.assertIn(key, verify["error"])
+        self.assertIn("differences: upload", verify["detail"])
+        self.assertIn(": 1 differences", verify["detail"])
 
     def assert_untouched(self, since):
         """No cluster change and no Rake task since (a timestamp)."""

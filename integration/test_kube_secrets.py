@@ -46,7 +46,7 @@ RAILS = "rails-1"
 # Operation and OpResult fields (proto/lockstep.proto).
 OP_SECRETS_EXPORT, OP_APPLY, OP_RESTORE = 26, 33, 34
 RES_SECRETS_EXPORT, RES_APPLY = 18, 24
-LS_EINVAL, LS_ECRYPTO = -22, -1009
+LS_EINVAL, LS_ECRYPTO, LS_ESTATE = -22, -1009, -1015
 
 # What gitlab-secrets.json gives (gitlab-facts §8): Secret -> key -> (section, field).
 SIMPLE = {
@@ -195,9 +195,12 @@ class KubeSecretsTest(unittest.TestCase):
         self.assertEqual(st, 0, err)
         return decode(m[RES_SECRETS_EXPORT][0])[1][0]
 
-    def apply(self, sealed, from_node=RAILS):
+    def apply(self, sealed, from_node=RAILS, others=()):
+        """others: (node, sealed) of the other Rails nodes."""
         return self.op(self.kube_yml, OP_APPLY,
-                       target() + field_bytes(2, sealed) + field_bytes(3, from_node))
+                       target() + field_bytes(2, sealed) + field_bytes(3, from_node)
+                       + b"".join(field_bytes(4, o) for _, o in others)
+                       + b"".join(field_bytes(5, n) for n, _ in others))
 
     def restore(self, saved):
         return self.op(self.kube_yml, OP_RESTORE, target() + field_bytes(2, saved))
@@ -328,6 +331,31 @@ class KubeSecretsTest(unittest.TestCase):
         st, err, _, _ = self.restore(seal_to_sign_pk(other_pk, b'{"lockstep_kube_saved":1}'))
         self.assertEqual(st, LS_ECRYPTO, err)
         self.assertIn("the saved Secrets do not open with this node's key", err)
+        self.assertEqual(kube_node.secrets(self.kube), before)
+
+    def test_other_rails_nodes_must_have_the_same_file(self):
+        before = kube_node.secrets(self.kube)
+        since = time.time()
+        other = json.loads(json.dumps(self.secrets))
+        other["gitlab_rails"]["db_key_base"] = "f" * 128
+        st, err, m, _ = self.apply(self.export(self.kube_pk), others=[
+            ("rails-2", seal_to_sign_pk(self.kube_pk, json.dumps(self.secrets).encode())),
+            ("rails-3", seal_to_sign_pk(self.kube_pk, json.dumps(other).encode()))])
+        self.assertEqual(st, LS_ESTATE, err)
+        self.assertIn("the gitlab-secrets.json of rails-3 differs from the one of %s in its "
+                      "gitlab_rails section" % RAILS, err)
+        self.assertNotIn("f" * 128, err)
+        self.assertNotIn(RES_APPLY, m)
+        self.assertEqual(kube_node.secrets(self.kube), before)
+        self.assertEqual(kube_node.read_calls(self.kube, cmd="kubectl", since=since), [])
+        # A section the chart takes nothing from may differ.
+        other = json.loads(json.dumps(self.secrets))
+        other["gitaly"] = {"note": "this node's own"}
+        st, err, m, _ = self.apply(self.export(self.kube_pk), others=[
+            ("rails-2", seal_to_sign_pk(self.kube_pk, json.dumps(other).encode()))])
+        self.assertEqual(st, 0, err)
+        st, err, _, _ = self.restore(decode(m[RES_APPLY][0])[1][0])
+        self.assertEqual(st, 0, err)
         self.assertEqual(kube_node.secrets(self.kube), before)
 
     def test_not_an_object(self):
