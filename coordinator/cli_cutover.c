@@ -203,90 +203,7 @@ static int wait_end(struct cli *cli, const char *id, Ls__ControlResp **out)
 	}
 }
 
-static int cutover_plan(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"release", required_argument, NULL, 'r'},
-	    {"namespace", required_argument, NULL, 'n'},
-	    {"kube-node", required_argument, NULL, 'k'},
-	    {"deploy-node", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
-	Ls__CutoverReq co = LS__CUTOVER_REQ__INIT;
-	Ls__ControlResp *resp = NULL, *show = NULL;
-	int c, rv;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			co.release = optarg;
-			break;
-		case 'n':
-			co.namespace_ = optarg;
-			break;
-		case 'k':
-			co.kube_node = optarg;
-			break;
-		case 'd':
-			co.deploy_node = optarg;
-			break;
-		case 'j':
-			cli->json = 1;
-			break;
-		case 'h':
-			fputs(cutover_usage, stdout);
-			return CLI_OK;
-		default:
-			fputs(cutover_usage, stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (optind != argc || co.release == NULL || co.namespace_ == NULL) {
-		fprintf(stderr, "lockstep cutover plan: %s\n\n%s",
-		        optind != argc
-		            ? "unexpected argument"
-		            : "--release and --namespace are required",
-		        cutover_usage);
-		return CLI_USAGE;
-	}
-	co.has_plan = 1;
-	co.plan = 1;
-	req.kind_case = LS__CONTROL_REQ__KIND_CUTOVER;
-	req.cutover = &co;
-	if ((rv = cli_call(cli, &req, &resp, CALL_TIMEOUT_MS)) != CLI_OK)
-		return rv;
-	if (resp->kind_case != LS__CONTROL_RESP__KIND_CUTOVER) {
-		fprintf(stderr, "lockstep: unexpected answer\n");
-		rv = CLI_FAIL;
-		goto out;
-	}
-	if (!cli->json) {
-		printf("cutover plan %s: checking the prerequisites\n",
-		       resp->cutover->run_id);
-		/* Step lines and fsck progress as they come. */
-		(void)cli_run_follow(cli, resp->cutover->run_id, 0);
-	}
-	if ((rv = wait_end(cli, resp->cutover->run_id, &show)) != CLI_OK)
-		goto out;
-	if (cli->json)
-		cli_print_json(plan_json(resp->cutover, show->run_show,
-		                         co.release, co.namespace_));
-	else
-		plan_print(resp->cutover, show->run_show, co.release,
-		           co.namespace_);
-	rv = strcmp(show->run_show->state, "done") == 0 ? CLI_OK : CLI_FAIL;
-out:
-	if (show)
-		ls__control_resp__free_unpacked(show, NULL);
-	ls__control_resp__free_unpacked(resp, NULL);
-	return rv;
-}
-
-/* Options shared by run and rollback; 1 to go on, or a CLI_ exit in *rv. */
+/* Options of plan, run and rollback; 1 to go on, or a CLI_ exit in *rv. */
 static int parse_run(struct cli *cli, int argc, char **argv, Ls__CutoverReq *co,
                      int *yes, int *rv)
 {
@@ -359,6 +276,63 @@ static int parse_run(struct cli *cli, int argc, char **argv, Ls__CutoverReq *co,
 		}
 	}
 	return 1;
+}
+
+static int cutover_plan(struct cli *cli, int argc, char **argv)
+{
+	Ls__ControlReq req = LS__CONTROL_REQ__INIT;
+	Ls__CutoverReq co = LS__CUTOVER_REQ__INIT;
+	Ls__ControlResp *resp = NULL, *show = NULL;
+	int yes = 0, rv = CLI_OK;
+
+	if (!parse_run(cli, argc, argv, &co, &yes, &rv))
+		return rv;
+	if (yes || co.has_migrate_timeout_ms || co.has_ready_timeout_ms) {
+		fprintf(stderr,
+		        "lockstep cutover plan: --yes, --migrate-timeout and "
+		        "--ready-timeout are for cutover run\n\n%s",
+		        cutover_usage);
+		return CLI_USAGE;
+	}
+	if (optind != argc || co.release == NULL || co.namespace_ == NULL) {
+		fprintf(stderr, "lockstep cutover plan: %s\n\n%s",
+		        optind != argc
+		            ? "unexpected argument"
+		            : "--release and --namespace are required",
+		        cutover_usage);
+		return CLI_USAGE;
+	}
+	co.has_plan = 1;
+	co.plan = 1;
+	req.kind_case = LS__CONTROL_REQ__KIND_CUTOVER;
+	req.cutover = &co;
+	if ((rv = cli_call(cli, &req, &resp, CALL_TIMEOUT_MS)) != CLI_OK)
+		return rv;
+	if (resp->kind_case != LS__CONTROL_RESP__KIND_CUTOVER) {
+		fprintf(stderr, "lockstep: unexpected answer\n");
+		rv = CLI_FAIL;
+		goto out;
+	}
+	if (!cli->json) {
+		printf("cutover plan %s: checking the prerequisites\n",
+		       resp->cutover->run_id);
+		/* Step lines and fsck progress as they come. */
+		(void)cli_run_follow(cli, resp->cutover->run_id, 0);
+	}
+	if ((rv = wait_end(cli, resp->cutover->run_id, &show)) != CLI_OK)
+		goto out;
+	if (cli->json)
+		cli_print_json(plan_json(resp->cutover, show->run_show,
+		                         co.release, co.namespace_));
+	else
+		plan_print(resp->cutover, show->run_show, co.release,
+		           co.namespace_);
+	rv = strcmp(show->run_show->state, "done") == 0 ? CLI_OK : CLI_FAIL;
+out:
+	if (show)
+		ls__control_resp__free_unpacked(show, NULL);
+	ls__control_resp__free_unpacked(resp, NULL);
+	return rv;
 }
 
 /* Sends co, then follows the run it started to its end. */
