@@ -337,6 +337,8 @@ int exec_registry_migrate(const struct agent_config *cfg,
 		goto out;
 	/* Without a database, status cannot run either: refuse first. */
 	rv = m->target ? kube_db(&x, m->target, &db) : linux_db(&x, &db);
+	if (rv == LS_ESTATE)
+		o->res.has_no_database = o->res.no_database = 1;
 	if (rv < 0)
 		goto out;
 	if (m->target != NULL &&
