@@ -15,6 +15,8 @@
 static const char registry_usage[] =
     "usage: lockstep registry migrate --release NAME --namespace NS\n"
     "                                 [--kube-node NODE] [options]\n"
+    "                                 [--separate-release NAME2\n"
+    "                                  --migrations-namespace NS2]\n"
     "       lockstep registry migrate [--node NODE] [options]\n"
     "\n"
     "The container registry's metadata database migrations, the supported\n"
@@ -39,6 +41,18 @@ static const char registry_usage[] =
     "                          node with the kubernetes role)\n"
     "  --node NODE             the Linux-package registry node (default: the\n"
     "                          one node with the registry role)\n"
+    "  --separate-release NAME2, --migrations-namespace NS2\n"
+    "                          GitLab.com's own automation, which GitLab\n"
+    "                          does NOT recommend for other installations:\n"
+    "                          instead of `migrate up` in a pod, helm\n"
+    "                          installs or upgrades a second release NAME2\n"
+    "                          in NS2 of the same chart version, with NAME's\n"
+    "                          values, registry.api.enabled=false and\n"
+    "                          SKIP_POST_DEPLOYMENT_MIGRATIONS=false, and\n"
+    "                          waits for its migrations job (kubernetes.chart\n"
+    "                          of the node's agent.yml names the chart,\n"
+    "                          default gitlab/gitlab). Nothing pending: NAME2\n"
+    "                          is left alone\n"
     "  --dry-run               list the migrations, apply none\n"
     "  --skip-post-deployment  apply the regular migrations only\n"
     "  --timeout DURATION      how long to wait for the node (default 2h,\n"
@@ -68,6 +82,13 @@ static json_t *resp_json(const Ls__RegistryMigrateResp *rr)
 	                    rr->namespace_ ? json_string(rr->namespace_)
 	                                   : json_null());
 	json_object_set_new(o, "dry_run", json_boolean(rr->dry_run));
+	if (rr->separate_release)
+		json_object_set_new(o, "separate_release",
+		                    json_pack("{s:s, s:s}", "name",
+		                              rr->separate_release, "namespace",
+		                              rr->migrations_namespace
+		                                  ? rr->migrations_namespace
+		                                  : ""));
 	for (i = 0; i < g->n_before; i++) {
 		const Ls__RegistryMigration *m = g->before[i];
 		json_array_append_new(all, json_pack("{s:s, s:b, s:b}", "name",
@@ -100,6 +121,12 @@ static void resp_print(const Ls__RegistryMigrateResp *rr, int skip_post)
 		printf("registry of release %s in %s (through %s)\n",
 		       rr->release, rr->namespace_ ? rr->namespace_ : "?",
 		       rr->node);
+	if (rr->separate_release)
+		printf("applied by the separate release %s in %s (GitLab.com's "
+		       "automation)\n",
+		       rr->separate_release,
+		       rr->migrations_namespace ? rr->migrations_namespace
+		                                : "?");
 	else
 		printf("registry on %s (gitlab-ctl registry-database)\n",
 		       rr->node);
@@ -159,6 +186,8 @@ static int migrate(struct cli *cli, int argc, char **argv)
 	    {"dry-run", no_argument, NULL, 'd'},
 	    {"skip-post-deployment", no_argument, NULL, 's'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"separate-release", required_argument, NULL, 'S'},
+	    {"migrations-namespace", required_argument, NULL, 'M'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -204,6 +233,12 @@ static int migrate(struct cli *cli, int argc, char **argv)
 			rm.has_timeout_ms = 1;
 			rm.timeout_ms = (uint64_t)timeout;
 			break;
+		case 'S':
+			rm.separate_release = optarg;
+			break;
+		case 'M':
+			rm.migrations_namespace = optarg;
+			break;
 		case 'j':
 			cli->json = 1;
 			break;
@@ -229,6 +264,18 @@ static int migrate(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "lockstep: --release (a chart's registry pod) "
 		                "or --node (a Linux-package registry node), "
 		                "not both\n");
+		return CLI_USAGE;
+	}
+	if ((rm.separate_release != NULL) !=
+	    (rm.migrations_namespace != NULL)) {
+		fprintf(stderr, "lockstep: --separate-release and "
+		                "--migrations-namespace go together\n");
+		return CLI_USAGE;
+	}
+	if (rm.release == NULL && rm.separate_release != NULL) {
+		fprintf(stderr,
+		        "lockstep: --separate-release goes only with "
+		        "--release: it is a second release of that chart\n");
 		return CLI_USAGE;
 	}
 	if (rm.release == NULL && rm.kube_node != NULL) {

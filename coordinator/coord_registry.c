@@ -23,6 +23,7 @@ struct reg_wait {
 	int64_t timeout_ms;
 	char node[LS_NODE_NAME_MAX + 1];
 	char release[128], ns[128];
+	char sep[128], sep_ns[128]; /* the separate migrations release */
 };
 
 static int has_role(const struct coord_node *n, const char *role)
@@ -174,6 +175,8 @@ static void answered(struct coord *c, struct coord_waiter *w)
 		rr.release = rw->release[0] ? rw->release : NULL;
 		rr.namespace_ = rw->ns[0] ? rw->ns : NULL;
 		rr.dry_run = rw->dry_run;
+		rr.separate_release = rw->sep[0] ? rw->sep : NULL;
+		rr.migrations_namespace = rw->sep_ns[0] ? rw->sep_ns : NULL;
 		rr.result = r->registry_migrate;
 		resp.kind_case = LS__CONTROL_RESP__KIND_REGISTRY_MIGRATE;
 		resp.registry_migrate = &rr;
@@ -215,6 +218,23 @@ static int check_request(struct control_ctx *cc,
 		fail(cc, LS_EINVAL, "--release or --namespace is too long");
 		return -1;
 	}
+	if ((req->separate_release != NULL && req->separate_release[0]) !=
+	    (req->migrations_namespace != NULL &&
+	     req->migrations_namespace[0])) {
+		fail(cc, LS_EINVAL,
+		     "--separate-release and --migrations-namespace go "
+		     "together");
+		return -1;
+	}
+	if (req->separate_release != NULL && req->separate_release[0] &&
+	    (!rel || strlen(req->separate_release) >= 128 ||
+	     strlen(req->migrations_namespace) >= 128 ||
+	     strcmp(req->separate_release, req->release) == 0)) {
+		fail(cc, LS_EINVAL,
+		     "--separate-release needs --release, and names another "
+		     "release");
+		return -1;
+	}
 	if (req->has_timeout_ms &&
 	    (req->timeout_ms == 0 ||
 	     req->timeout_ms > (uint64_t)COORD_REGISTRY_TIMEOUT_MAX_MS)) {
@@ -230,7 +250,7 @@ void coord_registry_request(struct coord *c, struct control_ctx *cc,
 {
 	Ls__Operation op = LS__OPERATION__INIT;
 	Ls__RegistryMigrate m = LS__REGISTRY_MIGRATE__INIT;
-	Ls__KubeTarget t = LS__KUBE_TARGET__INIT;
+	Ls__KubeTarget t = LS__KUBE_TARGET__INIT, sep = LS__KUBE_TARGET__INIT;
 	struct coord_node *n;
 	struct coord_waiter *w;
 	struct reg_wait *rw;
@@ -252,6 +272,11 @@ void coord_registry_request(struct coord *c, struct control_ctx *cc,
 		t.namespace_ = req->namespace_;
 		m.target = &t;
 	}
+	if (req->separate_release != NULL && req->separate_release[0]) {
+		sep.release = req->separate_release;
+		sep.namespace_ = req->migrations_namespace;
+		m.separate = &sep;
+	}
 	m.has_dry_run = m.dry_run = req->has_dry_run && req->dry_run;
 	m.has_skip_post_deployment = m.skip_post_deployment =
 	    req->has_skip_post_deployment && req->skip_post_deployment;
@@ -270,6 +295,10 @@ void coord_registry_request(struct coord *c, struct control_ctx *cc,
 	if (rel) {
 		ls_strlcpy(rw->release, req->release, sizeof(rw->release));
 		ls_strlcpy(rw->ns, req->namespace_, sizeof(rw->ns));
+	}
+	if (m.separate != NULL) {
+		ls_strlcpy(rw->sep, sep.release, sizeof(rw->sep));
+		ls_strlcpy(rw->sep_ns, sep.namespace_, sizeof(rw->sep_ns));
 	}
 	w->arg_free = free;
 	log_info("registry migrate%s on %s%s%s", m.dry_run ? " (dry run)" : "",

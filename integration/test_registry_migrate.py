@@ -11,7 +11,11 @@ coordinator -> agent -> tool and back:
   metadata database (both kinds of registry), a connection through
   PgBouncer; nothing is applied;
 - usage errors exit 2; a node without the role is named;
-- the --json shape.
+- the --json shape;
+- --separate-release: GitLab.com's second "migrations" Helm release,
+  installed then upgraded with the served release's values, the registry
+  API off and SKIP_POST_DEPLOYMENT_MIGRATIONS false; its migrations Job
+  applies what was pending; nothing pending leaves it alone.
 
     python3 integration/test_registry_migrate.py --build BUILD_DIR [Case.test_name]
 """
@@ -92,7 +96,8 @@ class RegistryMigrateTest(unittest.TestCase):
 
     def migrate_json(self, *args):
         out = json.loads(self.run_cli("--json", *args).stdout)
-        self.assertEqual(set(out), SHAPE)
+        self.assertEqual(set(out), SHAPE | ({"separate_release"} if "--separate-release" in args
+                                            else set()))
         return out
 
     def reg_pending(self):
@@ -189,6 +194,54 @@ class RegistryMigrateTest(unittest.TestCase):
         self.assertIn("the registry has no metadata database (registry.database.enabled is "
                       "not true in the values of release %s)" % RELEASE, p.stderr)
         self.assertEqual(self.kube_pending(), PENDING)
+
+    # --- GitLab.com's separate migrations release (--separate-release)
+    def test_kube_separate_release(self):
+        sep = ["--release", RELEASE, "--namespace", NS, "--separate-release", "migrations",
+               "--migrations-namespace", "gitlab-migrations"]
+        calls0 = len(kube_node.read_calls(self.kube, "helm"))
+        out = self.migrate_json(*sep, "--dry-run")
+        self.assertEqual(out["pending"], PENDING)
+        self.assertNotIn("migrations", kube_node.extra_releases(self.kube))
+        out = self.migrate_json(*sep)
+        self.assertEqual(out["separate_release"],
+                         {"name": "migrations", "namespace": "gitlab-migrations"})
+        self.assertEqual(out["applied"], PENDING)
+        self.assertIn('Release "migrations" does not exist. Installing it now.',
+                      out["output_tail"])
+        self.assertEqual(self.kube_pending(), [])
+        rel = kube_node.extra_releases(self.kube)["migrations"]
+        self.assertEqual((rel["namespace"], rel["revision"], rel["job_applied"]),
+                         ("gitlab-migrations", 1, PENDING))
+        self.assertEqual(rel["chart"], kube_node.release(self.kube)["chart"])
+        v = rel["values"]["registry"]
+        self.assertIs(v["api"]["enabled"], False)
+        self.assertEqual(v["extraEnv"]["SKIP_POST_DEPLOYMENT_MIGRATIONS"], "false")
+        # The served release's own values came along (its database).
+        self.assertEqual(v["database"], kube_node.values(self.kube)["registry"]["database"])
+        ups = [c["argv"] for c in kube_node.read_calls(self.kube, "helm")[calls0:]
+               if "upgrade" in c["argv"]]
+        self.assertEqual(len(ups), 1, ups)
+        for a in ("--install", "migrations", "gitlab/gitlab", "-f", "-", "--create-namespace",
+                  "--wait", "--wait-for-jobs", "registry.api.enabled=false"):
+            self.assertIn(a, ups[0])
+        # Nothing pending: the migrations release is left alone.
+        out = self.migrate_json(*sep)
+        self.assertTrue(out["nothing_to_do"])
+        self.assertEqual(kube_node.extra_releases(self.kube)["migrations"]["revision"], 1)
+        # Pending again (a newer registry): an upgrade of that release.
+        kube_node.set_registry_migrations(
+            self.kube, [(n, p, APPLIED) for n, p in MIGRATIONS] +
+            [("20250101000000_add_tags_index", True, None)])
+        out = self.migrate_json(*sep)
+        self.assertEqual(out["applied"], ["20250101000000_add_tags_index"])
+        self.assertIn('Release "migrations" has been upgraded.', out["output_tail"])
+        self.assertEqual(kube_node.extra_releases(self.kube)["migrations"]["revision"], 2)
+        p = self.f.cli("registry", "migrate", "--help")
+        self.assertIn("does NOT recommend", p.stdout)
+        for args in (["--separate-release", "migrations", "--migrations-namespace", "x"],
+                     sep[:4] + ["--separate-release", "migrations"]):
+            self.run_cli(*args, rc=2)
 
     # --- usage
     def test_usage_and_wrong_node(self):
