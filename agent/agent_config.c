@@ -391,6 +391,11 @@ static const struct ls_cfg_field kubernetes_fields[] = {
      .def = "15m",
      .min = 1000,
      .max = 24LL * 3600000},
+    /* As `helm repo add gitlab https://charts.gitlab.io/` names it. */
+    {.key = "chart",
+     .type = LS_CFG_STRING,
+     .offset = KB(chart),
+     .def = "gitlab/gitlab"},
     {.key = NULL},
 };
 

@@ -109,6 +109,9 @@ struct agent_config {
 		int64_t
 		    restore_timeout;   /* 12h: kubectl cp plus backup-utility */
 		int64_t ready_timeout; /* 15m: pods ready after a restart */
+		/* gitlab/gitlab: the chart reference helm installs a second
+		 * release of (registry migrate --separate-release) */
+		char *chart;
 	} kubernetes;
 	struct {
 		/* /var/opt/gitlab/registry/config.yml: the registry config

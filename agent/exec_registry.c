@@ -10,6 +10,13 @@
  * Refused before any `up`: a registry without a metadata database, and
  * migrations that would connect through PgBouncer (post-deployment
  * migrations need the primary directly, without statement timeouts).
+ *
+ * With `separate` (GitLab.com's automation, gitlab-facts §8): instead of
+ * `up` in the pod, helm installs or upgrades a second release of the
+ * target's chart at its chart version, with the target's values (on
+ * stdin), the registry API off and SKIP_POST_DEPLOYMENT_MIGRATIONS false,
+ * and waits for its migrations job; what it applied is what a second
+ * `status` in the target's pod (the same database) shows applied.
  */
 #include "exec_registry.h"
 
@@ -311,6 +318,94 @@ static int fill(struct registry_out *o)
 	return 0;
 }
 
+static int list_push(struct reg_list *l, const struct reg_migration *m)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct reg_migration *v = realloc(l->items, cap * sizeof(*v));
+		if (v == NULL)
+			return LS_ENOMEM;
+		l->items = v;
+		l->cap = cap;
+	}
+	l->items[l->n++] = *m;
+	return 0;
+}
+
+/* Applied now and pending in o->before: into o->applied. */
+static int newly_applied(struct reg_ctx *x, const char *pod)
+{
+	struct reg_list after = {0};
+	struct ls_exec_result res = {0};
+	char why[256];
+	size_t i, k;
+	int rv;
+
+	if ((rv = migrate(x, pod, 0, &res)) < 0)
+		goto out;
+	rv = reg_parse_status((const char *)res.out, res.out_len, &after, why,
+	                      sizeof(why));
+	if (rv < 0) {
+		ls_fmt(x->err, x->errlen, "migrate status output: %s", why);
+		goto out;
+	}
+	for (i = 0; i < x->o->before.n && rv == 0; i++) {
+		const struct reg_migration *b = &x->o->before.items[i];
+		for (k = 0; !b->applied && k < after.n; k++)
+			if (after.items[k].applied &&
+			    strcmp(after.items[k].name, b->name) == 0)
+				rv = list_push(&x->o->applied, b);
+	}
+out:
+	reg_list_free(&after);
+	ls_exec_result_free(&res);
+	return rv;
+}
+
+/* GitLab.com's "migrations" release; *res gets helm's output. */
+static int separate_up(struct reg_ctx *x, const char *pod,
+                       struct ls_exec_result *res)
+{
+	const Ls__KubeTarget *t = x->m->target, *s = x->m->separate;
+	struct ls_exec_result vals = {0};
+	struct kube_cmd c;
+	char ver[64], why[200], timeout[32];
+	size_t i;
+	int rv;
+
+	for (i = 0; i < x->o->before.n && x->o->before.items[i].applied; i++)
+		;
+	if (i == x->o->before.n)
+		return 0; /* nothing pending: the release is left alone */
+	reg_kube_list(&c, x->cfg, t->namespace_);
+	rv = kube_run(x->cfg, &c, NULL, 0, VALUES_MAX, 0, res, x->err,
+	              x->errlen);
+	if (rv == 0 && (rv = reg_kube_chart_version(
+	                    (const char *)res->out, res->out_len, t->release,
+	                    ver, sizeof(ver), why, sizeof(why))) < 0)
+		ls_fmt(x->err, x->errlen, "%s", why);
+	ls_exec_result_free(res);
+	if (rv < 0)
+		return rv;
+	reg_kube_get_values(&c, x->cfg, t->namespace_, t->release);
+	if ((rv = kube_run(x->cfg, &c, NULL, 0, VALUES_MAX, 0, &vals, x->err,
+	                   x->errlen)) < 0)
+		goto out;
+	/* helm gives up a little before we kill it, and says so. */
+	snprintf(timeout, sizeof(timeout), "%ds",
+	         remaining_ms(x) > 10000 ? remaining_ms(x) / 1000 - 5 : 1);
+	reg_kube_separate(&c, x->cfg, s->namespace_, s->release, ver, timeout);
+	rv = kube_run(x->cfg, &c, vals.out, vals.out_len, REG_INPUT_MAX,
+	              remaining_ms(x), res, x->err, x->errlen);
+	if (keep_tail(x->o, res) < 0 && rv == 0)
+		rv = LS_ENOMEM;
+	if (rv == 0)
+		rv = newly_applied(x, pod);
+out:
+	ls_exec_result_free(&vals);
+	return rv;
+}
+
 static int check_target(struct reg_ctx *x, const Ls__KubeTarget *t)
 {
 	if (reg_kube_valid_pod(t->release) && reg_kube_valid_pod(t->namespace_))
@@ -335,8 +430,19 @@ int exec_registry_migrate(const struct agent_config *cfg,
 	x.deadline = ls_mono_ms() + cfg->op_timeout;
 	if (m->target != NULL && (rv = check_target(&x, m->target)) < 0)
 		goto out;
+	if (m->separate != NULL && m->target == NULL) {
+		ls_fmt(err, errlen,
+		       "a separate migrations release needs the "
+		       "release it serves");
+		rv = LS_EINVAL;
+		goto out;
+	}
+	if (m->separate != NULL && (rv = check_target(&x, m->separate)) < 0)
+		goto out;
 	/* Without a database, status cannot run either: refuse first. */
 	rv = m->target ? kube_db(&x, m->target, &db) : linux_db(&x, &db);
+	if (rv == LS_ESTATE)
+		o->res.has_no_database = o->res.no_database = 1;
 	if (rv < 0)
 		goto out;
 	if (m->target != NULL &&
@@ -355,6 +461,10 @@ int exec_registry_migrate(const struct agent_config *cfg,
 	if ((rv = refuse_pgbouncer(&x, &db)) < 0)
 		goto out;
 	ls_exec_result_free(&res);
+	if (m->separate != NULL) {
+		rv = separate_up(&x, pod, &res);
+		goto out;
+	}
 	rv = migrate(&x, pod, 1, &res);
 	/* The tail and what was applied go back on failure too. */
 	if (keep_tail(o, &res) < 0 && rv == 0)

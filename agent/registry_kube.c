@@ -40,6 +40,71 @@ void reg_kube_migrate(struct kube_cmd *c, const struct agent_config *cfg,
 	kube_args(c, REG_KUBE_CONFIG, NULL);
 }
 
+void reg_kube_list(struct kube_cmd *c, const struct agent_config *cfg,
+                   const char *ns)
+{
+	kube_helm(c, cfg, ns, "helm list");
+	kube_args(c, "list", "-o", "json", NULL);
+}
+
+void reg_kube_separate(struct kube_cmd *c, const struct agent_config *cfg,
+                       const char *ns2, const char *name2, const char *version,
+                       const char *timeout)
+{
+	kube_helm(c, cfg, ns2, "helm upgrade --install");
+	kube_args(c, "upgrade", "--install", name2, cfg->kubernetes.chart,
+	          "--version", version, "-f", "-", "--set",
+	          "registry.api.enabled=false", "--set-string",
+	          "registry.extraEnv.SKIP_POST_DEPLOYMENT_MIGRATIONS=false",
+	          "--create-namespace", "--wait", "--wait-for-jobs",
+	          "--timeout", timeout, NULL);
+}
+
+int reg_kube_chart_version(const char *json, size_t len, const char *release,
+                           char *ver, size_t verlen, char *err, size_t errlen)
+{
+	json_t *list = json_loadb(json, len, 0, NULL), *el;
+	const char *chart = NULL, *v;
+	size_t i;
+	int rv = LS_ENOENT;
+
+	if (!json_is_array(list)) {
+		ls_fmt(err, errlen, "helm list: output is not a JSON array");
+		rv = LS_EPROTO;
+		goto out;
+	}
+	json_array_foreach(list, i, el)
+	{
+		const char *name =
+		    json_string_value(json_object_get(el, "name"));
+		if (name != NULL && strcmp(name, release) == 0) {
+			chart = json_string_value(json_object_get(el, "chart"));
+			break;
+		}
+	}
+	if (i == json_array_size(list)) {
+		ls_fmt(err, errlen, "helm list: no release %s", release);
+		goto out;
+	}
+	/* Chart names may hold '-', versions start with a digit. */
+	for (v = chart; v != NULL && (v = strchr(v, '-')) != NULL; v++)
+		if (v[1] >= '0' && v[1] <= '9')
+			break;
+	if (v == NULL || strlen(v + 1) >= verlen) {
+		ls_fmt(err, errlen,
+		       "helm list: release %s has chart '%.80s', not "
+		       "NAME-VERSION",
+		       release, chart ? chart : "");
+		rv = LS_EPROTO;
+		goto out;
+	}
+	ls_strlcpy(ver, v + 1, verlen);
+	rv = 0;
+out:
+	json_decref(list);
+	return rv;
+}
+
 static int is_alnum(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');

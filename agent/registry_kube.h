@@ -34,6 +34,28 @@ void reg_kube_migrate(struct kube_cmd *c, const struct agent_config *cfg,
                       const char *ns, const char *pod, int up,
                       int skip_post_deployment);
 
+/* helm -n NS list -o json */
+void reg_kube_list(struct kube_cmd *c, const struct agent_config *cfg,
+                   const char *ns);
+/*
+ * helm -n NS2 upgrade --install NAME2 CHART --version V -f - --set
+ * registry.api.enabled=false --set-string
+ * registry.extraEnv.SKIP_POST_DEPLOYMENT_MIGRATIONS=false
+ * --create-namespace --wait --wait-for-jobs --timeout T: GitLab.com's
+ * "migrations" release, with the values of the release it serves on
+ * stdin (never in a file). CHART is kubernetes.chart of agent.yml.
+ */
+void reg_kube_separate(struct kube_cmd *c, const struct agent_config *cfg,
+                       const char *ns2, const char *name2, const char *version,
+                       const char *timeout);
+/*
+ * The chart version of release in `helm list -o json` (its "chart" is
+ * NAME-VERSION: "gitlab-8.8.2" gives "8.8.2"). 0; LS_ENOENT when the
+ * release is not listed; LS_EPROTO when the output is not that.
+ */
+int reg_kube_chart_version(const char *json, size_t len, const char *release,
+                           char *ver, size_t verlen, char *err, size_t errlen);
+
 /*
  * From `helm get values -o json` (the values the release was given; the
  * chart's default for registry.database.enabled is false): db->section

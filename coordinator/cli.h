@@ -90,5 +90,7 @@ int cli_backup_key_arg(const char *keyfile, int with_secrets, uint8_t key[32],
 
 /* lockstep maintenance on|off|status (cli_maint.c). */
 int cli_maint(struct cli *cli, int argc, char **argv);
+/* lockstep registry migrate (cli_registry.c); argv[0] is "registry". */
+int cli_registry(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -64,6 +64,11 @@ static void usage(FILE *f)
 	    "                      the prerequisites of moving onto the "
 	    "GitLab Helm chart\n"
 	    "                      (cutover --help)\n"
+	    "  registry migrate [--release NAME --namespace NS | --node "
+	    "NODE] [--dry-run]\n"
+	    "                      the container registry's database "
+	    "migrations\n"
+	    "                      (registry --help)\n"
 	    "  ping [--json] [--count N] [--timeout DURATION]\n"
 	    "                      round trip of a no-op operation to every "
 	    "node\n"
@@ -291,6 +296,8 @@ int main(int argc, char **argv)
 		return cli_rollback(&cli, argc, argv);
 	if (strcmp(cmd, "cutover") == 0)
 		return cli_cutover(&cli, argc, argv);
+	if (strcmp(cmd, "registry") == 0)
+		return cli_registry(&cli, argc, argv);
 	fprintf(stderr, "lockstep: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return CLI_USAGE;

@@ -17,6 +17,7 @@
 #include "coord_cutover.h"
 #include "coord_import.h"
 #include "coord_maint.h"
+#include "coord_registry.h"
 #include "coord_restore.h"
 #include "coord_state.h"
 #include "coord_upgrade.h"
@@ -548,6 +549,11 @@ static void dispatch(struct control_ctx *cc, nng_msg *in)
 		/* Answered once the rails node has. */
 		cc->waiting = 1;
 		coord_maint_request(c, cc, req->maintenance);
+		break;
+	case LS__CONTROL_REQ__KIND_REGISTRY_MIGRATE:
+		/* Answered once the node has run the migrations. */
+		cc->waiting = 1;
+		coord_registry_request(c, cc, req->registry_migrate);
 		break;
 	case LS__CONTROL_REQ__KIND_PING:
 		start_fanout(cc, LS__CONTROL_REQ__KIND_PING,

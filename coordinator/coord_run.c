@@ -9,6 +9,7 @@
 
 #include "coord_cutover.h"
 #include "coord_restore.h"
+#include "coord_upgrade.h"
 #include "ls_error.h"
 #include "ls_util.h"
 
@@ -135,6 +136,7 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	Ls__RunInfo ri;
 	Ls__RunStepInfo *si = NULL, **sp = NULL;
 	Ls__RunNodeState *ns = NULL, **np = NULL;
+	char **det;
 	size_t n = 0, i;
 	int restores, cutover;
 	char err[200];
@@ -198,6 +200,17 @@ void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id)
 	}
 	ri.n_steps = n;
 	ri.steps = sp;
+	/* An upgrade's registry step: migrated, nothing to do, or skipped. */
+	if (strcmp(run.kind, "upgrade") == 0 &&
+	    (det = calloc(n + 1, sizeof(*det))) != NULL) {
+		coord_upgrade_details(c, run.id, steps, n, det);
+		for (i = 0; i < n; i++)
+			if (si[i].detail == NULL)
+				si[i].detail = det[i];
+			else
+				free(det[i]);
+		free(det);
+	}
 	if (strcmp(run.kind, "upgrade") == 0 ||
 	    strcmp(run.kind, "rollback") == 0) {
 		if ((ns = calloc(n + 1, sizeof(*ns))) == NULL ||

@@ -214,9 +214,7 @@ static int send_step(struct coord *c, struct coord_upgrade *u, size_t i,
 	char *roles[COORD_MAX_ROLES];
 	size_t k;
 	Ls__Operation op;
-	Ls__RunChecks rc;
-	Ls__Maintenance m;
-	Ls__BbmStatus bs;
+	struct ugo_room room;
 	struct coord_waiter *w;
 	struct slot *sl;
 	int64_t timeout =
@@ -233,13 +231,13 @@ static int send_step(struct coord *c, struct coord_upgrade *u, size_t i,
 		return 0;
 	}
 	if ((d->kind == UG_ACTION && d->action == NULL) ||
-	    d->kind > UG_SECRETS_COPY) {
+	    d->kind > UG_REGISTRY_MIGRATE) {
 		halt(u, i, "the journaled step has no action Lockstep knows");
 		return LS_EPROTO;
 	}
 	for (k = 0; k < n->nroles && k < COORD_MAX_ROLES; k++)
 		roles[k] = (char *)n->roles[k];
-	ugo_step_op(d, n, roles, &op, &rc, &m, &bs);
+	ugo_step_op(d, n, roles, &op, &room);
 	if ((sl = calloc(1, sizeof(*sl))) == NULL ||
 	    (w = coord_waiter_new(c, 1, timeout, step_answered, sl)) == NULL) {
 		free(sl);
@@ -529,6 +527,37 @@ void coord_upgrade_sweep(struct coord *c, int64_t now_ms)
 			ls__backup_info__free_unpacked(bi, NULL);
 	}
 	advance(c, u);
+}
+
+void coord_upgrade_details(struct coord *c, const char *run,
+                           const struct coord_step *steps, size_t n,
+                           char **detail)
+{
+	Ls__UpgradeRunParams *p = NULL;
+	uint8_t *buf = NULL, *res;
+	size_t len = 0, rlen, i;
+
+	if (coord_journal_params(c->db, run, &buf, &len) < 0 ||
+	    (p = ls__upgrade_run_params__unpack(NULL, len, buf)) == NULL)
+		goto out;
+	for (i = 0; i < n && i < p->n_steps; i++) {
+		if (p->steps[i]->kind != UG_REGISTRY_MIGRATE ||
+		    steps[i].state == COORD_STEP_PENDING ||
+		    coord_journal_result(c->db, run, steps[i].seq, &res,
+		                         &rlen) < 0)
+			continue;
+		/* Journaled as text by ugo_pack_result. */
+		if (rlen > 0 && rlen < UGO_DETAIL_MAX &&
+		    (detail[i] = malloc(rlen + 1)) != NULL) {
+			memcpy(detail[i], res, rlen);
+			detail[i][rlen] = '\0';
+		}
+		free(res);
+	}
+out:
+	if (p)
+		ls__upgrade_run_params__free_unpacked(p, NULL);
+	free(buf);
 }
 
 int coord_upgrade_active(const struct coord *c)

@@ -47,6 +47,12 @@ void coord_upgrade_resume(struct coord *c, struct control_ctx *cc,
                           size_t n);
 /* From the main loop: background-migration polls, the backup's end. */
 void coord_upgrade_sweep(struct coord *c, int64_t now_ms);
+/* The one-line outcomes of run's registry steps, from the journal: detail
+ * (n of them) gets a malloc'd string for each such ended step, the others
+ * are left as they are. */
+void coord_upgrade_details(struct coord *c, const char *run,
+                           const struct coord_step *steps, size_t n,
+                           char **detail);
 int coord_upgrade_active(const struct coord *c);
 /* At shutdown: the journal keeps where the run was. */
 void coord_upgrade_drop(struct coord *c);

@@ -11,18 +11,28 @@
 #include "lockstep.pb-c.h"
 #include "upgrade_steps.h"
 
+/* A registry step's journaled outcome, in bytes with its NUL. */
+#define UGO_DETAIL_MAX 1024
+
 /* Why an answered step did not do its job, or "" when it did. A failing
  * batched-background-migrations check is not a failure: the run waits
  * for the migrations in a step of their own. */
 void ugo_judge(const Ls__UpgradeStepDef *d, const Ls__OpResult *res, char *why,
                size_t len);
-/* An upgrade action's result, packed for the journal (NULL otherwise). */
+/* An upgrade action's result, packed for the journal; a registry step's
+ * one-line outcome as text (NULL otherwise). */
 uint8_t *ugo_pack_result(const Ls__OpResult *res, size_t *len);
 /* Waiting migrations as "main:Class(table.column), ...". */
 void ugo_bbm_list(const Ls__BbmStatusResult *r, char *out, size_t len);
-/* The operation of a node step on node n; rc, m and bs are room for it. */
+/* Room for the operation of a node step. */
+struct ugo_room {
+	Ls__RunChecks rc;
+	Ls__Maintenance m;
+	Ls__BbmStatus bs;
+	Ls__RegistryMigrate rm;
+};
+/* The operation of a node step on node n, in room. */
 void ugo_step_op(const Ls__UpgradeStepDef *d, const struct coord_node *n,
-                 char **roles, Ls__Operation *op, Ls__RunChecks *rc,
-                 Ls__Maintenance *m, Ls__BbmStatus *bs);
+                 char **roles, Ls__Operation *op, struct ugo_room *room);
 
 #endif

@@ -33,10 +33,18 @@ void ugo_judge(const Ls__UpgradeStepDef *d, const Ls__OpResult *res, char *why,
 		         d->node);
 		return;
 	}
+	/* Nothing to migrate is not a failure: the step says skipped. */
+	if (res->status < 0 &&
+	    res->kind_case == LS__OP_RESULT__KIND_REGISTRY_MIGRATE &&
+	    res->registry_migrate->has_no_database &&
+	    res->registry_migrate->no_database)
+		return;
 	if (res->status < 0) {
 		const char *tail =
 		    res->kind_case == LS__OP_RESULT__KIND_UPGRADE_ACTION
 		        ? res->upgrade_action->output_tail
+		    : res->kind_case == LS__OP_RESULT__KIND_REGISTRY_MIGRATE
+		        ? res->registry_migrate->output_tail
 		        : NULL;
 		snprintf(why, len, "%s%s%s",
 		         res->error ? res->error : ls_strerror(res->status),
@@ -63,11 +71,49 @@ void ugo_judge(const Ls__UpgradeStepDef *d, const Ls__OpResult *res, char *why,
 	}
 }
 
+/* "skipped: why", "applied 2 migration(s): a, b", "nothing to do ...". */
+static uint8_t *registry_detail(const Ls__OpResult *res, size_t *len)
+{
+	const Ls__RegistryMigrateResult *g = res->registry_migrate;
+	char *t = malloc(UGO_DETAIL_MAX);
+	size_t i, off;
+
+	if (t == NULL)
+		return NULL;
+	if (res->status < 0 && g->has_no_database && g->no_database)
+		off = (size_t)snprintf(t, UGO_DETAIL_MAX, "skipped: %s",
+		                       res->error ? res->error
+		                                  : "no metadata database");
+	else if (res->status < 0)
+		off = (size_t)snprintf(t, UGO_DETAIL_MAX, "failed: %s",
+		                       res->error ? res->error
+		                                  : ls_strerror(res->status));
+	else if (g->n_applied == 0)
+		off = (size_t)snprintf(t, UGO_DETAIL_MAX,
+		                       "nothing to do: all %zu migrations are "
+		                       "applied",
+		                       g->n_before);
+	else
+		off =
+		    (size_t)snprintf(t, UGO_DETAIL_MAX,
+		                     "applied %zu migration(s):", g->n_applied);
+	for (i = 0;
+	     res->status == 0 && i < g->n_applied && off < UGO_DETAIL_MAX; i++)
+		off += (size_t)snprintf(t + off, UGO_DETAIL_MAX - off, "%s %s",
+		                        i ? "," : "", g->applied[i]);
+	*len = strlen(t);
+	return (uint8_t *)t;
+}
+
 uint8_t *ugo_pack_result(const Ls__OpResult *res, size_t *len)
 {
 	uint8_t *buf;
 
 	*len = 0;
+	if (res != NULL &&
+	    res->kind_case == LS__OP_RESULT__KIND_REGISTRY_MIGRATE &&
+	    res->registry_migrate != NULL)
+		return registry_detail(res, len);
 	if (res == NULL || res->kind_case != LS__OP_RESULT__KIND_UPGRADE_ACTION)
 		return NULL;
 	*len = ls__upgrade_action_result__get_packed_size(res->upgrade_action);
@@ -92,9 +138,12 @@ void ugo_bbm_list(const Ls__BbmStatusResult *r, char *out, size_t len)
 
 /* The operation of a node step. */
 void ugo_step_op(const Ls__UpgradeStepDef *d, const struct coord_node *n,
-                 char **roles, Ls__Operation *op, Ls__RunChecks *rc,
-                 Ls__Maintenance *m, Ls__BbmStatus *bs)
+                 char **roles, Ls__Operation *op, struct ugo_room *room)
 {
+	Ls__RunChecks *rc = &room->rc;
+	Ls__Maintenance *m = &room->m;
+	Ls__BbmStatus *bs = &room->bs;
+
 	ls__operation__init(op);
 	switch ((enum ug_step_kind)d->kind) {
 	case UG_CHECK:
@@ -120,6 +169,13 @@ void ugo_step_op(const Ls__UpgradeStepDef *d, const struct coord_node *n,
 		ls__bbm_status__init(bs);
 		op->kind_case = LS__OPERATION__KIND_BBM_STATUS;
 		op->bbm_status = bs;
+		break;
+	case UG_REGISTRY_MIGRATE:
+		/* Every pending migration, the post-deployment ones too: the
+		 * whole fleet runs the new registry by now. */
+		ls__registry_migrate__init(&room->rm);
+		op->kind_case = LS__OPERATION__KIND_REGISTRY_MIGRATE;
+		op->registry_migrate = &room->rm;
 		break;
 	default:
 		op->kind_case = LS__OPERATION__KIND_UPGRADE_ACTION;

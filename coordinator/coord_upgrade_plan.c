@@ -306,6 +306,10 @@ static void plan_done(struct coord *c, struct coord_waiter *w)
 	for (i = 0; i < first.n && rv == 0; i++)
 		rv = ug_stop_steps(&f, q->mode, (uint32_t)(i + 1),
 		                   &first.steps[i].v, &steps, err, sizeof(err));
+	/* Once every node runs the target: the registry's own. */
+	if (rv == 0 && first.n > 0)
+		rv = ug_registry_step(&f, (uint32_t)first.n,
+		                      &first.steps[first.n - 1].v, &steps);
 	if (rv < 0)
 		goto out;
 	for (i = 0; i < first.n; i++) {

@@ -28,6 +28,7 @@ static const struct {
     {"consul", UG_CONSUL},
     {"geo-primary", UG_GEO_PRIMARY},
     {"geo-secondary", UG_GEO_SECONDARY},
+    {"registry", UG_REGISTRY},
 };
 
 unsigned ug_role_bit(const char *role)

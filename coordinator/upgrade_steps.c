@@ -406,3 +406,26 @@ out:
 	free(idx);
 	return rv;
 }
+
+int ug_registry_step(const struct ug_fleet *f, uint32_t stop,
+                     const struct ls_version *version, struct ug_steps *out)
+{
+	struct build b = {.f = f, .out = out, .stop = stop};
+	const struct ug_node *reg = NULL;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if ((f->nodes[i].roles & UG_REGISTRY) &&
+		    (reg == NULL || strcmp(f->nodes[i].name, reg->name) < 0))
+			reg = &f->nodes[i];
+	if (reg == NULL)
+		return 0;
+	ls_version_fmt(version, b.ver, sizeof(b.ver));
+	if (out->next_phase == 0)
+		out->next_phase = 1;
+	add(&b, reg->name, UG_REGISTRY_MIGRATE,
+	    "registry post-deployment migrations (gitlab-ctl "
+	    "registry-database migrate up)");
+	next_phase(&b);
+	return b.failed ? LS_ENOMEM : 0;
+}

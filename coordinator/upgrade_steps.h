@@ -30,6 +30,7 @@ enum ug_role {
 	UG_CONSUL = 1u << 7,
 	UG_GEO_PRIMARY = 1u << 8,
 	UG_GEO_SECONDARY = 1u << 9,
+	UG_REGISTRY = 1u << 10, /* the Linux package's container registry */
 };
 
 /* What `gitlab-ctl patroni check-leader` said on the node (its facts).
@@ -62,6 +63,10 @@ enum ug_step_kind {
 	/* Geo: the primary's gitlab-secrets.json onto this secondary node,
 	 * sealed end to end (SecretsExport on `from`, SecretsImport here). */
 	UG_SECRETS_COPY,
+	/* The container registry's post-deployment migrations on this
+	 * registry node (RegistryMigrate); a registry without a metadata
+	 * database makes it a skipped step, not a failure. */
+	UG_REGISTRY_MIGRATE,
 };
 
 struct ug_step {
@@ -112,6 +117,15 @@ int ug_stop_steps(const struct ug_fleet *f, enum ug_mode mode, uint32_t stop,
                   const struct ls_version *version, struct ug_steps *out,
                   char *err, size_t errlen);
 void ug_steps_free(struct ug_steps *s);
+
+/*
+ * Appends, as a phase of its own in stop `stop` (the path's last), the
+ * container registry's post-deployment migrations on the first registry
+ * node by name (one metadata database: once is enough). Nothing when the
+ * fleet has no registry node. LS_ENOMEM or 0.
+ */
+int ug_registry_step(const struct ug_fleet *f, uint32_t stop,
+                     const struct ls_version *version, struct ug_steps *out);
 
 /* The deploy node's name as ug_stop_steps picks it, or NULL. */
 const char *ug_deploy_node(const struct ug_fleet *f);

@@ -47,6 +47,7 @@ if FIXTURE not in sys.path:
 import gitlab_node  # noqa: E402
 import kube_node  # noqa: E402
 import rails_files  # noqa: E402
+import registry_fixture  # noqa: E402
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 # The binary itself: Debian's /usr/bin/psql is a Perl wrapper that costs
@@ -1574,6 +1575,11 @@ class Fleet(FixtureEnv):
                 lines.append("  ci_conninfo: %s" % yq(self.pg_ci_conninfo))
         if "redis" in roles:
             lines += ["redis:", "  socket: %s" % yq(self.redis_socket)]
+        if "registry" in roles:
+            # The rendered config.yml gitlab-ctl registry-database reads
+            # (registry_fixture.py), inside this node's directory.
+            lines += ["registry:", "  config: %s" % yq(
+                registry_fixture.paths(self.node_dir(name))["config"])]
         if "gitaly" in roles:
             lines += ["gitaly:", "  git: %s" % yq(GIT), "  fsck_sample: 3", "  storages:"]
             for sname, spath in self.storages.get(name, []):

@@ -119,9 +119,72 @@ static void test_values(void)
 	             LS_EPROTO);
 }
 
+/* GitLab.com's separate migrations release: the chart at the served
+ * release's version, the values on stdin. */
+static void test_separate(void)
+{
+	static const char list[] =
+	    "[{\"name\":\"other\",\"chart\":\"redis-1.0.0\"},"
+	    "{\"name\":\"gl\",\"chart\":\"gitlab-8.8.2\","
+	    "\"app_version\":\"v17.8.2\"}]";
+	struct agent_config cfg;
+	struct kube_cmd c;
+	char ver[32], err[200];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.kubernetes.helm = "/usr/local/bin/helm";
+	cfg.kubernetes.kubeconfig = "/k";
+	cfg.kubernetes.context = "";
+	cfg.kubernetes.chart = "gitlab/gitlab";
+	reg_kube_separate(&c, &cfg, "gitlab-migrations", "migrations", "8.8.2",
+	                  "3595s");
+	argv_is(&c,
+	        (const char *const[]){
+	            "/usr/local/bin/helm",
+	            "--kubeconfig",
+	            "/k",
+	            "-n",
+	            "gitlab-migrations",
+	            "upgrade",
+	            "--install",
+	            "migrations",
+	            "gitlab/gitlab",
+	            "--version",
+	            "8.8.2",
+	            "-f",
+	            "-",
+	            "--set",
+	            "registry.api.enabled=false",
+	            "--set-string",
+	            "registry.extraEnv.SKIP_POST_DEPLOYMENT_MIGRATIONS=false",
+	            "--create-namespace",
+	            "--wait",
+	            "--wait-for-jobs",
+	            "--timeout",
+	            "3595s",
+	            NULL});
+	CHECK_EQ_INT(reg_kube_chart_version(list, sizeof(list) - 1, "gl", ver,
+	                                    sizeof(ver), err, sizeof(err)),
+	             0);
+	CHECK_STR(ver, "8.8.2");
+	CHECK_EQ_INT(reg_kube_chart_version(list, sizeof(list) - 1, "nope", ver,
+	                                    sizeof(ver), err, sizeof(err)),
+	             LS_ENOENT);
+	CHECK_EQ_INT(reg_kube_chart_version("[{\"name\":\"gl\",\"chart\":"
+	                                    "\"gitlab\"}]",
+	                                    32, "gl", ver, sizeof(ver), err,
+	                                    sizeof(err)),
+	             LS_EPROTO);
+	CHECK_CONTAINS(err, "not NAME-VERSION");
+	CHECK_EQ_INT(reg_kube_chart_version("{}", 2, "gl", ver, sizeof(ver),
+	                                    err, sizeof(err)),
+	             LS_EPROTO);
+}
+
 int main(void)
 {
 	test_argv();
+	test_separate();
 	test_pick_pod();
 	test_values();
 	return tu_done();

@@ -474,6 +474,45 @@ static void test_patroni(void)
 	CHECK_EQ_INT(ug_pg_role_parse(NULL), UG_PG_UNKNOWN);
 }
 
+/* The registry's post-deployment migrations: one step, on the first
+ * registry node by name, a phase after everything else; none without a
+ * registry node. */
+static void test_registry(void)
+{
+	struct ug_node nodes[] = {
+	    node("rails-1", UG_RAILS, ""),
+	    node("registry-2", UG_REGISTRY, ""),
+	    node("registry-1", UG_REGISTRY, ""),
+	};
+	struct ug_fleet f = {nodes, 3, NULL, 0};
+	struct ug_steps s = {0};
+	struct ls_version v = {17, 8, 7};
+	const struct ug_step *last;
+	uint32_t before;
+	char err[256];
+
+	CHECK_EQ_INT(
+	    ug_stop_steps(&f, UG_ZERO_DOWNTIME, 2, &v, &s, err, sizeof(err)),
+	    0);
+	before = s.v[s.n - 1].phase;
+	CHECK_EQ_INT(ug_registry_step(&f, 2, &v, &s), 0);
+	last = &s.v[s.n - 1];
+	CHECK_EQ_INT(last->kind, UG_REGISTRY_MIGRATE);
+	CHECK_STR(last->node, "registry-1");
+	CHECK_STR(last->name, "17.8.7: registry post-deployment migrations "
+	                      "(gitlab-ctl registry-database migrate up)");
+	CHECK_EQ_INT(last->stop, 2);
+	CHECK_EQ_INT(last->phase, before + 1);
+	CHECK_EQ_INT(s.v[s.n - 2].kind, UG_CHECK);
+	ug_steps_free(&s);
+	f.n = 1;
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(ug_registry_step(&f, 1, &v, &s), 0);
+	CHECK_EQ_INT(s.n, 0);
+	ug_steps_free(&s);
+	CHECK_EQ_INT(ug_role_bit("registry"), UG_REGISTRY);
+}
+
 int main(void)
 {
 	test_zero_downtime();
@@ -481,5 +520,6 @@ int main(void)
 	test_geo();
 	test_no_rails();
 	test_patroni();
+	test_registry();
 	return tu_done();
 }
