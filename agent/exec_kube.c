@@ -339,20 +339,33 @@ static int get_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	return rv;
 }
 
+/* The name of the first ready pod at or after items[*i] whose app label is
+ * app, with *i just past it; NULL when there is none. */
+static const char *next_ready(json_t *list, const char *app, size_t *i)
+{
+	json_t *items = jpath(list, "items");
+	int finished;
+
+	for (; *i < json_array_size(items); (*i)++) {
+		json_t *p = json_array_get(items, *i);
+		const char *a = jstr(p, "metadata.labels.app");
+		const char *name = jstr(p, "metadata.name");
+		if (a != NULL && name != NULL && strcmp(a, app) == 0 &&
+		    pod_ready(p, &finished)) {
+			(*i)++;
+			return name;
+		}
+	}
+	return NULL;
+}
+
 /* The first ready pod whose app label is app, or "". */
 static int ready_pod(json_t *list, const char *app, char **out)
 {
-	json_t *p;
-	size_t i;
-	int finished;
+	size_t i = 0;
+	const char *name = next_ready(list, app, &i);
 
-	json_array_foreach(jpath(list, "items"), i, p)
-	{
-		const char *a = jstr(p, "metadata.labels.app");
-		if (a != NULL && strcmp(a, app) == 0 && pod_ready(p, &finished))
-			return dup_into(out, jstr(p, "metadata.name"));
-	}
-	return dup_into(out, "");
+	return dup_into(out, name != NULL ? name : "");
 }
 
 int exec_kube_ready_pod(const struct agent_config *cfg, const Ls__KubeTarget *t,
@@ -373,24 +386,18 @@ int kube_ready_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
                     const char *app, char ***names, size_t *n, char *err,
                     size_t errlen)
 {
-	json_t *pods = NULL, *p;
-	size_t i, cap = 0;
-	int rv, finished;
+	json_t *pods = NULL;
+	const char *name;
+	size_t i = 0, cap = 0;
+	int rv;
 
 	*names = NULL;
 	*n = 0;
 	if ((rv = get_pods(cfg, t, &pods, err, errlen)) < 0)
 		return rv;
-	json_array_foreach(jpath(pods, "items"), i, p)
-	{
-		const char *a = jstr(p, "metadata.labels.app");
-		const char *name = jstr(p, "metadata.name");
-		if (a == NULL || name == NULL || strcmp(a, app) != 0 ||
-		    !pod_ready(p, &finished))
-			continue;
+	while ((name = next_ready(pods, app, &i)) != NULL)
 		if ((rv = ls_names_push(names, n, &cap, name)) < 0)
 			break;
-	}
 	json_decref(pods);
 	if (rv < 0) {
 		ls_names_free(*names, *n);

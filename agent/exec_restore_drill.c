@@ -2,8 +2,9 @@
  * RestoreDrill: the backup restored into scratch space only, then
  * verified there, then the scratch space removed. A scratch database on
  * the node's PostgreSQL server; repository storages and file directories
- * under <backup_staging_dir>/lockstep-drill.<time>/. The live database,
- * storages and directories are never written.
+ * under <backup_staging_dir>/lockstep-drill.XXXXXX/ (one left by a drill
+ * that was killed goes with the next). The live database, storages and
+ * directories are never written.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,12 +17,12 @@
 #include "exec_restore_int.h"
 #include "ls_error.h"
 #include "ls_log.h"
+#include "ls_scratch.h"
 #include "ls_util.h"
 #include "restore_files.h"
 #include "restore_pg.h"
 #include "restore_repos.h"
 
-#define DRILL_DIR_TRIES 100
 #define DRILL_MAX_STORAGES 64
 
 /* Fails o with err, naming the artifact when err does not. */
@@ -241,42 +242,9 @@ static int drill_files(struct xr *x, const Ls__RestoreDrill *d,
 	return xr_verify_files(x, ca->component, path, dir, o);
 }
 
-/* A new <staging>/lockstep-drill.<time>[.n], mode 0700. */
-static int make_drill_dir(struct xr *x, char *out, size_t len)
-{
-	const char *staging = x->cfg->backup_staging_dir;
-	long long now = (long long)ls_now();
-	int i, rv;
-
-	if ((rv = ls_mkdirs(staging, 0700)) < 0) {
-		snprintf(x->err, sizeof(x->err), "%.900s: %s", staging,
-		         ls_strerror(rv));
-		return rv;
-	}
-	for (i = 0; i < DRILL_DIR_TRIES; i++) {
-		rv = i == 0 ? ls_fmt(out, len, "%s/lockstep-drill.%lld",
-		                     staging, now)
-		            : ls_fmt(out, len, "%s/lockstep-drill.%lld.%d",
-		                     staging, now, i);
-		if (rv < 0)
-			break;
-		if (mkdir(out, 0700) == 0)
-			return 0;
-		if (errno != EEXIST) {
-			rv = -errno;
-			break;
-		}
-		rv = LS_EEXIST;
-	}
-	snprintf(x->err, sizeof(x->err),
-	         "creating a drill directory in %.900s: %s", staging,
-	         ls_strerror(rv));
-	out[0] = '\0';
-	return rv;
-}
-
 int xr_restore_drill(struct xr *x, const Ls__RestoreDrill *d)
 {
+	struct ls_scratch sc = {.path = "", .lockfd = -1};
 	char drill[LS_PATH_MAX] = "", check[LS_PATH_MAX];
 	Ls__ComponentOutcome *o;
 	int64_t t0;
@@ -286,8 +254,11 @@ int xr_restore_drill(struct xr *x, const Ls__RestoreDrill *d)
 	if ((rv = xr_backup_path(d->backup_dir, NULL, check, sizeof(check),
 	                         x->err, sizeof(x->err))) < 0)
 		return rv;
-	if ((rv = make_drill_dir(x, drill, sizeof(drill))) < 0)
+	if ((rv = ls_scratch_open(&sc, x->cfg->backup_staging_dir,
+	                          "lockstep-drill", NULL, x->err,
+	                          sizeof(x->err))) < 0)
 		return rv;
+	ls_strlcpy(drill, sc.path, sizeof(drill));
 	if (d->dump != NULL) {
 		t0 = ls_mono_ms();
 		if ((o = xr_outcome(x, "db")) == NULL) {
@@ -323,8 +294,7 @@ int xr_restore_drill(struct xr *x, const Ls__RestoreDrill *d)
 	}
 out:
 	/* Whatever happened: the drill leaves nothing behind. */
-	if (drill[0] != '\0' && (rv = ls_rmtree(drill)) < 0) {
-		log_warnx("drill: removing %s: %s", drill, ls_strerror(rv));
+	if ((rv = ls_scratch_close(&sc)) < 0) {
 		if (first == 0) {
 			snprintf(x->err, sizeof(x->err), "removing %.900s: %s",
 			         drill, ls_strerror(rv));

@@ -20,6 +20,7 @@
 #include "kube_cmd.h"
 #include "ls_error.h"
 #include "ls_log.h"
+#include "ls_scratch.h"
 #include "ls_util.h"
 
 #define COMPONENT "kube_restore"
@@ -350,25 +351,21 @@ static void remove_in_pod(struct kr *k, const char *pod_tar)
 	ls_exec_result_free(&res);
 }
 
-/* A private directory for the tar, beside where backups are staged. */
-static int make_scratch(struct xr *x, char *dir, size_t len)
+/* A private directory for the tar, beside where backups are staged; one
+ * left by a restore whose process was killed (a whole tarball) goes. */
+static int make_scratch(struct kr *k, struct ls_scratch *sc)
 {
-	const char *base = x->cfg->backup_staging_dir;
-	int rv;
+	int rv, swept = 0;
 
-	if ((rv = ls_mkdirs(base, 0700)) < 0 ||
-	    (rv = ls_fmt(dir, len, "%s/kube-restore.XXXXXX", base)) < 0) {
-		ls_fmt(x->err, sizeof(x->err), "%s: %s", base, ls_strerror(rv));
-		return rv;
-	}
-	if (mkdtemp(dir) == NULL) {
-		rv = -errno;
-		ls_fmt(x->err, sizeof(x->err), "creating a directory in %s: %s",
-		       base, ls_strerror(rv));
-		dir[0] = '\0';
-		return rv;
-	}
-	return 0;
+	rv = ls_scratch_open(sc, k->x->cfg->backup_staging_dir, "kube-restore",
+	                     &swept, k->x->err, sizeof(k->x->err));
+	if (swept > 0)
+		say(k,
+		    "removed %d kube-restore director%s left in %s by a "
+		    "restore that was killed",
+		    swept, swept == 1 ? "y" : "ies",
+		    k->x->cfg->backup_staging_dir);
+	return rv;
 }
 
 int xr_kube_restore(struct xr *x, const Ls__KubeRestore *r)
@@ -376,7 +373,8 @@ int xr_kube_restore(struct xr *x, const Ls__KubeRestore *r)
 	const char *pod_dir = r->pod_dir != NULL && r->pod_dir[0] != '\0'
 	                          ? r->pod_dir
 	                          : KUBE_RESTORE_POD_DIR;
-	char dir[LS_PATH_MAX] = "", tar[LS_PATH_MAX], pod_tar[LS_PATH_MAX];
+	char tar[LS_PATH_MAX], pod_tar[LS_PATH_MAX];
+	struct ls_scratch sc = {.path = "", .lockfd = -1};
 	char pdir[POD_DIR_MAX + 1];
 	struct kr *k = NULL;
 	struct stat st;
@@ -417,8 +415,8 @@ int xr_kube_restore(struct xr *x, const Ls__KubeRestore *r)
 	}
 	say(k, "toolbox pod %s of release %s", k->pod, r->target->release);
 
-	if ((rv = make_scratch(x, dir, sizeof(dir))) < 0 ||
-	    (rv = ls_fmt(tar, sizeof(tar), "%s/%s_gitlab_backup.tar", dir,
+	if ((rv = make_scratch(k, &sc)) < 0 ||
+	    (rv = ls_fmt(tar, sizeof(tar), "%s/%s_gitlab_backup.tar", sc.path,
 	                 r->backup_id)) < 0)
 		goto out;
 	say(k, "exporting %s to %s", r->backup_dir, tar);
@@ -449,8 +447,7 @@ int xr_kube_restore(struct xr *x, const Ls__KubeRestore *r)
 out:
 	if (copied)
 		remove_in_pod(k, pod_tar);
-	if (dir[0] != '\0' && ls_rmtree(dir) < 0)
-		log_warnx("kube restore: cannot remove %s", dir);
+	(void)ls_scratch_close(&sc);
 	flush(k);
 	trv = set_tail(k);
 	if (rv == 0 && (trv < 0 || k->oom))

@@ -12,11 +12,14 @@ restore` (framed) on a kubernetes node laid out beside a real fleet:
   no kubectl cp made;
 - backup-utility failing: the operation fails quoting its last line, and
   the tar is still removed from the pod;
-- no ready toolbox pod: refused naming the release and namespace.
+- no ready toolbox pod: refused naming the release and namespace;
+- a restore killed (SIGKILL) mid-way: the next one removes the scratch
+  directory it left.
 
     python3 integration/test_kube_restore.py --build BUILD_DIR [KubeRestoreTest.test_name]
 """
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -109,9 +112,8 @@ class KubeRestoreTest(unittest.TestCase):
         kube_node.set_never_ready(self.kube, "toolbox", False)
 
     # --- running the operation
-    def restore(self, backup_id=None, backup_dir=None, pod_dir=None):
-        """KubeRestore through the framed `restore` command:
-        (result dict, [progress (component, bytes, lines)])."""
+    def request(self, backup_id=None, backup_dir=None, pod_dir=None):
+        """A new op id and the framed KubeRestore operation."""
         type(self).op_id += 1
         oid = self.op_id
         body = (field_bytes(1, field_bytes(1, RELEASE) + field_bytes(2, NS)) +
@@ -119,9 +121,14 @@ class KubeRestoreTest(unittest.TestCase):
         if pod_dir is not None:
             body += field_bytes(4, pod_dir)
         raw = field_varint(1, oid) + field_bytes(OP_KUBE_RESTORE, body)
+        return oid, struct.pack(">I", len(raw)) + raw
+
+    def restore(self, backup_id=None, backup_dir=None, pod_dir=None):
+        """KubeRestore through the framed `restore` command:
+        (result dict, [progress (component, bytes, lines)])."""
+        oid, frame = self.request(backup_id, backup_dir, pod_dir)
         p = subprocess.run([self.exec_path, "--config", self.yml, "restore"],
-                           input=struct.pack(">I", len(raw)) + raw, capture_output=True, timeout=600,
-                           env=clean_env())
+                           input=frame, capture_output=True, timeout=600, env=clean_env())
         out, i, result, progress = p.stdout, 0, None, []
         while i < len(out):
             (n,) = struct.unpack(">I", out[i:i + 4])
@@ -260,6 +267,38 @@ class KubeRestoreTest(unittest.TestCase):
         self.assertIn("Unpacking backup", lines)
         self.assertIn("command terminated with exit code 1", lines)
         self.assertEqual(self.tars_in_pod(pod), [])
+        self.assert_no_local_temp()
+
+    def test_killed_restore_leaves_nothing_for_the_next(self):
+        """The helper and its kubectl killed (SIGKILL) while backup-utility
+        runs: the scratch directory it leaves is removed by the next
+        restore, which says so."""
+        _, frame = self.request()
+        kube_node.set_stall(self.kube, "backup-utility")
+        since = time.time()
+        p = subprocess.Popen([self.exec_path, "--config", self.yml, "restore"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
+        try:
+            p.stdin.write(frame)
+            p.stdin.close()
+            deadline = time.monotonic() + 300
+            while not [a for a in self.kubectl_calls(since, "exec") if "backup-utility" in a]:
+                self.assertIsNone(p.poll(), "the restore ended before backup-utility ran")
+                self.assertLess(time.monotonic(), deadline, "backup-utility never ran")
+                time.sleep(0.05)
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=60)
+            kube_node.set_stall(self.kube, "backup-utility", False)
+        left = [n for n in os.listdir(self.staging) if n.startswith("kube-restore.")]
+        self.assertEqual(len(left), 1, left)
+
+        r, progress = self.restore()
+        self.assertEqual(r["status"], 0, r["error"])
+        lines = [ln for _, _, ls in progress for ln in ls]
+        self.assertIn("removed 1 kube-restore directory left in %s by a restore that was killed"
+                      % self.staging, lines)
         self.assert_no_local_temp()
 
     def test_no_ready_toolbox(self):
