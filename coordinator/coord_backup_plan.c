@@ -18,16 +18,6 @@ static const char *const file_components[] = {
     "terraform_state", "registry", "packages",  "ci_secure_files",
 };
 
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t i;
-
-	for (i = 0; i < n->nroles; i++)
-		if (strcmp(n->roles[i], role) == 0)
-			return 1;
-	return 0;
-}
-
 int coord_bk_skipped(const struct coord_backup *b, const char *name)
 {
 	const char *p = b->skipped;
@@ -125,17 +115,17 @@ int coord_bk_plan_nodes(struct coord *c, struct coord_backup *b, char *err,
 		bn = &b->nodes[b->nnodes++];
 		bn->node = n;
 		bn->phase = "waiting";
-		if (has_role(n, "postgresql") && !have_db &&
+		if (coord_node_has_role(n, "postgresql") && !have_db &&
 		    !coord_bk_skipped(b, "db")) {
 			bn->database = 1;
 			have_db = 1;
 		}
-		if (has_role(n, "gitaly") &&
+		if (coord_node_has_role(n, "gitaly") &&
 		    !coord_bk_skipped(b, "repositories"))
 			bn->repositories = 1;
-		if (has_role(n, "redis") && c->cfg->backup_redis)
+		if (coord_node_has_role(n, "redis") && c->cfg->backup_redis)
 			bn->redis = 1;
-		if (has_role(n, "rails") && !have_rails) {
+		if (coord_node_has_role(n, "rails") && !have_rails) {
 			have_rails = 1;
 			bn->freezer = 1;
 			for (k = 0; k < sizeof(file_components) /

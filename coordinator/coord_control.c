@@ -3,6 +3,7 @@
  * coordinator's own user (root) can drive it. Requests that fan out to the
  * fleet (check, ping) answer later, from the waiter's completion.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,17 @@ void coord_control_reply(struct control_ctx *cc, Ls__ControlResp *resp)
 
 void coord_control_fail(struct control_ctx *cc, int code, const char *text)
 {
+	send_error(cc, code, text);
+}
+
+void coord_control_failf(struct control_ctx *cc, int code, const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
 	send_error(cc, code, text);
 }
 

@@ -23,16 +23,6 @@ struct co_build {
 	size_t n, cap;
 };
 
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t i;
-
-	for (i = 0; i < n->nroles; i++)
-		if (strcmp(n->roles[i], role) == 0)
-			return 1;
-	return 0;
-}
-
 static int node_cmp(const void *a, const void *b)
 {
 	const struct coord_node *const *x = a, *const *y = b;
@@ -96,7 +86,7 @@ static int pick_nodes(struct coord *c, const Ls__CutoverReq *req,
 			         n->name);
 			return LS_ESTATE;
 		}
-		if (has_role(n, "kubernetes") &&
+		if (coord_node_has_role(n, "kubernetes") &&
 		    (req->kube_node == NULL ||
 		     strcmp(req->kube_node, n->name) == 0)) {
 			kubes++;
@@ -121,11 +111,11 @@ static int pick_nodes(struct coord *c, const Ls__CutoverReq *req,
 			         first_v, n->name, version, core);
 			return LS_ESTATE;
 		}
-		if (has_role(n, "rails") && *deploy == NULL &&
+		if (coord_node_has_role(n, "rails") && *deploy == NULL &&
 		    (req->deploy_node == NULL ||
 		     strcmp(req->deploy_node, n->name) == 0))
 			*deploy = n->name;
-		if (has_role(n, "postgresql")) {
+		if (coord_node_has_role(n, "postgresql")) {
 			if (*db == NULL)
 				*db = n->name;
 			if (n->facts && n->facts->patroni_role &&
@@ -179,7 +169,7 @@ static int build_steps(struct co_build *b, struct coord_node **v, size_t nv,
 			rv = step(b, 1, v[i]->name, CO_SERVICES,
 			          "every service up (gitlab-ctl status)");
 	for (i = 0; i < nv && rv == 0; i++)
-		if (has_role(v[i], "gitaly"))
+		if (coord_node_has_role(v[i], "gitaly"))
 			rv = step(b, 1, v[i]->name, CO_FSCK,
 			          "git fsck of every repository");
 	ls_fmt(rel, sizeof(rel), "Helm release %s in namespace %s",

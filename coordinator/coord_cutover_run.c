@@ -457,16 +457,6 @@ static void secrets_answered(struct coord *c, struct coord_cutover *u, size_t i,
 	co_step_end(c, u, i, "", &r);
 }
 
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t k;
-
-	for (k = 0; k < n->nroles; k++)
-		if (strcmp(n->roles[k], role) == 0)
-			return 1;
-	return 0;
-}
-
 static void secrets_step(struct coord *c, struct coord_cutover *u, size_t i)
 {
 	size_t k;
@@ -481,7 +471,7 @@ static void secrets_step(struct coord *c, struct coord_cutover *u, size_t i)
 	for (k = 0; k < c->nnodes && u->nrails < CO_MAX_RAILS; k++) {
 		const struct coord_node *n = c->nodes[k];
 		if (!n->enrolled || n->removed || !coord_node_runs_gitlab(n) ||
-		    !has_role(n, "rails") ||
+		    !coord_node_has_role(n, "rails") ||
 		    strcmp(n->name, u->p->deploy_node) == 0)
 			continue;
 		ls_strlcpy(u->rails[u->nrails++], n->name, sizeof(u->rails[0]));

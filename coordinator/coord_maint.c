@@ -4,7 +4,6 @@
  * database, so one node speaks for the whole instance. An `on` with a
  * lease is turned off by that agent itself when the lease ends.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,30 +36,6 @@ static const char *action_name(enum maint_action a)
 	return a == MAINT_ON ? "on" : a == MAINT_OFF ? "off" : "status";
 }
 
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t i;
-
-	for (i = 0; i < n->nroles && i < COORD_MAX_ROLES; i++)
-		if (strcmp(n->roles[i], role) == 0)
-			return 1;
-	return 0;
-}
-
-static void fail(struct control_ctx *cc, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(struct control_ctx *cc, int code, const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	coord_control_fail(cc, code, text);
-}
-
 static void not_connected(char *out, size_t len, const struct coord_node *n)
 {
 	if (n->last_seen > 0)
@@ -82,39 +57,44 @@ static struct coord_node *pick_node(struct coord *c, struct control_ctx *cc,
 	if (name != NULL && name[0] != '\0') {
 		n = coord_node_find(c, name);
 		if (n == NULL || !n->enrolled || n->removed) {
-			fail(cc, LS_ENOENT,
-			     "no enrolled node named '%.64s' (lockstep node "
-			     "list)",
-			     name);
+			coord_control_failf(
+			    cc, LS_ENOENT,
+			    "no enrolled node named '%.64s' (lockstep node "
+			    "list)",
+			    name);
 			return NULL;
 		}
-		if (!has_role(n, "rails")) {
-			fail(cc, LS_EINVAL,
-			     "node '%s' has no rails role: maintenance mode is "
-			     "set through a rails node's GitLab API",
-			     n->name);
+		if (!coord_node_has_role(n, "rails")) {
+			coord_control_failf(
+			    cc, LS_EINVAL,
+			    "node '%s' has no rails role: maintenance mode is "
+			    "set through a rails node's GitLab API",
+			    n->name);
 			return NULL;
 		}
 		if (!coord_node_connected(c, n, now_ms)) {
 			not_connected(why, sizeof(why), n);
-			fail(cc, LS_ESTATE, "node '%s' is %s", n->name, why);
+			coord_control_failf(cc, LS_ESTATE, "node '%s' is %s",
+			                    n->name, why);
 			return NULL;
 		}
 		return n;
 	}
 	for (i = 0; i < c->nnodes; i++) {
 		n = c->nodes[i];
-		if (!n->enrolled || n->removed || !has_role(n, "rails") ||
+		if (!n->enrolled || n->removed ||
+		    !coord_node_has_role(n, "rails") ||
 		    !coord_node_connected(c, n, now_ms))
 			continue;
 		if (best == NULL || strcmp(n->name, best->name) < 0)
 			best = n;
 	}
 	if (best == NULL)
-		fail(cc, LS_ESTATE,
-		     "no connected node with the rails role: maintenance mode "
-		     "is set through a rails node's GitLab API (lockstep "
-		     "status)");
+		coord_control_failf(
+		    cc, LS_ESTATE,
+		    "no connected node with the rails role: maintenance mode "
+		    "is set through a rails node's GitLab API (lockstep "
+		    "status)");
 	return best;
 }
 
@@ -141,26 +121,30 @@ static void answered(struct coord *c, struct coord_waiter *w)
 
 	(void)c;
 	if (mw->unqueued) {
-		fail(mw->cc, LS_ENOMEM,
-		     "cannot queue maintenance %s for node '%s': out of memory",
-		     action_name(mw->action), mw->node);
+		coord_control_failf(
+		    mw->cc, LS_ENOMEM,
+		    "cannot queue maintenance %s for node '%s': out of memory",
+		    action_name(mw->action), mw->node);
 	} else if (r == NULL) {
-		fail(mw->cc, LS_ETIMEDOUT,
-		     "node '%s' did not answer maintenance %s within %d s%s",
-		     mw->node, action_name(mw->action), MAINT_TIMEOUT_MS / 1000,
-		     mw->action == MAINT_STATUS
-		         ? ""
-		         : "; it may still act on it: see `lockstep "
-		           "maintenance status`");
+		coord_control_failf(
+		    mw->cc, LS_ETIMEDOUT,
+		    "node '%s' did not answer maintenance %s within %d s%s",
+		    mw->node, action_name(mw->action), MAINT_TIMEOUT_MS / 1000,
+		    mw->action == MAINT_STATUS
+		        ? ""
+		        : "; it may still act on it: see `lockstep "
+		          "maintenance status`");
 	} else if (r->status != 0) {
-		fail(mw->cc, r->status, "node '%s': maintenance %s failed: %s",
-		     mw->node, action_name(mw->action),
-		     r->error ? r->error : ls_strerror(r->status));
+		coord_control_failf(
+		    mw->cc, r->status, "node '%s': maintenance %s failed: %s",
+		    mw->node, action_name(mw->action),
+		    r->error ? r->error : ls_strerror(r->status));
 	} else if (r->kind_case != LS__OP_RESULT__KIND_MAINTENANCE ||
 	           r->maintenance == NULL) {
-		fail(mw->cc, LS_EPROTO,
-		     "node '%s' answered maintenance %s without its state",
-		     mw->node, action_name(mw->action));
+		coord_control_failf(
+		    mw->cc, LS_EPROTO,
+		    "node '%s' answered maintenance %s without its state",
+		    mw->node, action_name(mw->action));
 	} else {
 		mr.node = mw->node;
 		mr.was_on = r->maintenance->was_on;
@@ -193,44 +177,50 @@ static int check_request(struct coord *c, struct control_ctx *cc,
 	} else if (strcmp(act, "status") == 0) {
 		*a = MAINT_STATUS;
 	} else {
-		fail(cc, LS_EINVAL,
-		     "unknown maintenance action '%.32s': on, off or status",
-		     act);
+		coord_control_failf(
+		    cc, LS_EINVAL,
+		    "unknown maintenance action '%.32s': on, off or status",
+		    act);
 		return -1;
 	}
 	if (*a != MAINT_ON && req->has_lease_s) {
-		fail(cc, LS_EINVAL, "--lease goes only with `on`, not `%s`",
-		     act);
+		coord_control_failf(cc, LS_EINVAL,
+		                    "--lease goes only with `on`, not `%s`",
+		                    act);
 		return -1;
 	}
 	if (*a != MAINT_ON && req->message != NULL && req->message[0]) {
-		fail(cc, LS_EINVAL, "--message goes only with `on`, not `%s`",
-		     act);
+		coord_control_failf(cc, LS_EINVAL,
+		                    "--message goes only with `on`, not `%s`",
+		                    act);
 		return -1;
 	}
 	if (req->has_lease_s &&
 	    (req->lease_s == 0 || req->lease_s > COORD_MAINT_LEASE_MAX_S)) {
-		fail(cc, LS_EINVAL,
-		     "--lease %u: the lease is 1 to %u seconds (7 days); "
-		     "without --lease maintenance mode stays on until `off`",
-		     req->lease_s, COORD_MAINT_LEASE_MAX_S);
+		coord_control_failf(
+		    cc, LS_EINVAL,
+		    "--lease %u: the lease is 1 to %u seconds (7 days); "
+		    "without --lease maintenance mode stays on until `off`",
+		    req->lease_s, COORD_MAINT_LEASE_MAX_S);
 		return -1;
 	}
 	if (req->message != NULL &&
 	    strnlen(req->message, COORD_MAINT_MESSAGE_MAX + 1) >
 	        COORD_MAINT_MESSAGE_MAX) {
-		fail(cc, LS_ETOOBIG, "--message is %zu bytes; at most %d",
-		     strlen(req->message), COORD_MAINT_MESSAGE_MAX);
+		coord_control_failf(
+		    cc, LS_ETOOBIG, "--message is %zu bytes; at most %d",
+		    strlen(req->message), COORD_MAINT_MESSAGE_MAX);
 		return -1;
 	}
 	/* The run turns it off itself when it is done with it; an `off`
 	 * now would let writes in under its feet. */
 	if (*a == MAINT_OFF && !(req->has_force && req->force) &&
 	    (holder = run_holding(c, run, sizeof(run))) != NULL) {
-		fail(cc, LS_EBUSY,
-		     "%s is running and turns maintenance mode off itself "
-		     "when it is done; --force turns it off now",
-		     holder);
+		coord_control_failf(
+		    cc, LS_EBUSY,
+		    "%s is running and turns maintenance mode off itself "
+		    "when it is done; --force turns it off now",
+		    holder);
 		return -1;
 	}
 	return 0;

@@ -6,7 +6,6 @@
  * through PgBouncer, then applies them (unless a dry run): one operation,
  * answered when it is done.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,30 +25,6 @@ struct reg_wait {
 	char sep[128], sep_ns[128]; /* the separate migrations release */
 };
 
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t i;
-
-	for (i = 0; i < n->nroles && i < COORD_MAX_ROLES; i++)
-		if (strcmp(n->roles[i], role) == 0)
-			return 1;
-	return 0;
-}
-
-static void fail(struct control_ctx *cc, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(struct control_ctx *cc, int code, const char *fmt, ...)
-{
-	char text[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	coord_control_fail(cc, code, text);
-}
-
 static int usable(const struct coord_node *n)
 {
 	return n->enrolled && !n->removed;
@@ -68,22 +43,24 @@ static struct coord_node *pick(struct coord *c, struct control_ctx *cc,
 	if (name != NULL && name[0] != '\0') {
 		n = coord_node_find(c, name);
 		if (n == NULL || !usable(n)) {
-			fail(cc, LS_ENOENT,
-			     "no enrolled node named '%.64s' (lockstep node "
-			     "list)",
-			     name);
+			coord_control_failf(
+			    cc, LS_ENOENT,
+			    "no enrolled node named '%.64s' (lockstep node "
+			    "list)",
+			    name);
 			return NULL;
 		}
-		if (!has_role(n, role)) {
-			fail(cc, LS_EINVAL, "node '%s' has no %s role: %s",
-			     n->name, role, why);
+		if (!coord_node_has_role(n, role)) {
+			coord_control_failf(cc, LS_EINVAL,
+			                    "node '%s' has no %s role: %s",
+			                    n->name, role, why);
 			return NULL;
 		}
 		found = n;
 	} else {
 		for (i = 0; i < c->nnodes; i++) {
 			n = c->nodes[i];
-			if (!usable(n) || !has_role(n, role))
+			if (!usable(n) || !coord_node_has_role(n, role))
 				continue;
 			if (found == NULL || strcmp(n->name, found->name) < 0)
 				found = n;
@@ -94,14 +71,14 @@ static struct coord_node *pick(struct coord *c, struct control_ctx *cc,
 				    off ? ", " : "", n->name);
 		}
 		if (count == 0) {
-			fail(cc, LS_ESTATE,
-			     "the fleet has no node with the %s "
-			     "role (lockstep node list)",
-			     role);
+			coord_control_failf(cc, LS_ESTATE,
+			                    "the fleet has no node with the %s "
+			                    "role (lockstep node list)",
+			                    role);
 			return NULL;
 		}
 		if (count > 1) {
-			fail(
+			coord_control_failf(
 			    cc, LS_EINVAL,
 			    "%zu nodes have the %s role (%s): name one with %s",
 			    count, role, names, flag);
@@ -109,10 +86,10 @@ static struct coord_node *pick(struct coord *c, struct control_ctx *cc,
 		}
 	}
 	if (!coord_node_connected(c, found, now_ms)) {
-		fail(cc, LS_ESTATE,
-		     "node '%s' is not connected (lockstep "
-		     "status)",
-		     found->name);
+		coord_control_failf(cc, LS_ESTATE,
+		                    "node '%s' is not connected (lockstep "
+		                    "status)",
+		                    found->name);
 		return NULL;
 	}
 	return found;
@@ -134,10 +111,10 @@ static void agent_failed(struct reg_wait *rw, const Ls__OpResult *r)
 		last = strrchr(tail, '\n');
 		last = last ? last + 1 : tail;
 	}
-	fail(rw->cc, r->status,
-	     "node '%s': registry migrate%s%s failed: %s%s%s", rw->node,
-	     rw->release[0] ? " of release " : "", rw->release, err,
-	     last && last[0] ? "; output ends: " : "", last ? last : "");
+	coord_control_failf(
+	    rw->cc, r->status, "node '%s': registry migrate%s%s failed: %s%s%s",
+	    rw->node, rw->release[0] ? " of release " : "", rw->release, err,
+	    last && last[0] ? "; output ends: " : "", last ? last : "");
 }
 
 static void answered(struct coord *c, struct coord_waiter *w)
@@ -149,27 +126,30 @@ static void answered(struct coord *c, struct coord_waiter *w)
 
 	(void)c;
 	if (rw->unqueued) {
-		fail(rw->cc, LS_ENOMEM,
-		     "cannot queue registry migrate for node '%s': out of "
-		     "memory",
-		     rw->node);
+		coord_control_failf(
+		    rw->cc, LS_ENOMEM,
+		    "cannot queue registry migrate for node '%s': out of "
+		    "memory",
+		    rw->node);
 	} else if (r == NULL) {
-		fail(rw->cc, LS_ETIMEDOUT,
-		     "node '%s' did not answer registry migrate within %lld "
-		     "s; %s",
-		     rw->node, (long long)(rw->timeout_ms / 1000),
-		     rw->dry_run ? "a longer --timeout may help"
-		                 : "it may still be applying migrations: "
-		                   "`lockstep registry migrate --dry-run` "
-		                   "shows what is left");
+		coord_control_failf(
+		    rw->cc, LS_ETIMEDOUT,
+		    "node '%s' did not answer registry migrate within %lld "
+		    "s; %s",
+		    rw->node, (long long)(rw->timeout_ms / 1000),
+		    rw->dry_run ? "a longer --timeout may help"
+		                : "it may still be applying migrations: "
+		                  "`lockstep registry migrate --dry-run` "
+		                  "shows what is left");
 	} else if (r->status != 0) {
 		agent_failed(rw, r);
 	} else if (r->kind_case != LS__OP_RESULT__KIND_REGISTRY_MIGRATE ||
 	           r->registry_migrate == NULL) {
-		fail(rw->cc, LS_EPROTO,
-		     "node '%s' answered registry migrate without the "
-		     "migrations",
-		     rw->node);
+		coord_control_failf(
+		    rw->cc, LS_EPROTO,
+		    "node '%s' answered registry migrate without the "
+		    "migrations",
+		    rw->node);
 	} else {
 		rr.node = rw->node;
 		rr.release = rw->release[0] ? rw->release : NULL;
@@ -200,46 +180,52 @@ static int check_request(struct control_ctx *cc,
 	int ns = req->namespace_ != NULL && req->namespace_[0] != '\0';
 
 	if (rel != ns) {
-		fail(cc, LS_EINVAL, "--release and --namespace go together");
+		coord_control_failf(cc, LS_EINVAL,
+		                    "--release and --namespace go together");
 		return -1;
 	}
 	if (rel && req->node != NULL && req->node[0] != '\0') {
-		fail(cc, LS_EINVAL,
-		     "--release (a chart's registry pod) or --node (a "
-		     "Linux-package registry node), not both");
+		coord_control_failf(
+		    cc, LS_EINVAL,
+		    "--release (a chart's registry pod) or --node (a "
+		    "Linux-package registry node), not both");
 		return -1;
 	}
 	if (!rel && req->kube_node != NULL && req->kube_node[0] != '\0') {
-		fail(cc, LS_EINVAL, "--kube-node goes only with --release");
+		coord_control_failf(cc, LS_EINVAL,
+		                    "--kube-node goes only with --release");
 		return -1;
 	}
 	if (rel &&
 	    (strlen(req->release) >= 128 || strlen(req->namespace_) >= 128)) {
-		fail(cc, LS_EINVAL, "--release or --namespace is too long");
+		coord_control_failf(cc, LS_EINVAL,
+		                    "--release or --namespace is too long");
 		return -1;
 	}
 	if ((req->separate_release != NULL && req->separate_release[0]) !=
 	    (req->migrations_namespace != NULL &&
 	     req->migrations_namespace[0])) {
-		fail(cc, LS_EINVAL,
-		     "--separate-release and --migrations-namespace go "
-		     "together");
+		coord_control_failf(
+		    cc, LS_EINVAL,
+		    "--separate-release and --migrations-namespace go "
+		    "together");
 		return -1;
 	}
 	if (req->separate_release != NULL && req->separate_release[0] &&
 	    (!rel || strlen(req->separate_release) >= 128 ||
 	     strlen(req->migrations_namespace) >= 128 ||
 	     strcmp(req->separate_release, req->release) == 0)) {
-		fail(cc, LS_EINVAL,
-		     "--separate-release needs --release, and names another "
-		     "release");
+		coord_control_failf(
+		    cc, LS_EINVAL,
+		    "--separate-release needs --release, and names another "
+		    "release");
 		return -1;
 	}
 	if (req->has_timeout_ms &&
 	    (req->timeout_ms == 0 ||
 	     req->timeout_ms > (uint64_t)COORD_REGISTRY_TIMEOUT_MAX_MS)) {
-		fail(cc, LS_EINVAL, "--timeout is 1 s to %lld h",
-		     COORD_REGISTRY_TIMEOUT_MAX_MS / 3600000);
+		coord_control_failf(cc, LS_EINVAL, "--timeout is 1 s to %lld h",
+		                    COORD_REGISTRY_TIMEOUT_MAX_MS / 3600000);
 		return -1;
 	}
 	return 0;

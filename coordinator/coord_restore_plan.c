@@ -33,16 +33,6 @@ struct ctx {
 	size_t errlen;
 };
 
-static int has_role(const struct coord_node *n, const char *role)
-{
-	size_t i;
-
-	for (i = 0; i < n->nroles; i++)
-		if (strcmp(n->roles[i], role) == 0)
-			return 1;
-	return 0;
-}
-
 static int has_storage(const struct coord_node *n, const char *storage)
 {
 	size_t i;
@@ -182,7 +172,7 @@ static struct coord_node *by_role(struct ctx *x, const char *role,
 	struct coord_node **v = sorted_nodes(x->c, &n), *found = NULL;
 
 	for (i = 0; v != NULL && i < n && found == NULL; i++)
-		if (has_role(v[i], role) &&
+		if (coord_node_has_role(v[i], role) &&
 		    (storage == NULL || has_storage(v[i], storage)))
 			found = v[i];
 	free(v);
@@ -292,7 +282,7 @@ static int check_nodes(struct ctx *x)
 		json_array_foreach(json_object_get(bn, "roles"), k, r)
 		{
 			const char *role = json_string_value(r);
-			if (role != NULL && !has_role(t, role)) {
+			if (role != NULL && !coord_node_has_role(t, role)) {
 				snprintf(x->err, x->errlen,
 				         "node %s has no role %s, which backup "
 				         "node %s had",
@@ -400,7 +390,7 @@ static int plan_services(struct ctx *x, struct coord_node **v, size_t n)
 	int rv;
 
 	for (i = 0; i < n; i++)
-		if (has_role(v[i], "rails")) {
+		if (coord_node_has_role(v[i], "rails")) {
 			freezer = v[i];
 			break;
 		}
@@ -417,8 +407,8 @@ static int plan_services(struct ctx *x, struct coord_node **v, size_t n)
 	                   NULL, NULL)) < 0)
 		return rv;
 	for (i = 0; i < n; i++) {
-		int puma = has_role(v[i], "rails");
-		int sidekiq = has_role(v[i], "sidekiq");
+		int puma = coord_node_has_role(v[i], "rails");
+		int sidekiq = coord_node_has_role(v[i], "sidekiq");
 
 		if (!puma && !sidekiq)
 			continue;

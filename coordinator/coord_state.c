@@ -105,6 +105,16 @@ struct coord_node *coord_node_find(struct coord *c, const char *name)
 	return NULL;
 }
 
+int coord_node_has_role(const struct coord_node *n, const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < n->nroles && i < COORD_MAX_ROLES; i++)
+		if (strcmp(n->roles[i], role) == 0)
+			return 1;
+	return 0;
+}
+
 struct coord_node *coord_node_add(struct coord *c, const char *name)
 {
 	struct coord_node *n;

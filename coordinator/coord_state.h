@@ -104,6 +104,7 @@ struct coord {
 /* Nodes (coord_state.c). Caller holds c->mtx. */
 struct coord_node *coord_node_find(struct coord *c, const char *name);
 struct coord_node *coord_node_add(struct coord *c, const char *name);
+int coord_node_has_role(const struct coord_node *n, const char *role);
 int coord_node_connected(const struct coord *c, const struct coord_node *n,
                          int64_t now_ms);
 int coord_roles_parse(const char *csv, char roles[][COORD_ROLE_MAX], size_t *n,
@@ -187,6 +188,8 @@ void coord_control_stop(struct coord *c);
 struct control_ctx;
 void coord_control_reply(struct control_ctx *cc, Ls__ControlResp *resp);
 void coord_control_fail(struct control_ctx *cc, int code, const char *text);
+void coord_control_failf(struct control_ctx *cc, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Backups (coord_backup.c). Caller holds c->mtx. */
 int coord_backup_start(struct coord *c, const Ls__BackupCreateReq *req,
