@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "coord_cutover_int.h"
+#include "coord_restore.h"
 #include "ls_error.h"
 #include "ls_log.h"
 #include "ls_util.h"
@@ -442,23 +443,13 @@ void coord_cutover_resume(struct coord *c, struct control_ctx *cc,
 {
 	Ls__ControlResp resp = LS__CONTROL_RESP__INIT;
 	Ls__CutoverResp cr = LS__CUTOVER_RESP__INIT;
-	Ls__CutoverRunParams *p = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	Ls__CutoverRunParams *p;
 	int rv;
 
-	if ((rv = coord_journal_params(c->db, run->id, &buf, &len)) < 0 ||
-	    (p = ls__cutover_run_params__unpack(NULL, len, buf)) == NULL ||
-	    p->n_steps != n) {
-		coord_control_fail(cc, rv < 0 ? rv : LS_EDB,
-		                   "the run's parameters cannot be read from "
-		                   "the journal");
-		goto out;
-	}
-	if ((rv = coord_journal_resume(c->db, run->id, steps, n)) < 0) {
-		coord_control_fail(cc, rv, "cannot write the journal");
-		goto out;
-	}
+	p = (Ls__CutoverRunParams *)coord_run_resume_params(
+	    c, cc, run, steps, n, &ls__cutover_run_params__descriptor);
+	if (p == NULL)
+		return;
 	log_info("cutover %s: resumed (%u of %zu steps done)", run->id,
 	         run->ndone, n);
 	cr.run_id = (char *)run->id;
@@ -467,12 +458,7 @@ void coord_cutover_resume(struct coord *c, struct control_ctx *cc,
 	coord_control_reply(cc, &resp);
 	rv = run_start(c, run->id, strcmp(run->kind, CO_RUN_PLAN) == 0, p,
 	               steps, n);
-	p = NULL;
 	if (rv < 0)
 		log_warnx("cutover %s: cannot resume: %s", run->id,
 		          ls_strerror(rv));
-out:
-	if (p)
-		ls__cutover_run_params__free_unpacked(p, NULL);
-	free(buf);
 }

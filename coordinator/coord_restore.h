@@ -119,6 +119,16 @@ void coord_restore_resume(struct coord *c, struct control_ctx *cc,
                           const Ls__RunResumeReq *req);
 void coord_run_list(struct coord *c, struct control_ctx *cc);
 void coord_run_show(struct coord *c, struct control_ctx *cc, const char *id);
+/*
+ * A halted run of n steps taken up again: its journaled parameters, a
+ * message of desc with a repeated field "steps" of n entries, and the
+ * journal marked resumed. NULL when not, after answering cc; the caller
+ * frees the message (protobuf_c_message_free_unpacked).
+ */
+ProtobufCMessage *
+coord_run_resume_params(struct coord *c, struct control_ctx *cc,
+                        const struct coord_run *run, struct coord_step *steps,
+                        size_t n, const ProtobufCMessageDescriptor *desc);
 /* coord_drill.c */
 void coord_drill_request(struct coord *c, struct control_ctx *cc,
                          const Ls__BackupDrillReq *req);

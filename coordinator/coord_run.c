@@ -238,3 +238,48 @@ out:
 	free(np);
 	free(steps);
 }
+
+/* The count of a repeated field, from the descriptor: every run's
+ * parameters message names its steps "steps". */
+static int steps_count(const ProtobufCMessage *m, size_t *out)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	                                                    "steps");
+
+	if (f == NULL || f->label != PROTOBUF_C_LABEL_REPEATED)
+		return LS_EINVAL;
+	*out = *(const size_t *)((const char *)m + f->quantifier_offset);
+	return 0;
+}
+
+ProtobufCMessage *
+coord_run_resume_params(struct coord *c, struct control_ctx *cc,
+                        const struct coord_run *run, struct coord_step *steps,
+                        size_t n, const ProtobufCMessageDescriptor *desc)
+{
+	ProtobufCMessage *p = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0, count = 0;
+	int rv;
+
+	if ((rv = coord_journal_params(c->db, run->id, &buf, &len)) < 0 ||
+	    (p = protobuf_c_message_unpack(desc, NULL, len, buf)) == NULL ||
+	    steps_count(p, &count) < 0 || count != n) {
+		coord_control_fail(cc, rv < 0 ? rv : LS_EDB,
+		                   "the run's parameters cannot be read from "
+		                   "the journal");
+		goto fail;
+	}
+	if ((rv = coord_journal_resume(c->db, run->id, steps, n)) < 0) {
+		coord_control_fail(cc, rv, "cannot write the journal");
+		goto fail;
+	}
+	free(buf);
+	return p;
+fail:
+	if (p != NULL)
+		protobuf_c_message_free_unpacked(p, NULL);
+	free(buf);
+	return NULL;
+}

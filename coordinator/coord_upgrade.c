@@ -653,33 +653,18 @@ void coord_upgrade_resume(struct coord *c, struct control_ctx *cc,
                           const struct coord_run *run, struct coord_step *steps,
                           size_t n)
 {
-	Ls__UpgradeRunParams *p = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	Ls__UpgradeRunParams *p;
 	int rv;
 
-	if ((rv = coord_journal_params(c->db, run->id, &buf, &len)) < 0 ||
-	    (p = ls__upgrade_run_params__unpack(NULL, len, buf)) == NULL ||
-	    p->n_steps != n) {
-		coord_control_fail(cc, rv < 0 ? rv : LS_EDB,
-		                   "the run's parameters cannot be read from "
-		                   "the journal");
-		goto out;
-	}
-	if ((rv = coord_journal_resume(c->db, run->id, steps, n)) < 0) {
-		coord_control_fail(cc, rv, "cannot write the journal");
-		goto out;
-	}
+	p = (Ls__UpgradeRunParams *)coord_run_resume_params(
+	    c, cc, run, steps, n, &ls__upgrade_run_params__descriptor);
+	if (p == NULL)
+		return;
 	log_info("upgrade %s: resumed (%u of %zu steps done)", run->id,
 	         run->ndone, n);
 	coord_upgrade_reply(cc, p, run->id, NULL, 0, NULL, 0);
 	rv = run_start(c, run->id, p, steps, n);
-	p = NULL;
 	if (rv < 0)
 		log_warnx("upgrade %s: cannot resume: %s", run->id,
 		          ls_strerror(rv));
-out:
-	if (p)
-		ls__upgrade_run_params__free_unpacked(p, NULL);
-	free(buf);
 }
