@@ -38,6 +38,7 @@ add_executable(lockstep-agent-exec
 	${CMAKE_CURRENT_SOURCE_DIR}/agent_identity_pb.c
 	${CMAKE_CURRENT_SOURCE_DIR}/gitlab_api.c
 	${CMAKE_CURRENT_SOURCE_DIR}/kube_cmd.c
+	${CMAKE_CURRENT_SOURCE_DIR}/kube_json.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube.c
 	${CMAKE_CURRENT_SOURCE_DIR}/exec_kube_secrets.c
 	${CMAKE_CURRENT_SOURCE_DIR}/check_kube.c

@@ -94,36 +94,6 @@ static int run_json(const struct agent_config *cfg, struct kube_cmd *c,
 }
 
 /* o's value at a dotted path, or NULL. */
-static json_t *jpath(json_t *o, const char *path)
-{
-	char key[64];
-
-	while (o != NULL && *path != '\0') {
-		size_t n = strcspn(path, ".");
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		o = json_is_object(o) ? json_object_get(o, key) : NULL;
-		path += n + (path[n] == '.');
-	}
-	return o;
-}
-
-static const char *jstr(json_t *o, const char *path)
-{
-	json_t *v = jpath(o, path);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* A values.yaml boolean: helm keeps true/false, a few charts "true". */
-static int jtrue(json_t *o, const char *path)
-{
-	json_t *v = jpath(o, path);
-	return json_is_true(v) ||
-	       (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
-}
-
 static int dup_into(char **dst, const char *s)
 {
 	*dst = strdup(s ? s : "");
@@ -149,14 +119,14 @@ static int release_info(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	}
 	json_array_foreach(list, i, el)
 	{
-		const char *name = jstr(el, "name");
+		const char *name = kube_jstr(el, "name");
 		if (name == NULL || strcmp(name, t->release) != 0)
 			continue;
 		r->release_found = 1;
-		if ((rv = dup_into(&r->chart, jstr(el, "chart"))) < 0 ||
-		    (rv = dup_into(&r->app_version, jstr(el, "app_version"))) <
-		        0 ||
-		    (rv = dup_into(&r->status, jstr(el, "status"))) < 0)
+		if ((rv = dup_into(&r->chart, kube_jstr(el, "chart"))) < 0 ||
+		    (rv = dup_into(&r->app_version,
+		                   kube_jstr(el, "app_version"))) < 0 ||
+		    (rv = dup_into(&r->status, kube_jstr(el, "status"))) < 0)
 			goto out;
 		break;
 	}
@@ -204,11 +174,11 @@ static int values_info(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	memset(&names, 0, sizeof(names));
 	if ((rv = kube_values(cfg, t, &v, err, errlen)) < 0)
 		return rv;
-	if (jtrue(v, "global.appConfig.object_store.enabled"))
-		secret =
-		    jstr(v, "global.appConfig.object_store.connection.secret");
+	if (kube_jtrue(v, "global.appConfig.object_store.enabled"))
+		secret = kube_jstr(
+		    v, "global.appConfig.object_store.connection.secret");
 	r->has_registry_database = 1;
-	r->registry_database = jtrue(v, "registry.database.enabled");
+	r->registry_database = kube_jtrue(v, "registry.database.enabled");
 	if ((rv = dup_into(&r->object_storage_secret, secret)) < 0)
 		goto out;
 	if ((rv = secret_names(cfg, t->namespace_, &names, err, errlen)) < 0)
@@ -256,7 +226,7 @@ static int deployments(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	kube_args(&c, "get", "deployments", "-l", sel, "-o", "json", NULL);
 	if ((rv = run_json(cfg, &c, &list, err, errlen)) < 0)
 		return rv;
-	el = jpath(list, "items");
+	el = kube_jpath(list, "items");
 	if (!json_is_array(el) || json_array_size(el) > DEPLOY_MAX) {
 		ls_fmt(err, errlen, "kubectl get deployments: no items list");
 		rv = LS_EPROTO;
@@ -267,20 +237,21 @@ static int deployments(const struct agent_config *cfg, const Ls__KubeTarget *t,
 		rv = LS_ENOMEM;
 		goto out;
 	}
-	json_array_foreach(jpath(list, "items"), i, el)
+	json_array_foreach(kube_jpath(list, "items"), i, el)
 	{
 		Ls__KubeDeployment *d = malloc(sizeof(*d));
-		json_t *rep = jpath(el, "spec.replicas"),
-		       *ready = jpath(el, "status.readyReplicas");
+		json_t *rep = kube_jpath(el, "spec.replicas"),
+		       *ready = kube_jpath(el, "status.readyReplicas");
 		if (d == NULL) {
 			rv = LS_ENOMEM;
 			goto out;
 		}
 		ls__kube_deployment__init(d);
 		(*v)[(*n)++] = d;
-		if ((rv = dup_into(&d->name, jstr(el, "metadata.name"))) < 0 ||
-		    (rv = dup_into(&d->app, jstr(el, "metadata.labels.app"))) <
-		        0)
+		if ((rv = dup_into(&d->name, kube_jstr(el, "metadata.name"))) <
+		        0 ||
+		    (rv = dup_into(&d->app,
+		                   kube_jstr(el, "metadata.labels.app"))) < 0)
 			goto out;
 		/* spec.replicas defaults to 1 when left out. */
 		d->replicas =
@@ -298,27 +269,6 @@ out:
 	return rv;
 }
 
-/* Ready and not being deleted: what `kubectl wait --for=condition=Ready`
- * waits for. A finished pod (a Job's) counts as done, not as unready. */
-static int pod_ready(json_t *p, int *finished)
-{
-	const char *phase = jstr(p, "status.phase");
-	json_t *conds = jpath(p, "status.conditions"), *cd;
-	size_t i;
-
-	*finished = phase != NULL && strcmp(phase, "Succeeded") == 0;
-	if (jpath(p, "metadata.deletionTimestamp") != NULL || phase == NULL ||
-	    strcmp(phase, "Running") != 0)
-		return 0;
-	json_array_foreach(conds, i, cd)
-	{
-		const char *type = jstr(cd, "type"), *st = jstr(cd, "status");
-		if (type != NULL && strcmp(type, "Ready") == 0)
-			return st != NULL && strcmp(st, "True") == 0;
-	}
-	return 0;
-}
-
 static int get_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
                     json_t **list, char *err, size_t errlen)
 {
@@ -330,7 +280,7 @@ static int get_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	kube_kubectl(&c, cfg, t->namespace_, "kubectl get pods");
 	kube_args(&c, "get", "pods", "-l", sel, "-o", "json", NULL);
 	rv = run_json(cfg, &c, list, err, errlen);
-	if (rv == 0 && !json_is_array(jpath(*list, "items"))) {
+	if (rv == 0 && !json_is_array(kube_jpath(*list, "items"))) {
 		ls_fmt(err, errlen, "kubectl get pods: no items list");
 		json_decref(*list);
 		*list = NULL;
@@ -343,15 +293,15 @@ static int get_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
  * app, with *i just past it; NULL when there is none. */
 static const char *next_ready(json_t *list, const char *app, size_t *i)
 {
-	json_t *items = jpath(list, "items");
+	json_t *items = kube_jpath(list, "items");
 	int finished;
 
 	for (; *i < json_array_size(items); (*i)++) {
 		json_t *p = json_array_get(items, *i);
-		const char *a = jstr(p, "metadata.labels.app");
-		const char *name = jstr(p, "metadata.name");
+		const char *a = kube_jstr(p, "metadata.labels.app");
+		const char *name = kube_jstr(p, "metadata.name");
 		if (a != NULL && name != NULL && strcmp(a, app) == 0 &&
-		    pod_ready(p, &finished)) {
+		    kube_pod_ready(p, &finished)) {
 			(*i)++;
 			return name;
 		}
@@ -415,11 +365,6 @@ int kube_values(const struct agent_config *cfg, const Ls__KubeTarget *t,
 	kube_helm(&c, cfg, t->namespace_, "helm get values");
 	kube_args(&c, "get", "values", t->release, "-o", "json", NULL);
 	return run_json(cfg, &c, out, err, errlen);
-}
-
-json_t *kube_jpath(json_t *o, const char *path)
-{
-	return jpath(o, path);
 }
 
 int exec_kube_query(const struct agent_config *cfg, const Ls__KubeQuery *q,
@@ -581,9 +526,9 @@ int exec_kube_restart_pods(const struct agent_config *cfg,
 		if ((rv = get_pods(cfg, rp->target, &pods, err, errlen)) < 0)
 			return rv;
 		why[0] = '\0';
-		json_array_foreach(jpath(pods, "items"), i, p)
+		json_array_foreach(kube_jpath(pods, "items"), i, p)
 		{
-			int ok = pod_ready(p, &finished);
+			int ok = kube_pod_ready(p, &finished);
 			if (finished)
 				continue;
 			total++;
@@ -591,8 +536,8 @@ int exec_kube_restart_pods(const struct agent_config *cfg,
 				ready++;
 			else if (why[0] == '\0')
 				ls_fmt(why, sizeof(why), "%.150s",
-				       jstr(p, "metadata.name")
-				           ? jstr(p, "metadata.name")
+				       kube_jstr(p, "metadata.name")
+				           ? kube_jstr(p, "metadata.name")
 				           : "?");
 		}
 		json_decref(pods);

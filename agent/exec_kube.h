@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "agent_config.h"
+#include "kube_json.h"
 #include "lockstep.pb-c.h"
 
 /* Results are heap messages whose every field is malloc'ed: free them
@@ -39,9 +40,6 @@ int kube_ready_pods(const struct agent_config *cfg, const Ls__KubeTarget *t,
 /* `helm get values RELEASE -o json`: the user-supplied values. */
 int kube_values(const struct agent_config *cfg, const Ls__KubeTarget *t,
                 json_t **out, char *err, size_t errlen);
-/* o's value at a dotted path ("global.appConfig.uploads.bucket"), or
- * NULL. */
-json_t *kube_jpath(json_t *o, const char *path);
 /* The Secrets a cutover replaces, each after "<release>-" (gitlab-facts
  * §8): what KubeQuery reports and the only names KubeSecretsRestore
  * touches. */

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "kube_json.h"
 #include "ls_error.h"
 #include "ls_util.h"
 
@@ -122,13 +123,6 @@ int reg_kube_valid_pod(const char *s)
 	return 1;
 }
 
-/* YAML-ish truth as Helm values carry it: a JSON true, or "true". */
-static int truthy(const json_t *v)
-{
-	return json_is_true(v) ||
-	       (json_is_string(v) && strcmp(json_string_value(v), "true") == 0);
-}
-
 static void copy_str(const json_t *v, char *dst, size_t dstlen)
 {
 	if (json_is_string(v) && json_string_length(v) < dstlen)
@@ -155,7 +149,7 @@ int reg_kube_values_db(const char *json, size_t len, struct reg_dbconf *db,
 	if (!json_is_object(d))
 		goto out;
 	db->section = 1;
-	db->enabled = truthy(json_object_get(d, "enabled"));
+	db->enabled = kube_jtrue(d, "enabled");
 	copy_str(json_object_get(d, "host"), db->host, sizeof(db->host));
 	copy_str(json_object_get(d, "primary"), db->primary,
 	         sizeof(db->primary));
@@ -166,27 +160,6 @@ int reg_kube_values_db(const char *json, size_t len, struct reg_dbconf *db,
 out:
 	json_decref(root);
 	return rv;
-}
-
-static int pod_ready(const json_t *pod)
-{
-	const json_t *st = json_object_get(pod, "status"), *conds, *c;
-	const char *phase = json_string_value(json_object_get(st, "phase"));
-	size_t i;
-
-	if (phase == NULL || strcmp(phase, "Running") != 0 ||
-	    json_object_get(json_object_get(pod, "metadata"),
-	                    "deletionTimestamp") != NULL)
-		return 0;
-	conds = json_object_get(st, "conditions");
-	json_array_foreach(conds, i, c)
-	{
-		const char *t = json_string_value(json_object_get(c, "type"));
-		const char *s = json_string_value(json_object_get(c, "status"));
-		if (t != NULL && s != NULL && strcmp(t, "Ready") == 0)
-			return strcmp(s, "True") == 0;
-	}
-	return 0;
 }
 
 int reg_kube_pick_pod(const char *json, size_t len, char *pod, size_t podlen,
@@ -208,7 +181,7 @@ int reg_kube_pick_pod(const char *json, size_t len, char *pod, size_t podlen,
 		name = json_string_value(
 		    json_object_get(json_object_get(p, "metadata"), "name"));
 		if (name == NULL || !reg_kube_valid_pod(name) ||
-		    strlen(name) >= podlen || !pod_ready(p))
+		    strlen(name) >= podlen || !kube_pod_ready(p, NULL))
 			continue;
 		ls_strlcpy(pod, name, podlen);
 		rv = 0;
