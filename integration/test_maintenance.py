@@ -102,8 +102,10 @@ class Maintenance(unittest.TestCase):
     def test_lease_ends_it(self):
         f = self.f
         on = f.cli_json("maintenance", "on", "--lease", "2")
+        # now_on: GitLab accepted the change (its settings API answered);
+        # the row itself may already be off again on a slow machine, the
+        # lease being this short (test_on_status_off reads the row).
         self.assertEqual((on["was_on"], on["now_on"]), (False, True), on)
-        self.assertEqual(row(f)[0], True)
         # A status query in between must not cancel the agent's lease.
         f.cli_json("maintenance", "status")
         f.wait_until(lambda: row(f)[0] is False, 30,
