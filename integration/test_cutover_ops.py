@@ -17,7 +17,6 @@ import argparse  # noqa: E402
 import glob  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
-import struct  # noqa: E402
 import subprocess  # noqa: E402
 import unittest  # noqa: E402
 
@@ -27,6 +26,7 @@ import fleet  # noqa: E402
 from fleet import FixtureEnv, clean_env, yq  # noqa: E402
 import gitlab_node  # noqa: E402
 import rails_files  # noqa: E402
+import testlib  # noqa: E402
 from test_fixture_upgrade import decode, field_bytes, field_varint, s  # noqa: E402
 
 BUILD = os.environ.get("LOCKSTEP_BUILD", os.path.join(os.path.dirname(HERE), "build"))
@@ -124,23 +124,11 @@ class CutoverOpsTest(unittest.TestCase):
         oid = self.next_id()
         body = field_varint(1, jobs) if jobs is not None else b""
         raw = field_varint(1, oid) + field_bytes(OP_REPO_FSCK, body)
-        p = subprocess.run([self.exec_path, "--config", self.agent_yml(node, storages), "restore"],
-                           input=struct.pack(">I", len(raw)) + raw, capture_output=True, timeout=180,
-                           env=clean_env())
-        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-        out, i, result, progress = p.stdout, 0, None, []
-        while i < len(out):
-            (n,) = struct.unpack(">I", out[i:i + 4])
-            frame = decode(out[i + 4:i + 4 + n])
-            i += 4 + n
-            self.assertIsNone(result, "a frame after the result")
-            if 2 in frame:
-                pr = decode(frame[2][0])
-                self.assertEqual(pr[1][0], oid)
-                progress.append((s(pr, 2), pr[4][0], pr[5][0]))
-            else:
-                result = op_result(frame[1][0])
-        self.assertIsNotNone(result, "no result frame")
+        msg, frames = testlib.run_framed(
+            self, [self.exec_path, "--config", self.agent_yml(node, storages), "restore"],
+            oid, raw, timeout=180)
+        progress = [(s(pr, 2), pr[4][0], pr[5][0]) for pr in frames]
+        result = op_result(msg)
         self.assertEqual(result["op_id"], oid)
         return result, progress
 

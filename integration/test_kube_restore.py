@@ -113,43 +113,28 @@ class KubeRestoreTest(unittest.TestCase):
 
     # --- running the operation
     def request(self, backup_id=None, backup_dir=None, pod_dir=None):
-        """A new op id and the framed KubeRestore operation."""
+        """A new op id and the KubeRestore operation, encoded."""
         type(self).op_id += 1
         oid = self.op_id
         body = (field_bytes(1, field_bytes(1, RELEASE) + field_bytes(2, NS)) +
                 field_bytes(2, backup_dir or self.backup_dir) + field_bytes(3, backup_id or self.bid))
         if pod_dir is not None:
             body += field_bytes(4, pod_dir)
-        raw = field_varint(1, oid) + field_bytes(OP_KUBE_RESTORE, body)
-        return oid, struct.pack(">I", len(raw)) + raw
+        return oid, field_varint(1, oid) + field_bytes(OP_KUBE_RESTORE, body)
 
     def restore(self, backup_id=None, backup_dir=None, pod_dir=None):
         """KubeRestore through the framed `restore` command:
         (result dict, [progress (component, bytes, lines)])."""
-        oid, frame = self.request(backup_id, backup_dir, pod_dir)
-        p = subprocess.run([self.exec_path, "--config", self.yml, "restore"],
-                           input=frame, capture_output=True, timeout=600, env=clean_env())
-        out, i, result, progress = p.stdout, 0, None, []
-        while i < len(out):
-            (n,) = struct.unpack(">I", out[i:i + 4])
-            frame = decode(out[i + 4:i + 4 + n])
-            i += 4 + n
-            self.assertIsNone(result, "a frame after the result")
-            if 2 in frame:
-                pr = decode(frame[2][0])
-                self.assertEqual(pr[1][0], oid)
-                progress.append((s(pr, 2), pr[3][0], [ln.decode() for ln in pr.get(6, [])]))
-            else:
-                m = decode(frame[1][0])
-                result = {"op_id": m[1][0], "status": zigzag(m[2][0]), "error": s(m, 3)}
-                if RES_KUBE_RESTORE in m:
-                    k = decode(m[RES_KUBE_RESTORE][0])
-                    result.update({"output_tail": s(k, 1), "bytes": k.get(2, [None])[0],
-                                   "ms": k.get(3, [None])[0], "pod": s(k, 4)})
-        self.assertIsNotNone(result, "no result frame; stderr: %s" % p.stderr.decode(errors="replace"))
-        self.assertEqual(result["op_id"], oid)
-        # The child's exit says whether it answered, not how the restore went.
-        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        oid, raw = self.request(backup_id, backup_dir, pod_dir)
+        raw_result, frames = testlib.run_framed(
+            self, [self.exec_path, "--config", self.yml, "restore"], oid, raw, timeout=600)
+        m = decode(raw_result)
+        progress = [(s(pr, 2), pr[3][0], [ln.decode() for ln in pr.get(6, [])]) for pr in frames]
+        result = {"op_id": m[1][0], "status": zigzag(m[2][0]), "error": s(m, 3)}
+        if RES_KUBE_RESTORE in m:
+            k = decode(m[RES_KUBE_RESTORE][0])
+            result.update({"output_tail": s(k, 1), "bytes": k.get(2, [None])[0],
+                           "ms": k.get(3, [None])[0], "pod": s(k, 4)})
         return result, progress
 
     def toolbox(self):
@@ -273,14 +258,14 @@ class KubeRestoreTest(unittest.TestCase):
         """The helper and its kubectl killed (SIGKILL) while backup-utility
         runs: the scratch directory it leaves is removed by the next
         restore, which says so."""
-        _, frame = self.request()
+        _, raw = self.request()
         kube_node.set_stall(self.kube, "backup-utility")
         since = time.time()
         p = subprocess.Popen([self.exec_path, "--config", self.yml, "restore"],
                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
         try:
-            p.stdin.write(frame)
+            p.stdin.write(struct.pack(">I", len(raw)) + raw)
             p.stdin.close()
             deadline = time.monotonic() + 300
             while not [a for a in self.kubectl_calls(since, "exec") if "backup-utility" in a]:

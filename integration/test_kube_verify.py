@@ -27,7 +27,6 @@ backup's row counts from its manifest:
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import unittest
@@ -143,24 +142,10 @@ class KubeVerifyTest(unittest.TestCase):
                          for t, n in self.expected.items()) +
                 (field_varint(5, sample) if sample else b""))
         raw = field_varint(1, oid) + field_bytes(OP_KUBE_VERIFY, body)
-        p = subprocess.run([self.exec_path, "--config", self.yml, "restore"],
-                           input=struct.pack(">I", len(raw)) + raw, capture_output=True,
-                           timeout=300, env=clean_env())
-        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-        out, i, result, progress = p.stdout, 0, None, []
-        while i < len(out):
-            (n,) = struct.unpack(">I", out[i:i + 4])
-            frame = decode(out[i + 4:i + 4 + n])
-            i += 4 + n
-            self.assertIsNone(result, "a frame after the result")
-            if 2 in frame:
-                pr = decode(frame[2][0])
-                self.assertEqual(pr[1][0], oid)
-                progress.append((s(pr, 2), pr[4][0], pr[5][0]))
-            else:
-                result = decode(frame[1][0])
-        self.assertIsNotNone(result, "no result frame")
-        self.assertEqual(result[1][0], oid)
+        raw_result, frames = testlib.run_framed(
+            self, [self.exec_path, "--config", self.yml, "restore"], oid, raw)
+        result = decode(raw_result)
+        progress = [(s(pr, 2), pr[4][0], pr[5][0]) for pr in frames]
         self.assertIn(RES_KUBE_VERIFY, result, result)
         r = decode(result[RES_KUBE_VERIFY][0])
         res = {"chart": {s(t, 1): t.get(2, [0])[0] for t in map(decode, r.get(1, []))},

@@ -47,3 +47,35 @@ def sha256(path):
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def run_framed(tc, argv, oid, raw_op, timeout=300):
+    """One operation (raw_op: an encoded Operation with id oid) through a
+    framed `lockstep-agent-exec ... restore` child: (the OpResult, still
+    encoded, [each decoded Progress, in order]). Asserts the child exited 0 and
+    answered with exactly one result, last, for oid, and every Progress is
+    for oid."""
+    import struct
+    import subprocess
+    from fleet import clean_env
+    from test_fixture_upgrade import decode
+
+    p = subprocess.run(argv, input=struct.pack(">I", len(raw_op)) + raw_op,
+                       capture_output=True, timeout=timeout, env=clean_env())
+    # The child's exit says whether it answered, not how the operation went.
+    tc.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+    out, i, result, progress = p.stdout, 0, None, []
+    while i < len(out):
+        (n,) = struct.unpack(">I", out[i:i + 4])
+        frame = decode(out[i + 4:i + 4 + n])
+        i += 4 + n
+        tc.assertIsNone(result, "a frame after the result")
+        if 2 in frame:
+            pr = decode(frame[2][0])
+            tc.assertEqual(pr[1][0], oid)
+            progress.append(pr)
+        else:
+            result = frame[1][0]
+    tc.assertIsNotNone(result, "no result frame; stderr: %s" % p.stderr.decode(errors="replace"))
+    tc.assertEqual(decode(result)[1][0], oid)
+    return result, progress
