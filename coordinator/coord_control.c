@@ -346,11 +346,14 @@ static void do_backup_create(struct control_ctx *cc,
 	int rv;
 
 	err[0] = '\0';
-	if (cc->c->upgrade != NULL) {
-		/* The upgrade takes its own backups at each stop. */
+	/* Both take their own backups, with coord_backup_start. */
+	if (cc->c->upgrade != NULL || cc->c->cutover != NULL) {
 		send_error(cc, LS_EBUSY,
-		           "an upgrade is running: it takes a backup at each "
-		           "stop (lockstep run list)");
+		           cc->c->upgrade != NULL
+		               ? "an upgrade is running: it takes a backup at "
+		                 "each stop (lockstep run list)"
+		               : "a cutover is running: it takes its own "
+		                 "backup (lockstep run list)");
 		return;
 	}
 	rv = coord_backup_start(cc->c, req, id, sizeof(id), err, sizeof(err));

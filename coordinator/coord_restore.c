@@ -407,11 +407,15 @@ static void request_locked(struct request *q, struct rs_backup *b)
 
 	err[0] = '\0';
 	memset(&p, 0, sizeof(p));
-	if (c->backup != NULL || c->restore != NULL || c->upgrade != NULL) {
-		coord_control_fail(q->cc, LS_EBUSY,
-		                   c->backup ? "a backup is running: restore "
-		                               "once it is done"
-		                             : "a restore is running");
+	if (c->backup != NULL || c->restore != NULL || c->upgrade != NULL ||
+	    c->cutover != NULL) {
+		coord_control_failf(q->cc, LS_EBUSY,
+		                    "a %s is running: restore once it is done "
+		                    "(lockstep run list)",
+		                    c->backup    ? "backup"
+		                    : c->restore ? "restore"
+		                    : c->upgrade ? "upgrade"
+		                                 : "cutover");
 		return;
 	}
 	if ((rv = rs_plan_make(c, b, req, 0, &p, err, sizeof(err))) < 0) {

@@ -615,10 +615,12 @@ int coord_upgrade_begin(struct coord *c, const uint8_t *params, size_t len,
 
 	if (p == NULL)
 		return LS_ENOMEM;
-	if (c->backup != NULL || coord_restore_active(c) || c->upgrade) {
+	if (c->backup != NULL || coord_restore_active(c) || c->upgrade ||
+	    c->cutover) {
 		snprintf(err, errlen, "a %s is running",
 		         c->backup    ? "backup"
 		         : c->upgrade ? "upgrade"
+		         : c->cutover ? "cutover"
 		                      : "restore");
 		rv = LS_EBUSY;
 		goto fail;

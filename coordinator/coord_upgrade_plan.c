@@ -410,7 +410,7 @@ void coord_upgrade_request(struct coord *c, struct control_ctx *cc,
 	struct coord_waiter *w = NULL;
 	char err[1500];
 	size_t i;
-	int rv;
+	int rv, run;
 
 	err[0] = '\0';
 	if (q == NULL || (q->req = copy_req(req)) == NULL) {
@@ -418,11 +418,17 @@ void coord_upgrade_request(struct coord *c, struct control_ctx *cc,
 		goto fail;
 	}
 	q->cc = cc;
-	if (c->backup != NULL || coord_restore_active(c)) {
+	/* A plan only reads; a run refuses before planning, not after. */
+	run = !(req->has_dry_run && req->dry_run);
+	if (c->backup != NULL || coord_restore_active(c) ||
+	    (run && (c->upgrade != NULL || c->cutover != NULL))) {
 		snprintf(err, sizeof(err),
-		         "a %s is running: plan once it is "
-		         "done",
-		         c->backup ? "backup" : "restore");
+		         "a %s is running: %s once it is done",
+		         c->backup                 ? "backup"
+		         : coord_restore_active(c) ? "restore"
+		         : c->upgrade              ? "upgrade"
+		                                   : "cutover",
+		         run ? "upgrade" : "plan");
 		rv = LS_EBUSY;
 		goto fail;
 	}

@@ -7,7 +7,8 @@ the run completes and no step ran twice.
   Secrets are applied once, and the previous Secrets the run journaled are
   the ones from before the cutover (the rollback proves it);
 - during the restore step (backup-utility held in the toolbox pod): the
-  backup is copied and restored once.
+  backup is copied and restored once; while it is held, a backup, a
+  restore, an upgrade and a second cutover are refused, naming the cutover.
 
     python3 integration/test_cutover_resume.py --build BUILD_DIR [CutoverResume.test_name]
 """
@@ -60,9 +61,28 @@ class CutoverResume(unittest.TestCase):
     def kube_calls(self, word):
         return [c for c in kube_node.read_calls(self.kube) if word in c["argv"]]
 
-    def kill_and_resume(self, stall, step_word):
-        """Runs a cutover until `stall` holds its step, kills the
-        coordinator, lets the step finish, resumes; returns the run id."""
+    def refused_while_held(self):
+        """While the cutover runs, what would change the fleet under it is
+        refused, naming the cutover, before anything is planned."""
+        f = self.f
+        bids = [b["id"] for b in f.cli_json("backup", "list")]
+        self.assertEqual(len(bids), 1, bids)  # the cutover's own
+        for args, words in (
+                (("backup", "create"), "a cutover is running: it takes its own backup"),
+                (("restore", bids[0], "--yes"), "a cutover is running: restore once it is done"),
+                (("upgrade", "run", "--to", "99.0.0", "--yes"),
+                 "a cutover is running: upgrade once it is done"),
+                (("cutover", "run", "--release", RELEASE, "--namespace", NS, "--yes"),
+                 "a cutover is running")):
+            p = f.cli(*args, timeout=120)
+            self.assertNotEqual(p.returncode, 0, (args, p.stdout))
+            self.assertIn(words, p.stderr, args)
+        self.assertEqual([b["id"] for b in f.cli_json("backup", "list")], bids)
+
+    def kill_and_resume(self, stall, step_word, while_held=None):
+        """Runs a cutover until `stall` holds its step (then while_held()),
+        kills the coordinator, lets the step finish, resumes; returns the
+        run id."""
         f = self.f
         kube_node.set_stall(self.kube, stall, True)
         before = len(self.kube_calls(stall))
@@ -73,6 +93,8 @@ class CutoverResume(unittest.TestCase):
         run = f.wait_until(self.current_run, 30, "the cutover run in run list")
         step = [s for s in self.show(run)["steps"] if step_word in s["name"]][0]
         self.assertEqual(step["state"], "started", step)
+        if while_held is not None:
+            while_held()
         f.stop_coordinator(sig=signal.SIGKILL)
         watcher.communicate(timeout=60)
         f.start_coordinator()
@@ -101,7 +123,7 @@ class CutoverResume(unittest.TestCase):
         self.assertEqual(kube_node.secrets(self.kube), before)
 
     def test_killed_during_the_restore_step(self):
-        run = self.kill_and_resume("backup-utility", "backup-utility")
+        run = self.kill_and_resume("backup-utility", "backup-utility", self.refused_while_held)
         self.assertEqual(len(self.kube_calls("backup-utility")), 1)
         self.assertEqual(len(self.kube_calls("cp")), 1)
         verify = [s for s in self.show(run)["steps"] if "verify" in s["name"]][0]
