@@ -285,8 +285,9 @@ int kube_df_avail(const char *out, size_t len, uint64_t *bytes)
 		return LS_EPROTO;
 	errno = 0;
 	kb = strtoull(tok, &e, 10);
-	if (*e != '\0' || errno != 0)
+	/* Past 16 EiB in bytes: no file system, so not output we understand. */
+	if (*e != '\0' || errno != 0 || kb > UINT64_MAX / 1024)
 		return LS_EPROTO;
-	*bytes = kb > UINT64_MAX / 1024 ? UINT64_MAX : (uint64_t)kb * 1024;
+	*bytes = (uint64_t)kb * 1024;
 	return 0;
 }

@@ -156,6 +156,11 @@ static void test_df(void)
 	                "Mounted on\nx 1 1 99999999999999999999 1% /\n",
 	                &b),
 	             LS_EPROTO);
+	/* Fits 64 bits in KiB, not in bytes (found by fuzz_kube_df). */
+	CHECK_EQ_INT(df("Filesystem 1024-blocks Used Available Capacity "
+	                "Mounted on\nx 1 1 9999999999999999999 1% /\n",
+	                &b),
+	             LS_EPROTO);
 	CHECK_EQ_INT(df("", &b), LS_EPROTO);
 	CHECK_EQ_INT(df("Filesystem\n", &b), LS_EPROTO);
 	CHECK_EQ_INT(df("Files\n", &b), LS_EPROTO);
